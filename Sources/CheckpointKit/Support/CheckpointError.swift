@@ -1,0 +1,65 @@
+/// Everything that can be wrong with a checkpoint a user hands us. Each case names the file and,
+/// where there is one, the tensor, so that the one-line message is enough to find the problem.
+public enum CheckpointError: Error, CustomStringConvertible, Equatable {
+    /// The path does not exist or cannot be opened.
+    case cannotOpen(path: String, reason: String)
+    /// The file is not in any format we read.
+    case unrecognizedFormat(path: String, reason: String)
+    /// The file is a Git LFS pointer, not the weights it points to.
+    case gitLFSPointer(path: String)
+    /// The file is an HTML page (a failed download saved under the weights' name).
+    case htmlPage(path: String)
+    /// The file is shorter than its own header says.
+    case truncated(path: String, reason: String)
+    /// The header is not what the format's specification allows.
+    case invalidHeader(path: String, reason: String)
+    /// One tensor's entry is invalid.
+    case invalidTensor(path: String, tensor: String, reason: String)
+    /// A dtype name the safetensors specification does not define.
+    case unknownDType(path: String, tensor: String, dtype: String)
+    /// A sharded index names a shard file that is not there.
+    case missingShard(path: String, shard: String)
+    /// A directory that holds no weights in any format we read.
+    case noWeights(path: String)
+    /// A tensor was asked for that the checkpoint does not have.
+    case noSuchTensor(path: String, tensor: String)
+    /// An analysis was asked of a dtype it cannot decode (packed F4/F6, complex).
+    case unsupportedDType(path: String, tensor: String, dtype: DType, operation: String)
+    /// libhdf5 reported a failure.
+    case hdf5(path: String, object: String, operation: String)
+    /// Writing an output failed.
+    case writeFailed(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason):
+            return "\(path): cannot open: \(reason)"
+        case let .unrecognizedFormat(path, reason):
+            return "\(path): not a checkpoint ckpt can read: \(reason)"
+        case let .gitLFSPointer(path):
+            return "\(path): this is a Git LFS pointer file, not the weights; run `git lfs pull` (or download the file itself)"
+        case let .htmlPage(path):
+            return "\(path): this is an HTML page, not weights; the download probably failed (log-in or error page)"
+        case let .truncated(path, reason):
+            return "\(path): truncated: \(reason); the file is incomplete (interrupted download or copy?)"
+        case let .invalidHeader(path, reason):
+            return "\(path): invalid header: \(reason)"
+        case let .invalidTensor(path, tensor, reason):
+            return "\(path): tensor '\(tensor)': \(reason)"
+        case let .unknownDType(path, tensor, dtype):
+            return "\(path): tensor '\(tensor)': unknown dtype '\(dtype)'"
+        case let .missingShard(path, shard):
+            return "\(path): shard '\(shard)' named in the index is missing"
+        case let .noWeights(path):
+            return "\(path): no weights found (looked for *.safetensors, *.safetensors.index.json, *.h5)"
+        case let .noSuchTensor(path, tensor):
+            return "\(path): no tensor named '\(tensor)'"
+        case let .unsupportedDType(path, tensor, dtype, operation):
+            return "\(path): tensor '\(tensor)': \(operation) does not support dtype \(dtype.rawValue)"
+        case let .hdf5(path, object, operation):
+            return "\(path): HDF5 error: \(operation)\(object.isEmpty ? "" : " of '\(object)'")"
+        case let .writeFailed(path, reason):
+            return "\(path): cannot write: \(reason)"
+        }
+    }
+}

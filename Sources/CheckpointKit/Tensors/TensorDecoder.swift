@@ -1,0 +1,159 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Turns a tensor's raw little-endian bytes into real numbers.
+///
+/// Inputs are never assumed aligned (safetensors offsets need not be). F16 and BF16 convert in a
+/// vectorisable loop; the five 8-bit float formats go through 256-entry tables built from their
+/// definitions (OCP FP8 E4M3/E5M2, the E8M0 scale format, and the FNUZ variants used by AMD).
+public enum TensorDecoder {
+    /// Decodes `output.count` elements of `dtype` from `raw` into `Float`.
+    ///
+    /// Integer, F64 and I64 values are rounded to the nearest Float; use the `Double` overload where
+    /// that matters. `dtype` must be ``DType/isDecodable``.
+    public static func decode(_ raw: UnsafeRawBufferPointer, as dtype: DType, into output: UnsafeMutableBufferPointer<Float>) {
+        let n = output.count
+        guard n > 0, let out = output.baseAddress, let src = raw.baseAddress else { return }
+        switch dtype {
+        case .f32:
+            precondition(raw.count >= n * 4)
+            memcpy(out, src, n * 4)
+        case .f16:
+            precondition(raw.count >= n * 2)
+            for i in 0..<n { out[i] = Float(Float16(bitPattern: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+        case .bf16:
+            precondition(raw.count >= n * 2)
+            for i in 0..<n {
+                let bits = UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16
+                out[i] = Float(bitPattern: bits)
+            }
+        case .f64:
+            for i in 0..<n { out[i] = Float(Double(bitPattern: UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
+        case .f8E4M3, .f8E5M2, .f8E8M0, .f8E4M3FNUZ, .f8E5M2FNUZ:
+            let table = FP8Tables.table(for: dtype)
+            let bytes = src.assumingMemoryBound(to: UInt8.self)
+            table.withUnsafeBufferPointer { t in
+                for i in 0..<n { out[i] = t[Int(bytes[i])] }
+            }
+        default:
+            let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: n)
+            defer { values.deallocate() }
+            decode(raw, as: dtype, into: values)
+            for i in 0..<n { out[i] = Float(values[i]) }
+        }
+    }
+
+    /// Decodes `output.count` elements of `dtype` from `raw` into `Double`, exactly for every
+    /// decodable type (integers beyond 2^53 round).
+    public static func decode(_ raw: UnsafeRawBufferPointer, as dtype: DType, into output: UnsafeMutableBufferPointer<Double>) {
+        let n = output.count
+        guard n > 0, let out = output.baseAddress, let src = raw.baseAddress else { return }
+        precondition(dtype.isDecodable, "\(dtype) cannot be decoded")
+        precondition(raw.count * 8 >= n * dtype.bitWidth)
+        func load<T: FixedWidthInteger>(_: T.Type, _ i: Int) -> T {
+            T(littleEndian: src.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self))
+        }
+        switch dtype {
+        case .bool: for i in 0..<n { out[i] = load(UInt8.self, i) != 0 ? 1 : 0 }
+        case .u8: for i in 0..<n { out[i] = Double(load(UInt8.self, i)) }
+        case .i8: for i in 0..<n { out[i] = Double(load(Int8.self, i)) }
+        case .u16: for i in 0..<n { out[i] = Double(load(UInt16.self, i)) }
+        case .i16: for i in 0..<n { out[i] = Double(load(Int16.self, i)) }
+        case .u32: for i in 0..<n { out[i] = Double(load(UInt32.self, i)) }
+        case .i32: for i in 0..<n { out[i] = Double(load(Int32.self, i)) }
+        case .u64: for i in 0..<n { out[i] = Double(load(UInt64.self, i)) }
+        case .i64: for i in 0..<n { out[i] = Double(load(Int64.self, i)) }
+        case .f64: for i in 0..<n { out[i] = Double(bitPattern: load(UInt64.self, i)) }
+        case .f32: for i in 0..<n { out[i] = Double(Float(bitPattern: load(UInt32.self, i))) }
+        case .f16: for i in 0..<n { out[i] = Double(Float(Float16(bitPattern: load(UInt16.self, i)))) }
+        case .bf16: for i in 0..<n { out[i] = Double(Float(bitPattern: UInt32(load(UInt16.self, i)) << 16)) }
+        case .f8E4M3, .f8E5M2, .f8E8M0, .f8E4M3FNUZ, .f8E5M2FNUZ:
+            let table = FP8Tables.table(for: dtype)
+            for i in 0..<n { out[i] = Double(table[Int(load(UInt8.self, i))]) }
+        case .f4, .f6E2M3, .f6E3M2, .c64:
+            preconditionFailure("\(dtype) cannot be decoded")
+        }
+    }
+
+    /// Decodes a whole tensor of `checkpoint` into a new `[Float]`.
+    public static func floats(of tensor: TensorInfo, in checkpoint: any Checkpoint) throws -> [Float] {
+        guard tensor.dtype.isDecodable else {
+            throw CheckpointError.unsupportedDType(path: checkpoint.path, tensor: tensor.name, dtype: tensor.dtype, operation: "decoding")
+        }
+        return try checkpoint.withBytes(of: tensor) { raw in
+            [Float](unsafeUninitializedCapacity: tensor.elementCount) { buffer, count in
+                decode(raw, as: tensor.dtype, into: buffer)
+                count = tensor.elementCount
+            }
+        }
+    }
+
+    /// Decodes a whole tensor of `checkpoint` into a new `[Double]`.
+    public static func doubles(of tensor: TensorInfo, in checkpoint: any Checkpoint) throws -> [Double] {
+        guard tensor.dtype.isDecodable else {
+            throw CheckpointError.unsupportedDType(path: checkpoint.path, tensor: tensor.name, dtype: tensor.dtype, operation: "decoding")
+        }
+        return try checkpoint.withBytes(of: tensor) { raw in
+            [Double](unsafeUninitializedCapacity: tensor.elementCount) { buffer, count in
+                decode(raw, as: tensor.dtype, into: buffer)
+                count = tensor.elementCount
+            }
+        }
+    }
+}
+
+/// Lookup tables for the 8-bit float formats, built once from each format's definition.
+enum FP8Tables {
+    static let e4m3: [Float] = (0..<256).map { decodeMiniFloat(UInt8($0), exponentBits: 4, mantissaBits: 3, bias: 7, style: .finiteNaNAllOnes) }
+    static let e5m2: [Float] = (0..<256).map { decodeMiniFloat(UInt8($0), exponentBits: 5, mantissaBits: 2, bias: 15, style: .ieee) }
+    static let e4m3fnuz: [Float] = (0..<256).map { decodeMiniFloat(UInt8($0), exponentBits: 4, mantissaBits: 3, bias: 8, style: .fnuz) }
+    static let e5m2fnuz: [Float] = (0..<256).map { decodeMiniFloat(UInt8($0), exponentBits: 5, mantissaBits: 2, bias: 16, style: .fnuz) }
+    /// E8M0: an unsigned power of two, 2^(bits - 127); 0xFF is NaN.
+    static let e8m0: [Float] = (0..<256).map { $0 == 255 ? .nan : Float(sign: .plus, exponent: $0 - 127, significand: 1) }
+
+    static func table(for dtype: DType) -> [Float] {
+        switch dtype {
+        case .f8E4M3: return e4m3
+        case .f8E5M2: return e5m2
+        case .f8E4M3FNUZ: return e4m3fnuz
+        case .f8E5M2FNUZ: return e5m2fnuz
+        case .f8E8M0: return e8m0
+        default: preconditionFailure("\(dtype) is not an 8-bit float")
+        }
+    }
+
+    enum SpecialValues {
+        /// IEEE-like: all-ones exponent is infinity (mantissa 0) or NaN.
+        case ieee
+        /// OCP E4M3 "FN": no infinities; only S.1111.111 is NaN.
+        case finiteNaNAllOnes
+        /// "FNUZ": no infinities, no negative zero; 0x80 is the only NaN.
+        case fnuz
+    }
+
+    static func decodeMiniFloat(_ byte: UInt8, exponentBits: Int, mantissaBits: Int, bias: Int, style: SpecialValues) -> Float {
+        let sign: Float = byte & 0x80 != 0 ? -1 : 1
+        let exponentMask = (1 << exponentBits) - 1
+        let mantissaMask = (1 << mantissaBits) - 1
+        let exponent = Int(byte >> mantissaBits) & exponentMask
+        let mantissa = Int(byte) & mantissaMask
+        switch style {
+        case .ieee where exponent == exponentMask:
+            return mantissa == 0 ? sign * .infinity : .nan
+        case .finiteNaNAllOnes where exponent == exponentMask && mantissa == mantissaMask:
+            return .nan
+        case .fnuz where byte == 0x80:
+            return .nan
+        default:
+            break
+        }
+        let scale = Float(1 << mantissaBits)
+        if exponent == 0 {
+            return sign * Float(mantissa) / scale * Float(sign: .plus, exponent: 1 - bias, significand: 1)
+        }
+        return sign * (1 + Float(mantissa) / scale) * Float(sign: .plus, exponent: exponent - bias, significand: 1)
+    }
+}

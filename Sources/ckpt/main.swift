@@ -1,0 +1,2 @@
+import CheckpointKit
+print("ckpt")
