@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes a file so that the destination holds either its old content or the complete new one,
+/// never a partial file: data goes to a temporary file in the same directory, is fsync'ed, and is
+/// renamed over the destination; the directory is fsync'ed after the rename. A failure (full disk,
+/// permissions, a thrown error from the producer) removes the temporary file.
+public struct AtomicFile {
+    /// The final path.
+    public let destination: String
+
+    public init(destination: String) {
+        self.destination = destination
+    }
+
+    /// Directory holding `destination` ("." for a bare file name).
+    public var directory: String {
+        guard let slash = destination.lastIndex(of: "/") else { return "." }
+        let dir = String(destination[..<slash])
+        return dir.isEmpty ? "/" : dir
+    }
+
+    /// Creates the temporary file, lets `produce` write it through a ``FileSink`` (or, for writers
+    /// that need a path, such as libhdf5, by path), then publishes it.
+    ///
+    /// - Parameter beforePublish: runs after the data is durable and before the rename, with the
+    ///   temporary path: the place to re-read and verify the output.
+    public func write<R>(_ produce: (_ sink: FileSink) throws -> R,
+                         beforePublish: (_ temporaryPath: String) throws -> Void = { _ in }) throws -> R {
+        let template = directory + "/.ckpt-tmp-XXXXXX"
+        var chars = Array(template.utf8CString)
+        let fd = chars.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw CheckpointError.writeFailed(path: destination, reason: "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
+        }
+        let temporaryPath = String(cString: chars.map { UInt8(bitPattern: $0) }.dropLast() + [0])
+        var published = false
+        defer {
+            if !published { unlink(temporaryPath) }
+        }
+        let sink = FileSink(descriptor: fd, path: destination, temporaryPath: temporaryPath)
+        let result: R
+        do {
+            result = try produce(sink)
+            try sink.flush()
+            guard fsync(fd) == 0 else { throw CheckpointError.writeFailed(path: destination, reason: "fsync: \(String(cString: strerror(errno)))") }
+            close(fd)
+        } catch {
+            close(fd)
+            throw error
+        }
+        _ = chmod(temporaryPath, 0o644 & ~currentUmask())
+        try beforePublish(temporaryPath)
+        guard rename(temporaryPath, destination) == 0 else {
+            throw CheckpointError.writeFailed(path: destination, reason: "rename: \(String(cString: strerror(errno)))")
+        }
+        published = true
+        let dirfd = open(directory, O_RDONLY | O_DIRECTORY)
+        if dirfd >= 0 {
+            _ = fsync(dirfd)
+            close(dirfd)
+        }
+        return result
+    }
+
+    private func currentUmask() -> mode_t {
+        let mask = umask(0o022)
+        umask(mask)
+        return mask
+    }
+}
+
+/// A buffered writer over a file descriptor, used by ``AtomicFile``. Every failure is a typed
+/// ``CheckpointError/writeFailed(path:reason:)`` naming the final destination.
+public final class FileSink {
+    let descriptor: Int32
+    /// The destination the user named (for messages).
+    public let path: String
+    /// The temporary file being written (for writers that reopen by path).
+    public let temporaryPath: String
+    private var buffer: [UInt8] = []
+    private let capacity = 1 << 20
+    /// Bytes written so far (including buffered ones).
+    public private(set) var offset = 0
+
+    init(descriptor: Int32, path: String, temporaryPath: String) {
+        self.descriptor = descriptor
+        self.path = path
+        self.temporaryPath = temporaryPath
+        buffer.reserveCapacity(capacity)
+    }
+
+    /// Appends `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        offset += bytes.count
+        if buffer.count + bytes.count <= capacity {
+            buffer.append(contentsOf: bytes)
+            return
+        }
+        try flush()
+        if bytes.count >= capacity {
+            try writeAll(bytes)
+        } else {
+            buffer.append(contentsOf: bytes)
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    public func write(_ string: String) throws {
+        try write(Array(string.utf8))
+    }
+
+    /// Writes out what is buffered.
+    public func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try buffer.withUnsafeBytes { try writeAll($0) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CheckpointError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+            }
+            done += n
+        }
+    }
+}
