@@ -22,18 +22,18 @@ public enum CheckpointOpener {
 
     /// Picks the weights of a model directory.
     static func openDirectory(_ path: String) throws -> any Checkpoint {
-        let directory = URL(fileURLWithPath: path)
+        let directory = path.hasSuffix("/") ? path : path + "/"
         for name in directoryCandidates {
-            let candidate = directory.appendingPathComponent(name).path
+            let candidate = directory + name
             if FileManager.default.fileExists(atPath: candidate) { return try openFile(candidate) }
         }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         let indexes = entries.filter { $0.hasSuffix(".safetensors.index.json") }.sorted()
-        if indexes.count == 1 { return try openFile(directory.appendingPathComponent(indexes[0]).path) }
+        if indexes.count == 1 { return try openFile(directory + indexes[0]) }
         let singles = entries.filter { $0.hasSuffix(".safetensors") }.sorted()
-        if singles.count == 1 { return try openFile(directory.appendingPathComponent(singles[0]).path) }
+        if singles.count == 1 { return try openFile(directory + singles[0]) }
         let h5 = entries.filter { $0.hasSuffix(".h5") }.sorted()
-        if h5.count == 1 { return try openFile(directory.appendingPathComponent(h5[0]).path) }
+        if h5.count == 1 { return try openFile(directory + h5[0]) }
         if indexes.count + singles.count + h5.count > 1 {
             throw CheckpointError.unrecognizedFormat(path: path, reason: "several weight files and no index; name one of: \((indexes + singles + h5).joined(separator: ", "))")
         }
