@@ -1,5 +1,6 @@
 import ArgumentParser
 import CheckpointKit
+import Foundation
 
 @main
 struct Ckpt: ParsableCommand {
@@ -11,7 +12,23 @@ struct Ckpt: ParsableCommand {
         .weights.h5 files, or a Hugging Face model directory. See `man ckpt` for exit codes.
         """,
         version: CkptVersion.string,
-        subcommands: [InspectCommand.self])
+        subcommands: [InspectCommand.self, DiffCommand.self])
+
+    /// ArgumentParser's `main`, except that under `diff --exit-code` a usage error exits with 2
+    /// (as `diff` does) rather than ArgumentParser's 64: scripts test that mode's status alone.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if DiffCommand.exitCodeModeRequested(in: CommandLine.arguments), !(error is ExitCode),
+               exitCode(for: error) != .success {
+                printError(fullMessage(for: error))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 enum CkptVersion {

@@ -1,0 +1,191 @@
+import Foundation
+
+/// The `ckpt diff --json` document: a stable schema other tools read.
+///
+/// Top level: `base`, `finetuned`, `base_format`, `finetuned_format`, `metric`, `identical`,
+/// `regime` (`kind`, `identifier`, `line`, counts, `new_head`), `overall`, `tensors`, `groups`
+/// (`component`, `kind`, `bias_type`, `layer`, `layer_component`), `only_in_base`,
+/// `only_in_finetuned` (names), `bytes_compared`, `seconds`.
+/// Every tensor entry has `name`, `base_name`, `finetuned_name`, `numel`, `base_l2`,
+/// `finetuned_l2`, `delta_l2`, `relative_change`, `mean_abs_delta`, `max_abs_delta`, `cosine`,
+/// `changed`, `identical`, dtypes and shapes of both sides, `component`, `kind`, `layer`,
+/// `bias_type`, NaN/Inf counts, `transposed` and `problem`; numbers are null when the pair was not
+/// compared. Non-finite numbers are written as the strings "inf", "-inf" and "nan".
+public struct DiffDocument: Encodable, Sendable {
+    public var diff: CheckpointDiff
+    public var groups: DifferenceGroups
+    public var regime: FineTuningRegime
+    public var metric: DifferenceMetric
+
+    public init(diff: CheckpointDiff, metric: DifferenceMetric) {
+        self.diff = diff
+        self.metric = metric
+        groups = DifferenceGroups(diff.tensors)
+        regime = FineTuningRegime(diff)
+    }
+
+    /// The document as pretty-printed JSON with sorted keys.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try encoder.encode(self)
+    }
+
+    enum Keys: String, CodingKey {
+        case base, finetuned, metric, identical, regime, overall, tensors, groups, seconds
+        case baseFormat = "base_format", finetunedFormat = "finetuned_format"
+        case onlyInBase = "only_in_base", onlyInFinetuned = "only_in_finetuned"
+        case bytesCompared = "bytes_compared"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(diff.basePath, forKey: .base)
+        try c.encode(diff.finetunedPath, forKey: .finetuned)
+        try c.encode(diff.baseFormat, forKey: .baseFormat)
+        try c.encode(diff.finetunedFormat, forKey: .finetunedFormat)
+        try c.encode(metric, forKey: .metric)
+        try c.encode(diff.isIdentical, forKey: .identical)
+        try c.encode(RegimeEntry(regime), forKey: .regime)
+        try c.encode(GroupEntry(groups.overall, rank: nil), forKey: .overall)
+        try c.encode(diff.tensors.map(TensorEntry.init), forKey: .tensors)
+        try c.encode(GroupSet(groups: groups, metric: metric), forKey: .groups)
+        try c.encode(diff.onlyInBase.map(\.name), forKey: .onlyInBase)
+        try c.encode(diff.onlyInFinetuned.map(\.name), forKey: .onlyInFinetuned)
+        try c.encode(diff.bytesCompared, forKey: .bytesCompared)
+        try c.encode(diff.seconds, forKey: .seconds)
+    }
+
+    struct TensorEntry: Encodable {
+        var t: TensorDifference
+        init(_ t: TensorDifference) { self.t = t }
+
+        enum Keys: String, CodingKey {
+            case name, numel, changed, identical, cosine, component, kind, layer, transposed, problem
+            case baseName = "base_name", finetunedName = "finetuned_name"
+            case baseL2 = "base_l2", finetunedL2 = "finetuned_l2", deltaL2 = "delta_l2"
+            case relativeChange = "relative_change", meanAbsDelta = "mean_abs_delta", maxAbsDelta = "max_abs_delta"
+            case baseDType = "base_dtype", finetunedDType = "finetuned_dtype"
+            case baseShape = "base_shape", finetunedShape = "finetuned_shape"
+            case biasType = "bias_type"
+            case baseNaN = "base_nan", baseInf = "base_inf", finetunedNaN = "finetuned_nan", finetunedInf = "finetuned_inf"
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(t.name, forKey: .name)
+            try c.encode(t.baseName, forKey: .baseName)
+            try c.encode(t.finetunedName, forKey: .finetunedName)
+            try c.encode(t.numel, forKey: .numel)
+            try c.encode(t.baseL2, forKey: .baseL2)
+            try c.encode(t.finetunedL2, forKey: .finetunedL2)
+            try c.encode(t.deltaL2, forKey: .deltaL2)
+            try c.encode(t.relativeChange, forKey: .relativeChange)
+            try c.encode(t.meanAbsDelta, forKey: .meanAbsDelta)
+            try c.encode(t.maxAbsDelta, forKey: .maxAbsDelta)
+            try c.encode(t.cosine, forKey: .cosine)
+            try c.encode(t.changed, forKey: .changed)
+            try c.encode(t.isIdentical, forKey: .identical)
+            try c.encode(t.baseDType, forKey: .baseDType)
+            try c.encode(t.finetunedDType, forKey: .finetunedDType)
+            try c.encode(t.baseShape, forKey: .baseShape)
+            try c.encode(t.finetunedShape, forKey: .finetunedShape)
+            try c.encode(t.role.component, forKey: .component)
+            try c.encode(t.role.kind, forKey: .kind)
+            try c.encode(t.role.layer, forKey: .layer)
+            try c.encode(t.role.biasType, forKey: .biasType)
+            try c.encode(t.sums?.baseNaN, forKey: .baseNaN)
+            try c.encode(t.sums?.baseInfinite, forKey: .baseInf)
+            try c.encode(t.sums?.finetunedNaN, forKey: .finetunedNaN)
+            try c.encode(t.sums?.finetunedInfinite, forKey: .finetunedInf)
+            try c.encode(t.transposed, forKey: .transposed)
+            try c.encode(t.problem, forKey: .problem)
+        }
+    }
+
+    struct GroupEntry: Encodable {
+        var g: DifferenceGroup
+        var rank: Int?
+        init(_ g: DifferenceGroup, rank: Int?) {
+            self.g = g
+            self.rank = rank
+        }
+
+        enum Keys: String, CodingKey {
+            case group, layer, component, numel, changed, rank, tensors
+            case tensorCount = "tensor_count"
+            case baseL2 = "base_l2", deltaL2 = "delta_l2"
+            case relativeChange = "relative_change", meanAbsDelta = "mean_abs_delta", maxAbsDelta = "max_abs_delta"
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(g.name, forKey: .group)
+            try c.encodeIfPresent(g.layer, forKey: .layer)
+            try c.encodeIfPresent(g.component, forKey: .component)
+            try c.encode(g.tensorCount, forKey: .tensorCount)
+            try c.encode(g.numel, forKey: .numel)
+            try c.encode(g.baseL2, forKey: .baseL2)
+            try c.encode(g.deltaL2, forKey: .deltaL2)
+            try c.encode(g.relativeChange, forKey: .relativeChange)
+            try c.encode(g.meanAbsDelta, forKey: .meanAbsDelta)
+            try c.encode(g.maxAbsDelta, forKey: .maxAbsDelta)
+            try c.encode(g.changed, forKey: .changed)
+            try c.encodeIfPresent(rank, forKey: .rank)
+            try c.encode(g.tensors, forKey: .tensors)
+        }
+    }
+
+    /// Groups in their natural order (components bottom to top, layers by index), each with its
+    /// `rank` (1 = changed most) under the document's metric.
+    struct GroupSet: Encodable {
+        var groups: DifferenceGroups
+        var metric: DifferenceMetric
+
+        enum Keys: String, CodingKey {
+            case component, kind, layer
+            case biasType = "bias_type", layerComponent = "layer_component"
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(entries(groups.byComponent), forKey: .component)
+            try c.encode(entries(groups.byKind), forKey: .kind)
+            try c.encode(entries(groups.byBiasType), forKey: .biasType)
+            try c.encode(entries(groups.byLayer), forKey: .layer)
+            try c.encode(entries(groups.cells), forKey: .layerComponent)
+        }
+
+        func entries(_ list: [DifferenceGroup]) -> [GroupEntry] {
+            let order = DifferenceGroups.ranked(list, by: metric).map(\.name)
+            var rank: [String: Int] = [:]
+            for (i, name) in order.enumerated() { rank[name] = i + 1 }
+            return list.map { GroupEntry($0, rank: rank[$0.name]) }
+        }
+    }
+
+    struct RegimeEntry: Encodable {
+        var r: FineTuningRegime
+        init(_ r: FineTuningRegime) { self.r = r }
+
+        enum Keys: String, CodingKey {
+            case kind, identifier, line, parameters, tensors
+            case lastLayers = "last_layers", changedParameters = "changed_parameters"
+            case changedTensors = "changed_tensors", newHead = "new_head"
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(r.kind, forKey: .kind)
+            try c.encode(r.identifier, forKey: .identifier)
+            try c.encode(r.line, forKey: .line)
+            try c.encode(r.lastLayerCount, forKey: .lastLayers)
+            try c.encode(r.changedParameters, forKey: .changedParameters)
+            try c.encode(r.parameters, forKey: .parameters)
+            try c.encode(r.changedTensors, forKey: .changedTensors)
+            try c.encode(r.tensors, forKey: .tensors)
+            try c.encode(r.newTensors.map(\.name), forKey: .newHead)
+        }
+    }
+}

@@ -1,0 +1,183 @@
+/// Which fine-tuning method a pair of checkpoints looks like it came from, recognised from which
+/// parameters changed at all (any bit).
+///
+/// Only parameters both checkpoints hold count (buffers and pairs with a problem do not); tensors on
+/// one side only, such as a freshly initialised classifier, are left out of the classification and
+/// mentioned in the line as the new head.
+public struct FineTuningRegime: Sendable {
+    public enum Kind: String, Sendable, Codable {
+        /// No shared parameter changed, and nothing new on the fine-tuned side.
+        case unchanged
+        /// Only LayerNorm weights and biases changed (LayerNorm tuning).
+        case layerNorm = "layernorm"
+        /// Only biases changed, LayerNorm biases included (BitFit).
+        case bias
+        /// Only LayerNorm parameters and biases changed.
+        case layerNormAndBias = "layernorm+bias"
+        /// Only the top layers changed, plus what sits above them (pooler, final norm, head).
+        case lastLayers = "last"
+        /// Only the head (pooler, classifier) changed, or only a new head was added: linear probing.
+        case head
+        /// (Almost) every parameter tensor changed.
+        case full
+        /// Changes in many tensors but to few of their elements (masked fine-tuning, e.g. FISH).
+        case sparse
+        /// Some other subset of tensors changed.
+        case partial
+    }
+
+    public var kind: Kind
+    /// For ``Kind/lastLayers``: how many layers changed, counted from the top.
+    public var lastLayerCount: Int?
+    /// Elements that changed, and all elements of compared parameters.
+    public var changedParameters: Int
+    public var parameters: Int
+    /// Parameter tensors with at least one changed element, and all compared parameter tensors.
+    public var changedTensors: Int
+    public var tensors: Int
+    /// Tensors only the fine-tune has (a new task head).
+    public var newTensors: [TensorInfo]
+    /// The one-line verdict, starting with "regime: ".
+    public var line: String
+
+    /// A short machine-readable name: `layernorm`, `bias`, `last2`, `full`, ...
+    public var identifier: String {
+        kind == .lastLayers ? "last\(lastLayerCount ?? 0)" : kind.rawValue
+    }
+
+    public init(_ diff: CheckpointDiff) {
+        let parameters = diff.tensors.filter(\.isParameter)
+        let changed = parameters.filter { ($0.changed ?? 0) > 0 }
+        self.parameters = parameters.reduce(0) { $0 + $1.numel }
+        changedParameters = changed.reduce(0) { $0 + ($1.changed ?? 0) }
+        tensors = parameters.count
+        changedTensors = changed.count
+        newTensors = diff.onlyInFinetuned.filter { $0.dtype.isFloatingPoint }
+        lastLayerCount = nil
+
+        let roles = changed.map(\.role)
+        let headComponents: Set<Component> = [.head, .pooler, .pretrainingHead]
+        let layerCount = (parameters.compactMap(\.role.layer).max() ?? -1) + 1
+        let counts = "\(FineTuningRegime.count(changedParameters)) of \(FineTuningRegime.count(self.parameters)) parameters changed"
+        var detail: String
+        if changed.isEmpty {
+            kind = newTensors.isEmpty ? .unchanged : .head
+            detail = kind == .unchanged ? "no parameter changed" : "no shared parameter changed; only the new head differs"
+        } else if roles.allSatisfy(\.kind.isLayerNorm) {
+            kind = .layerNorm
+            detail = "\(counts), all in LayerNorm"
+        } else if roles.allSatisfy(\.kind.isBias) {
+            kind = .bias
+            detail = "\(counts), all biases"
+        } else if roles.allSatisfy({ $0.kind.isLayerNorm || $0.kind.isBias }) {
+            kind = .layerNormAndBias
+            detail = "\(counts), all LayerNorm parameters or biases"
+        } else if roles.allSatisfy({ headComponents.contains($0.component) }) {
+            kind = .head
+            detail = "\(counts), all in \(FineTuningRegime.describe(Set(roles.map(\.component))))"
+        } else if FineTuningRegime.isSparse(changed) {
+            kind = .sparse
+            let share = Double(changedParameters) / Double(max(1, self.parameters)) * 100
+            detail = "\(counts) (\(String(format: "%.2f", share))%), spread over \(changed.count) tensors"
+        } else if let lowest = FineTuningRegime.lowestTrainedLayer(parameters: parameters, changed: changed, layerCount: layerCount) {
+            let k = layerCount - lowest
+            let above = Set(roles.filter { $0.layer == nil }.map(\.component))
+            let where_ = lowest == layerCount - 1 ? "layer \(lowest)" : "layers \(lowest)-\(layerCount - 1)"
+            if lowest == 0 {
+                kind = .full
+                detail = "\(counts), in every layer; embeddings unchanged"
+            } else {
+                kind = .lastLayers
+                lastLayerCount = k
+                detail = "\(counts), all in \(where_)\(above.isEmpty ? "" : " and \(FineTuningRegime.describe(above))")"
+            }
+        } else if Double(changed.count) >= 0.9 * Double(parameters.count) {
+            kind = .full
+            detail = changed.count == parameters.count
+                ? "\(counts), in every tensor"
+                : "\(counts), in \(changed.count) of \(parameters.count) tensors"
+        } else {
+            kind = .partial
+            detail = "\(counts), in \(changed.count) of \(parameters.count) tensors"
+        }
+
+        let name: String
+        switch kind {
+        case .unchanged: name = diff.isIdentical ? "identical checkpoints" : "no parameter changed"
+        case .layerNorm: name = "LayerNorm-only fine-tuning"
+        case .bias: name = "bias-only fine-tuning (BitFit)"
+        case .layerNormAndBias: name = "LayerNorm and bias fine-tuning"
+        case .lastLayers: name = "last \(lastLayerCount!) layer\(lastLayerCount == 1 ? "" : "s") fine-tuned"
+        case .head: name = "head only (linear probing)"
+        case .full: name = "full fine-tuning"
+        case .sparse: name = "sparse fine-tuning"
+        case .partial: name = "partial fine-tuning"
+        }
+        let mixed = parameters.filter { $0.baseDType != $0.finetunedDType }
+        if !mixed.isEmpty, let first = mixed.first {
+            detail += "; dtypes differ (\(first.baseDType.rawValue) vs \(first.finetunedDType.rawValue)), so rounding counts as change"
+        }
+        var line = "regime: \(name) (\(detail))"
+        if !newTensors.isEmpty {
+            let names = newTensors.prefix(4).map(\.name).joined(separator: ", ")
+            let more = newTensors.count > 4 ? " and \(newTensors.count - 4) more" : ""
+            let size = newTensors.reduce(0) { $0 + $1.elementCount }
+            line += "; new head: \(names)\(more) (\(FineTuningRegime.count(size)) parameters)"
+        }
+        self.line = line
+    }
+
+    /// The lowest layer of a "top k layers" pattern: every changed tensor sits in a layer at or
+    /// above it, or above the layer stack (pooler, final norm, head); nothing below it or in the
+    /// embeddings changed; and at least 90% of the tensors of those layers changed.
+    static func lowestTrainedLayer(parameters: [TensorDifference], changed: [TensorDifference], layerCount: Int) -> Int? {
+        guard layerCount > 0 else { return nil }
+        let above: Set<Component> = [.head, .pooler, .pretrainingHead, .finalLayerNorm]
+        var lowest = Int.max
+        for tensor in changed {
+            if let layer = tensor.role.layer {
+                lowest = min(lowest, layer)
+            } else if !above.contains(tensor.role.component) {
+                return nil
+            }
+        }
+        guard lowest < layerCount else { return nil }
+        let inTrainedLayers = parameters.filter { ($0.role.layer ?? -1) >= lowest }
+        let changedThere = inTrainedLayers.filter { ($0.changed ?? 0) > 0 }
+        guard Double(changedThere.count) >= 0.9 * Double(inTrainedLayers.count) else { return nil }
+        return lowest
+    }
+
+    /// Whether changes touch several tensors but under half of those tensors' elements.
+    static func isSparse(_ changed: [TensorDifference]) -> Bool {
+        guard changed.count >= 2 else { return false }
+        let elements = changed.reduce(0) { $0 + $1.numel }
+        let changedElements = changed.reduce(0) { $0 + ($1.changed ?? 0) }
+        return Double(changedElements) < 0.5 * Double(elements)
+    }
+
+    /// "the pooler and the head".
+    static func describe(_ components: Set<Component>) -> String {
+        let names = components.sorted().map { component -> String in
+            switch component {
+            case .pooler: return "the pooler"
+            case .head: return "the head"
+            case .pretrainingHead: return "the pretraining head"
+            case .finalLayerNorm: return "the final norm"
+            default: return component.rawValue
+            }
+        }
+        return names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " and " + names.last!
+    }
+
+    /// 39264 -> "39,264".
+    static func count(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, c) in digits.reversed().enumerated() {
+            if i > 0 && i % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return (n < 0 ? "-" : "") + String(out.reversed())
+    }
+}

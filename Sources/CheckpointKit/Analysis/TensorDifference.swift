@@ -1,0 +1,100 @@
+/// What fine-tuning did to one parameter: the base tensor and its fine-tuned counterpart compared
+/// element by element, all arithmetic in `Double`.
+///
+/// Definitions (b = base, f = fine-tuned, d = f - b, sums over the tensor's elements):
+/// - `baseL2` = sqrt(sum b^2), `finetunedL2` = sqrt(sum f^2), `deltaL2` = sqrt(sum d^2).
+/// - `relativeChange` = deltaL2 / baseL2. When baseL2 is 0 it is +infinity if anything changed
+///   (deltaL2 > 0) and 0 if nothing did: a parameter initialised at zero that moved changed
+///   infinitely in relative terms, one that stayed at zero did not change.
+/// - `meanAbsDelta` = sum |d| / numel, the per-vector measure of the BitFit and LayerNorm-tuning
+///   papers (0 for an empty tensor).
+/// - `maxAbsDelta` = max |d| (NaN when any difference is NaN, as numpy's `max` reports).
+/// - `cosine` = sum b f / (baseL2 finetunedL2), nil when either norm is 0.
+/// - `changed` = number of elements whose stored bit patterns differ (for two different dtypes:
+///   whose values widened to a common type differ bitwise).
+/// NaN or infinite inputs make the sums they enter NaN or infinite, as IEEE arithmetic does; the
+/// NaN/Inf counts say how many such elements each side holds.
+public struct TensorDifference: Sendable {
+    /// The framework-neutral parameter name (``ParameterRole/canonicalName``): the same whether the
+    /// pair came from safetensors, a prefixed task model or a `tf_model.h5`.
+    public var name: String
+    /// The names as stored in each checkpoint.
+    public var baseName: String
+    public var finetunedName: String
+    public var role: ParameterRole
+    public var baseDType: DType
+    public var finetunedDType: DType
+    public var baseShape: [Int]
+    public var finetunedShape: [Int]
+    /// Whether one side was stored transposed (a TF kernel) and compared in PyTorch order.
+    public var transposed: Bool
+    /// Why the pair was not compared (shape mismatch, a dtype that cannot be decoded), or nil.
+    public var problem: String?
+    /// The sums, nil when ``problem`` prevented the comparison.
+    public var sums: DifferenceSums?
+    /// For pairs that could not be compared numerically: whether the raw bytes are equal.
+    public var bytesEqual: Bool?
+
+    public init(pair: TensorPair, sums: DifferenceSums?, problem: String?, bytesEqual: Bool? = nil) {
+        name = pair.role.canonicalName
+        baseName = pair.base.name
+        finetunedName = pair.finetuned.name
+        role = pair.role
+        baseDType = pair.base.dtype
+        finetunedDType = pair.finetuned.dtype
+        baseShape = pair.base.shape
+        finetunedShape = pair.finetuned.shape
+        transposed = !pair.isDirect
+        self.problem = problem
+        self.sums = sums
+        self.bytesEqual = bytesEqual
+    }
+
+    /// Number of elements (of the base side).
+    public var numel: Int { sums?.count ?? baseShape.reduce(1, *) }
+
+    public var baseL2: Double? { sums.map { $0.baseSquares.squareRoot() } }
+    public var finetunedL2: Double? { sums.map { $0.finetunedSquares.squareRoot() } }
+    public var deltaL2: Double? { sums.map { $0.deltaSquares.squareRoot() } }
+
+    public var relativeChange: Double? {
+        guard let sums else { return nil }
+        return TensorDifference.relativeChange(deltaSquares: sums.deltaSquares, baseSquares: sums.baseSquares)
+    }
+
+    public var meanAbsDelta: Double? {
+        guard let sums else { return nil }
+        return sums.count == 0 ? 0 : sums.absoluteDelta / Double(sums.count)
+    }
+
+    public var maxAbsDelta: Double? {
+        guard let sums else { return nil }
+        return sums.nanDeltas > 0 ? .nan : sums.maxAbsoluteDelta
+    }
+
+    public var cosine: Double? {
+        guard let sums, sums.baseSquares > 0, sums.finetunedSquares > 0 else { return nil }
+        return sums.product / (sums.baseSquares.squareRoot() * sums.finetunedSquares.squareRoot())
+    }
+
+    /// Elements that changed bitwise, nil when the pair was not compared.
+    public var changed: Int? { sums?.changed }
+
+    /// Whether the two sides are bitwise the same tensor (same dtype, no element changed).
+    /// A pair with a shape problem is never identical.
+    public var isIdentical: Bool {
+        if let bytesEqual { return bytesEqual }
+        guard let sums, problem == nil else { return false }
+        return baseDType == finetunedDType && sums.changed == 0
+    }
+
+    /// Whether the pair is compared at all and counts as a model parameter (not a buffer such as
+    /// `position_ids`): what groups and the regime are built from.
+    public var isParameter: Bool { sums != nil && role.kind != .buffer }
+
+    /// sqrt(deltaSquares) / sqrt(baseSquares), with the zero-base convention of ``relativeChange``.
+    public static func relativeChange(deltaSquares: Double, baseSquares: Double) -> Double {
+        if baseSquares == 0 { return deltaSquares == 0 ? 0 : (deltaSquares.isNaN ? .nan : .infinity) }
+        return deltaSquares.squareRoot() / baseSquares.squareRoot()
+    }
+}

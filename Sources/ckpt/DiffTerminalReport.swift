@@ -1,0 +1,112 @@
+import CheckpointKit
+import Foundation
+
+/// The terminal report of `ckpt diff`: the regime line, headline findings, the top tensors, group
+/// rankings by component, bias type and layer with bars, the layer x component table, and what
+/// could not be paired or compared.
+struct DiffTerminalReport {
+    var document: DiffDocument
+    var top: Int
+
+    var text: String {
+        let diff = document.diff
+        let groups = document.groups
+        let metric = document.metric
+        var lines: [String] = []
+        lines.append("base       \(diff.basePath) (\(diff.baseFormat.rawValue))")
+        lines.append("fine-tune  \(diff.finetunedPath) (\(diff.finetunedFormat.rawValue))")
+        lines.append(document.regime.line)
+        let overall = groups.overall
+        let changedTensors = diff.tensors.filter { ($0.changed ?? 0) > 0 }.count
+        lines.append("compared   \(Format.count(diff.tensors.count)) tensor pairs (\(Format.count(changedTensors)) changed), "
+            + "\(Format.count(overall.numel)) parameters (\(Format.count(overall.changed)) changed), "
+            + "\(Format.bytes(diff.bytesCompared)) read in \(String(format: "%.2f", diff.seconds)) s")
+        lines.append("overall    relative change \(NumberText.short(overall.relativeChange)), mean |delta| \(NumberText.short(overall.meanAbsDelta)), max |delta| \(NumberText.short(overall.maxAbsDelta))")
+        for sentence in DiffHighlights(document: document).sentences { lines.append("finding    \(sentence)") }
+
+        if top > 0 {
+            lines.append("")
+            lines.append("Top \(top) tensors by \(metric.label)")
+            let ranked = diff.tensors.filter { $0.sums != nil }.sorted { (metric.value(of: $0) ?? -1) > (metric.value(of: $1) ?? -1) }
+            let shown = Array(ranked.prefix(top))
+            let width = min(60, shown.map(\.name.count).max() ?? 10)
+            lines.append("  " + Format.pad("tensor", width) + "  " + ["numel", "rel.change", "mean|d|", "max|d|", "changed"].map { Format.padLeft($0, 10) }.joined(separator: " "))
+            for t in shown {
+                let cells = [Format.count(t.numel), NumberText.short(t.relativeChange), NumberText.short(t.meanAbsDelta),
+                             NumberText.short(t.maxAbsDelta), NumberText.percent(t.changed ?? 0, of: t.numel)]
+                lines.append("  " + Format.pad(t.name, width) + "  " + cells.map { Format.padLeft($0, 10) }.joined(separator: " "))
+            }
+        }
+        lines += ranking("Components", groups.byComponent, metric)
+        lines += ranking("Bias types (BitFit)", groups.byBiasType, metric)
+        lines += ranking("Layers", groups.byLayer, metric, label: { "layer \($0.name)" })
+        lines += layerTable(groups, metric)
+        lines += oneSided("Only in base", diff.onlyInBase)
+        lines += oneSided("Only in fine-tune", diff.onlyInFinetuned)
+        let mismatched = diff.tensors.filter { $0.problem != nil || $0.baseDType != $0.finetunedDType }
+        if !mismatched.isEmpty {
+            lines.append("")
+            lines.append("Shape / dtype mismatches (\(mismatched.count))")
+            for t in mismatched {
+                let what = t.problem ?? "dtype \(t.baseDType.rawValue) in base vs \(t.finetunedDType.rawValue) in fine-tune (compared as values)"
+                lines.append("  \(t.name): \(what)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A ranking with proportional bars, largest first.
+    private func ranking(_ title: String, _ list: [DifferenceGroup], _ metric: DifferenceMetric,
+                         label: (DifferenceGroup) -> String = { $0.name }) -> [String] {
+        guard !list.isEmpty else { return [] }
+        let ranked = DifferenceGroups.ranked(list, by: metric)
+        let maximum = ranked.map { $0.value(of: metric) }.filter(\.isFinite).max() ?? 0
+        let width = ranked.map { label($0).count }.max() ?? 10
+        var lines = ["", "\(title) by \(metric.label)"]
+        for group in ranked {
+            let value = group.value(of: metric)
+            let cells = Format.padLeft(NumberText.short(value), 9) + "  " + Format.padLeft(NumberText.percent(group.changed, of: group.numel), 6) + " changed  "
+            lines.append("  " + Format.pad(label(group), width) + " " + cells + Bar.text(value, maximum: maximum, width: 30))
+        }
+        return lines
+    }
+
+    /// Layers down, components across, the metric in each cell; "." for a cell where nothing changed.
+    private func layerTable(_ groups: DifferenceGroups, _ metric: DifferenceMetric) -> [String] {
+        let components = groups.layerComponents
+        guard !groups.byLayer.isEmpty, !components.isEmpty else { return [] }
+        var cell: [String: DifferenceGroup] = [:]
+        for group in groups.cells { cell[group.name] = group }
+        var lines = ["", "Layer x component, \(metric.label) (. = unchanged)"]
+        lines.append("  " + Format.pad("", 9) + components.map { Format.padLeft($0.shortLabel, 9) }.joined())
+        for layer in groups.byLayer.compactMap(\.layer) {
+            let row = components.map { component -> String in
+                guard let group = cell["\(layer) \(component.rawValue)"] else { return Format.padLeft("", 9) }
+                return Format.padLeft(group.changed == 0 ? "." : NumberText.short(group.value(of: metric)), 9)
+            }
+            lines.append("  " + Format.pad("layer \(layer)", 9) + row.joined())
+        }
+        return lines
+    }
+
+    private func oneSided(_ title: String, _ tensors: [TensorInfo]) -> [String] {
+        guard !tensors.isEmpty else { return [] }
+        var lines = ["", "\(title) (\(tensors.count))"]
+        for t in tensors {
+            let role = ParameterNames.role(of: t.name, dtype: t.dtype)
+            lines.append("  \(t.name)  \(t.dtype.rawValue) [\(t.shape.map(String.init).joined(separator: ", "))]  \(role.component.rawValue) \(role.kind.rawValue)")
+        }
+        return lines
+    }
+}
+
+/// Horizontal bars from Unicode block characters, with eighth-width resolution.
+enum Bar {
+    static let partials = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"]
+
+    static func text(_ value: Double, maximum: Double, width: Int) -> String {
+        guard maximum > 0, value.isFinite, value > 0 else { return "" }
+        let eighths = Int((min(value, maximum) / maximum * Double(width * 8)).rounded())
+        return String(repeating: "█", count: eighths / 8) + partials[eighths % 8]
+    }
+}
