@@ -101,18 +101,20 @@ public struct CheckpointAlignment: Sendable {
         if baseRole.isTFKernel && !finetunedRole.isTFKernel {
             result.role = finetunedRole
         }
-        if base.shape == finetuned.shape { return result }
-        guard base.elementCount == finetuned.elementCount else {
-            result.problem = "shape \(base.shape) in base vs \(finetuned.shape) in fine-tune"
-            return result
-        }
-        if baseRole.isTFKernel != finetunedRole.isTFKernel {
+        // A TF kernel against a PyTorch weight is transposed even when both are square (and so
+        // have equal shapes): check this before the equal-shape shortcut.
+        if baseRole.isTFKernel != finetunedRole.isTFKernel, base.elementCount == finetuned.elementCount {
             let kernel = baseRole.isTFKernel ? base : finetuned
             let weight = baseRole.isTFKernel ? finetuned : base
             if let layout = transposedLayout(kernel: kernel.shape, weight: weight.shape) {
                 if baseRole.isTFKernel { result.baseLayout = layout } else { result.finetunedLayout = layout }
                 return result
             }
+        }
+        if base.shape == finetuned.shape { return result }
+        guard base.elementCount == finetuned.elementCount else {
+            result.problem = "shape \(base.shape) in base vs \(finetuned.shape) in fine-tune"
+            return result
         }
         let squeezedBase = base.shape.filter { $0 != 1 }
         let squeezedFinetuned = finetuned.shape.filter { $0 != 1 }
