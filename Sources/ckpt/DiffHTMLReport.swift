@@ -106,7 +106,7 @@ struct DiffHTMLReport {
         var cell: [String: DifferenceGroup] = [:]
         for group in groups.cells { cell[group.name] = group }
 
-        let cellWidth = 104, cellHeight = layers.count > 24 ? 22 : 30, left = 78, topMargin = 34
+        let cellWidth = 104, cellHeight = layers.count > 24 ? 22 : 30, left = 78, topMargin = 44
         let gridWidth = max(columns.count, 1) * cellWidth
         let stripTop = topMargin + layers.count * cellHeight + (layers.isEmpty ? 0 : 44)
         let stripHeight = outside.isEmpty ? 0 : cellHeight + 34
@@ -117,7 +117,9 @@ struct DiffHTMLReport {
         if !layers.isEmpty {
             for (i, component) in columns.enumerated() {
                 let x = left + i * cellWidth + cellWidth / 2
-                svg += "<text x=\"\(x)\" y=\"\(topMargin - 10)\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"600\" fill=\"#333\">\(esc(component.rawValue.replacingOccurrences(of: "attention.", with: "attn.")))</text>\n"
+                let (upper, lower) = component.headingLines
+                svg += "<text x=\"\(x)\" y=\"\(topMargin - 22)\" text-anchor=\"middle\" font-size=\"11\" fill=\"#6e6e73\">\(esc(upper))</text>"
+                svg += "<text x=\"\(x)\" y=\"\(topMargin - 8)\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"600\" fill=\"#333\">\(esc(lower))</text>\n"
             }
             for (row, layer) in layers.enumerated() {
                 let y = topMargin + row * cellHeight
@@ -230,6 +232,25 @@ struct DiffHTMLReport {
             }
         }
         return out
+    }
+}
+
+extension Component {
+    /// A heatmap column heading in two short lines: the block, then the module.
+    var headingLines: (String, String) {
+        switch self {
+        case .query: return ("attention", "query")
+        case .key: return ("attention", "key")
+        case .value: return ("attention", "value")
+        case .fusedQKV: return ("attention", "qkv")
+        case .attentionOutput: return ("attention", "output")
+        case .attentionLayerNorm: return ("attention", "LayerNorm")
+        case .intermediate: return ("intermediate", "dense")
+        case .intermediateGate: return ("intermediate", "gate")
+        case .output: return ("output", "dense")
+        case .outputLayerNorm: return ("output", "LayerNorm")
+        default: return ("", rawValue)
+        }
     }
 }
 

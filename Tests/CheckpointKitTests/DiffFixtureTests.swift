@@ -1,0 +1,207 @@
+import XCTest
+@testable import CheckpointKit
+
+/// `CheckpointDiff` on the committed tiny-BERT fine-tunes against numpy float64 values:
+/// fixtures/expected/diff/<regime>.json (make_fixtures.py) and
+/// fixtures/expected/diff/pairs/<pair>.json (make_diff_fixtures.py).
+final class DiffFixtureTests: XCTestCase {
+    static let regimes = ["full", "layernorm", "bias", "last1"]
+    static let tolerance = 1e-6
+
+    func diff(_ base: String, _ finetuned: String, options: CheckpointDiff.Options = .init()) throws -> CheckpointDiff {
+        try CheckpointDiff(base: CheckpointOpener.open(Fixtures.path(base)),
+                           finetuned: CheckpointOpener.open(Fixtures.path(finetuned)), options: options)
+    }
+
+    func expected(_ relative: String) throws -> [String: Any] {
+        try XCTUnwrap(Fixtures.json(relative) as? [String: Any])
+    }
+
+    func assertClose(_ actual: Double?, _ expected: Any?, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let e = expected as? Double else {
+            // numpy writes null for an undefined ratio (zero norm).
+            return
+        }
+        guard let a = actual else { return XCTFail("\(what): missing, expected \(e)", file: file, line: line) }
+        if e == 0 {
+            XCTAssertLessThanOrEqual(abs(a), 1e-12, "\(what): \(a) vs 0", file: file, line: line)
+        } else {
+            XCTAssertLessThanOrEqual(abs(a - e) / abs(e), Self.tolerance, "\(what): \(a) vs \(e)", file: file, line: line)
+        }
+    }
+
+    /// Compares every tensor entry of an expectation file with the diff.
+    func assertTensorsMatch(_ diff: CheckpointDiff, _ expectation: [String: Any], file: StaticString = #filePath, line: UInt = #line) throws {
+        let entries = try XCTUnwrap(expectation["tensors"] as? [[String: Any]])
+        let byName = Dictionary(uniqueKeysWithValues: diff.tensors.map { ($0.name, $0) })
+        XCTAssertEqual(diff.tensors.count, entries.count, "paired tensors", file: file, line: line)
+        for entry in entries {
+            let name = try XCTUnwrap(entry["name"] as? String)
+            guard let t = byName[name] else {
+                XCTFail("\(name) not paired", file: file, line: line)
+                continue
+            }
+            XCTAssertNil(t.problem, name, file: file, line: line)
+            XCTAssertEqual(t.numel, entry["numel"] as? Int, "\(name) numel", file: file, line: line)
+            XCTAssertEqual(t.changed, entry["changed"] as? Int, "\(name) changed", file: file, line: line)
+            assertClose(t.baseL2, entry["base_l2"], "\(name) base_l2", file: file, line: line)
+            if entry["finetuned_l2"] != nil { assertClose(t.finetunedL2, entry["finetuned_l2"], "\(name) finetuned_l2", file: file, line: line) }
+            assertClose(t.deltaL2, entry["delta_l2"], "\(name) delta_l2", file: file, line: line)
+            assertClose(t.relativeChange, entry["relative_change"], "\(name) relative_change", file: file, line: line)
+            assertClose(t.meanAbsDelta, entry["mean_abs_delta"], "\(name) mean_abs_delta", file: file, line: line)
+            assertClose(t.maxAbsDelta, entry["max_abs_delta"], "\(name) max_abs_delta", file: file, line: line)
+            assertClose(t.cosine, entry["cosine"], "\(name) cosine", file: file, line: line)
+        }
+        XCTAssertEqual(diff.onlyInBase.map(\.name).sorted(), (expectation["only_in_base"] as? [String])?.sorted(), "only in base", file: file, line: line)
+        XCTAssertEqual(diff.onlyInFinetuned.map(\.name).sorted(), (expectation["only_in_finetuned"] as? [String])?.sorted(), "only in fine-tune", file: file, line: line)
+    }
+
+    func assertGroupsMatch(_ groups: [DifferenceGroup], _ expected: [[String: Any]], _ what: String) {
+        XCTAssertEqual(groups.count, expected.count, "\(what) group count")
+        let byName = Dictionary(uniqueKeysWithValues: groups.map { ($0.name, $0) })
+        for entry in expected {
+            guard let name = entry["group"] as? String, let g = byName[name] else {
+                XCTFail("\(what): group \(entry["group"] ?? "?") missing")
+                continue
+            }
+            XCTAssertEqual(g.tensorCount, entry["tensor_count"] as? Int, "\(what) \(name) tensor_count")
+            XCTAssertEqual(g.numel, entry["numel"] as? Int, "\(what) \(name) numel")
+            XCTAssertEqual(g.changed, entry["changed"] as? Int, "\(what) \(name) changed")
+            assertClose(g.baseL2, entry["base_l2"], "\(what) \(name) base_l2")
+            assertClose(g.deltaL2, entry["delta_l2"], "\(what) \(name) delta_l2")
+            assertClose(g.relativeChange, entry["relative_change"], "\(what) \(name) relative_change")
+            assertClose(g.meanAbsDelta, entry["mean_abs_delta"], "\(what) \(name) mean_abs_delta")
+            assertClose(g.maxAbsDelta, entry["max_abs_delta"], "\(what) \(name) max_abs_delta")
+            XCTAssertEqual(g.tensors.sorted(), (entry["tensors"] as? [String])?.sorted(), "\(what) \(name) tensors")
+        }
+    }
+
+    func testPerTensorNumbersMatchNumpyForEveryRegime() throws {
+        for regime in Self.regimes {
+            let diff = try diff("tiny-bert/base", "tiny-bert/ft-\(regime)")
+            try assertTensorsMatch(diff, expected("expected/diff/\(regime).json"))
+        }
+    }
+
+    func testGroupsMatchNumpy() throws {
+        for regime in Self.regimes {
+            let expectation = try expected("expected/diff/\(regime).json")
+            let groups = DifferenceGroups(try diff("tiny-bert/base", "tiny-bert/ft-\(regime)").tensors)
+            assertGroupsMatch(groups.byComponent, try XCTUnwrap(expectation["by_component"] as? [[String: Any]]), "\(regime) component")
+            assertGroupsMatch(groups.byLayer, try XCTUnwrap(expectation["by_layer"] as? [[String: Any]]), "\(regime) layer")
+            var overall = try XCTUnwrap(expectation["overall"] as? [String: Any])
+            overall["tensors"] = groups.overall.tensors
+            assertGroupsMatch([groups.overall], [overall], "\(regime) overall")
+        }
+    }
+
+    func testRegimeLineNamesEachFineTune() throws {
+        let lines: [String: String] = [
+            "full": "regime: full fine-tuning (39,232 of 39,264 parameters changed, in every tensor)",
+            "layernorm": "regime: LayerNorm-only fine-tuning (576 of 39,264 parameters changed, all in LayerNorm)",
+            "bias": "regime: bias-only fine-tuning (BitFit) (1,216 of 39,264 parameters changed, all biases)",
+            "last1": "regime: last 1 layer fine-tuned (9,600 of 39,264 parameters changed, all in layer 3 and the pooler)",
+        ]
+        for regime in Self.regimes {
+            let expectation = try expected("expected/diff/\(regime).json")
+            let result = FineTuningRegime(try diff("tiny-bert/base", "tiny-bert/ft-\(regime)"))
+            XCTAssertEqual(result.identifier, expectation["regime"] as? String)
+            XCTAssertTrue(result.line.hasPrefix(lines[regime]!), result.line)
+            XCTAssertTrue(result.line.hasSuffix("; new head: classifier.bias, classifier.weight (66 parameters)"), result.line)
+        }
+    }
+
+    func testIdenticalPairAndSelfDiff() throws {
+        let same = try diff("tiny-bert/base", "tiny-bert/base")
+        XCTAssertTrue(same.isIdentical)
+        XCTAssertEqual(FineTuningRegime(same).kind, .unchanged)
+        XCTAssertTrue(same.tensors.allSatisfy { $0.relativeChange == 0 && $0.changed == 0 && $0.cosine.map { abs($0 - 1) < 1e-12 } ?? true })
+        // The sharded copy of the base is the same parameters in another layout on disk.
+        XCTAssertTrue(try diff("tiny-bert/base", "tiny-bert/variants/sharded").isIdentical)
+        XCTAssertFalse(try diff("tiny-bert/base", "tiny-bert/ft-layernorm").isIdentical)
+        // Only the new head differs: not identical, head-only regime.
+        let probe = try diff("tiny-bert/base", "tiny-bert/ft-full")
+        XCTAssertFalse(probe.isIdentical)
+    }
+
+    func testHalfPrecisionAndTransposedPairsMatchNumpy() throws {
+        for pair in ["f16-f16", "bf16-bf16", "f32-f16", "bf16-f32", "tf-names"] {
+            let expectation = try expected("expected/diff/pairs/\(pair).json")
+            let diff = try diff(try XCTUnwrap(expectation["base"] as? String), try XCTUnwrap(expectation["finetuned"] as? String))
+            try assertTensorsMatch(diff, expectation)
+            if pair == "tf-names" {
+                XCTAssertEqual(diff.tensors.filter(\.transposed).count, 25, "every dense kernel is transposed")
+            }
+        }
+    }
+
+    /// The TF-named, transposed base gives the same numbers as the PyTorch one.
+    func testTransposedBaseGivesSameNumbersAsPyTorchBase() throws {
+        let direct = try diff("tiny-bert/base", "tiny-bert/ft-full")
+        let transposed = try diff("diff/base-tf-names.safetensors", "tiny-bert/ft-full")
+        let byName = Dictionary(uniqueKeysWithValues: transposed.tensors.map { ($0.name, $0) })
+        for t in direct.tensors {
+            let other = try XCTUnwrap(byName[t.name], t.name)
+            XCTAssertEqual(t.sums, other.sums, t.name)
+        }
+    }
+
+    /// Splitting tensors into chunks and running one or two workers merge to the same sums.
+    func testChunkingAndWorkersDoNotChangeResults() throws {
+        let reference = try diff("tiny-bert/base", "tiny-bert/ft-full", options: .init(workers: 1, chunkElements: 1 << 22))
+        for options in [CheckpointDiff.Options(workers: 2, chunkElements: 1 << 22), .init(workers: 2, chunkElements: 100), .init(workers: 1, chunkElements: 7)] {
+            let other = try diff("tiny-bert/base", "tiny-bert/ft-full", options: options)
+            for (a, b) in zip(reference.tensors, other.tensors) {
+                let x = try XCTUnwrap(a.sums), y = try XCTUnwrap(b.sums)
+                XCTAssertEqual(x.changed, y.changed)
+                XCTAssertEqual(x.count, y.count)
+                XCTAssertEqual(x.maxAbsoluteDelta, y.maxAbsoluteDelta)
+                XCTAssertEqual(x.deltaSquares, y.deltaSquares, accuracy: 1e-12 * max(1, x.deltaSquares))
+                XCTAssertEqual(x.baseSquares, y.baseSquares, accuracy: 1e-12 * max(1, x.baseSquares))
+            }
+        }
+    }
+
+    func testShapeMismatchIsReportedNotFatal() throws {
+        let base = [TensorInfo(name: "encoder.layer.0.output.dense.weight", dtype: .f32, shape: [4, 8], byteCount: 128)]
+        let ft = [TensorInfo(name: "encoder.layer.0.output.dense.weight", dtype: .f32, shape: [4, 9], byteCount: 144)]
+        let alignment = CheckpointAlignment(base: base, finetuned: ft)
+        XCTAssertNotNil(alignment.pairs.first?.problem)
+        let plan = DiffPlan(alignment: alignment, base: try CheckpointOpener.open(Fixtures.path("tiny-bert/base")),
+                            finetuned: try CheckpointOpener.open(Fixtures.path("tiny-bert/base")), chunkElements: 1 << 22)
+        XCTAssertTrue(plan.items.isEmpty)
+        guard case .notCompared = plan.verdicts[0] else { return XCTFail("expected the pair not to be compared") }
+    }
+
+    func testJSONDocumentHasTheContractFields() throws {
+        let document = DiffDocument(diff: try diff("tiny-bert/base", "tiny-bert/ft-bias"), metric: .meanAbs)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: document.jsonData()) as? [String: Any])
+        for key in ["tensors", "groups", "only_in_base", "only_in_finetuned", "regime", "identical", "metric", "overall"] {
+            XCTAssertNotNil(object[key], key)
+        }
+        let tensor = try XCTUnwrap((object["tensors"] as? [[String: Any]])?.first)
+        for key in ["name", "base_name", "finetuned_name", "numel", "base_l2", "delta_l2", "relative_change", "mean_abs_delta",
+                    "max_abs_delta", "changed", "cosine", "component", "kind", "layer", "bias_type", "base_dtype", "finetuned_dtype"] {
+            XCTAssertTrue(tensor.keys.contains(key), key)
+        }
+        let groups = try XCTUnwrap(object["groups"] as? [String: Any])
+        for key in ["component", "kind", "bias_type", "layer", "layer_component"] { XCTAssertNotNil(groups[key], key) }
+        let regime = try XCTUnwrap(object["regime"] as? [String: Any])
+        XCTAssertEqual(regime["identifier"] as? String, "bias")
+        XCTAssertEqual(object["only_in_finetuned"] as? [String], ["classifier.bias", "classifier.weight"])
+        let biasTypes = try XCTUnwrap(groups["bias_type"] as? [[String: Any]])
+        XCTAssertEqual(biasTypes.compactMap { $0["rank"] as? Int }.sorted(), Array(1...biasTypes.count))
+    }
+
+    func testCSVHasOneRowPerTensor() throws {
+        let diff = try diff("tiny-bert/base", "tiny-bert/ft-last1")
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("diff.csv").path
+        try DiffCSV.write(diff, to: path)
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, diff.tensors.count + 1)
+        XCTAssertEqual(String(lines[0]), DiffCSV.columns.joined(separator: ","))
+        XCTAssertEqual(lines[1].split(separator: ",", omittingEmptySubsequences: false).count, DiffCSV.columns.count)
+    }
+}
