@@ -36,7 +36,7 @@ public struct AtomicFile {
         guard fd >= 0 else {
             throw CheckpointError.writeFailed(path: destination, reason: "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
         }
-        let temporaryPath = String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let temporaryPath = String(decoding: chars.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var published = false
         defer {
             if !published { unlink(temporaryPath) }

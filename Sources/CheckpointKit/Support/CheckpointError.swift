@@ -69,3 +69,28 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+/// The classes of failure the command line reports with distinct exit codes (see `man ckpt`).
+public enum FailureCategory: Int, Sendable {
+    /// An input file is missing, unreadable, or not a valid checkpoint / patch / data file.
+    case badInput = 2
+    /// Inputs are valid but do not belong together (a patch for another base, names that do not match).
+    case mismatch = 3
+    /// Writing an output failed (full disk, permissions).
+    case io = 4
+}
+
+/// An error that knows which ``FailureCategory`` it belongs to.
+public protocol CategorizedError: Error {
+    var category: FailureCategory { get }
+}
+
+extension CheckpointError: CategorizedError {
+    public var category: FailureCategory {
+        switch self {
+        case .writeFailed: return .io
+        case .noSuchTensor: return .mismatch
+        default: return .badInput
+        }
+    }
+}
