@@ -352,23 +352,31 @@ final class HDF5FileTests: XCTestCase {
         XCTAssertTrue(try HDF5.elementType(of: dataset, HDF5Context(path: destination)).bigEndian)
     }
 
-    func testWriteModifiedCopyKeepsBFloat16AsUInt16() throws {
+    /// Keras 3 bf16 datasets (opaque |V2 and uint16, each with attribute dtype="bfloat16") keep
+    /// their on-disk type and attribute.
+    func testWriteModifiedCopyKeepsBFloat16StorageType() throws {
         let modify = try XCTUnwrap(Self.expected()["modify_bf16"] as? [String: Any])
         let source = Self.path(modify["file"] as! String)
-        let (name, values) = try XCTUnwrap((modify["replacements"] as? [String: [Double]])?.first)
-        let bytes = Self.encode(values, as: .bf16)
-        let destination = try writeModifiedCopy(of: source, replacing: [name: bytes])
+        let replacements = try XCTUnwrap(modify["replacements"] as? [String: [Double]])
+        let destination = try writeModifiedCopy(of: source, replacing: replacements.mapValues { Self.encode($0, as: .bf16) })
         let modified = try HDF5File(path: destination)
         XCTAssertEqual(modified.format, .keras3WeightsH5)
-        let tensor = try XCTUnwrap(modified.tensor(named: name))
-        XCTAssertEqual(tensor.dtype, .bf16)
-        XCTAssertEqual(try TensorDecoder.doubles(of: tensor, in: modified), values)
-        try modified.withBytes(of: tensor) { XCTAssertEqual(Array($0), bytes) }
-        let file = try HDF5.openFile(destination, writable: false)
-        let dataset = try HDF5.openDataset(name, in: file, HDF5Context(path: destination))
-        guard case .integer(signed: false) = try HDF5.elementType(of: dataset, HDF5Context(path: destination)).kind else {
-            return XCTFail("bf16 must stay uint16 on disk")
+        for (name, values) in replacements {
+            let tensor = try XCTUnwrap(modified.tensor(named: name))
+            XCTAssertEqual(tensor.dtype, .bf16)
+            XCTAssertEqual(try TensorDecoder.doubles(of: tensor, in: modified), values)
+            try modified.withBytes(of: tensor) { XCTAssertEqual(Array($0), Self.encode(values, as: .bf16)) }
+            let before = try HDF5.openFile(source, writable: false)
+            let after = try HDF5.openFile(destination, writable: false)
+            let sourceType = try HDF5.elementType(of: try HDF5.openDataset(name, in: before, HDF5Context(path: source)), HDF5Context(path: source))
+            let modifiedType = try HDF5.elementType(of: try HDF5.openDataset(name, in: after, HDF5Context(path: destination)), HDF5Context(path: destination))
+            XCTAssertEqual(sourceType, modifiedType, name)
         }
+        let kinds = try replacements.keys.sorted().map { name in
+            let file = try HDF5.openFile(destination, writable: false)
+            return try HDF5.elementType(of: try HDF5.openDataset(name, in: file, HDF5Context(path: destination)), HDF5Context(path: destination)).kind
+        }
+        XCTAssertEqual(kinds, [.opaque, .integer(signed: false)])
     }
 
     func testWriteModifiedCopyRejectsBadReplacements() throws {

@@ -150,13 +150,15 @@ struct HDF5FloatLayout: Equatable {
 }
 
 /// What a dataset's on-disk element type is, as far as mapping it to a ``DType`` needs.
-struct HDF5TypeFacts {
-    enum Kind {
+struct HDF5TypeFacts: Equatable {
+    enum Kind: Equatable {
         case integer(signed: Bool)
         case float(HDF5FloatLayout)
         /// An enumeration over an integer of `baseSize` bytes (h5py stores `bool` as the enum
         /// `{FALSE: 0, TRUE: 1}` over int8).
         case enumeration(baseSize: Int, members: [String: Int64])
+        /// Uninterpreted bytes (numpy `|V2`: Keras 3 stores bfloat16 so, with attribute `dtype`).
+        case opaque
         /// Anything else, named for messages ("string", "compound", ...).
         case other(String)
     }
@@ -178,7 +180,7 @@ enum HDF5MemoryType: Sendable, Equatable {
     case ieeeFloat(size: Int)
     /// The dataset's own type in little-endian byte order (16-bit floats, which have no predefined type).
     case ownTypeLittleEndian
-    /// The dataset's own type unchanged (one-byte enums such as h5py's bool).
+    /// The dataset's own type unchanged (one-byte enums such as h5py's bool; opaque bytes).
     case ownType
 }
 
@@ -328,7 +330,7 @@ enum HDF5 {
             facts.kind = try enumeration(type, context)
         case H5T_STRING: facts.kind = .other("string")
         case H5T_COMPOUND: facts.kind = .other("compound")
-        case H5T_OPAQUE: facts.kind = .other("opaque")
+        case H5T_OPAQUE: facts.kind = .opaque
         case H5T_BITFIELD: facts.kind = .other("bitfield")
         case H5T_REFERENCE: facts.kind = .other("reference")
         case H5T_VLEN: facts.kind = .other("variable-length sequence")

@@ -11,8 +11,9 @@ import Darwin
 /// Every dataset reachable through hard links is listed once, named by its path without the leading
 /// `/` (`bert/tf_bert_model/bert/encoder/layer_._0/attention/output/LayerNorm/gamma:0`). Soft and
 /// external links are never followed. Datasets whose elements are IEEE floats (16, 32, 64 bits),
-/// integers (8 to 64 bits) or h5py's bool enum become ``tensors``; a `uint16` dataset with attribute
-/// `dtype="bfloat16"` (Keras 3) is ``DType/bf16``. The rest are in ``skippedDatasets``.
+/// integers (8 to 64 bits) or h5py's bool enum become ``tensors``; a `uint16` or opaque 2-byte
+/// dataset with attribute `dtype="bfloat16"` (Keras 3) is ``DType/bf16`` (likewise the float8
+/// names of ml_dtypes on 1-byte data). The rest are in ``skippedDatasets``.
 ///
 /// Tensors come in the order the file's layout lists them: `layer_names` then each layer's
 /// `weight_names` for tf_model.h5 and Keras 2 (Keras' own save order), `vars/0, vars/1, ..., vars/10`
@@ -201,15 +202,20 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
     /// Maps a dataset's element type and shape to a tensor, or says why it is not one.
     private static func describeDataset(_ dataset: borrowing HDF5Handle, _ context: HDF5Context) throws(CheckpointError) -> DatasetKind {
         let facts = try HDF5.elementType(of: dataset, context)
-        var isBFloat16 = false
-        if case .integer(signed: false) = facts.kind, facts.size == 2,
-           try HDF5.hasAttribute("dtype", on: dataset, context),
-           let attribute = try HDF5.stringAttribute("dtype", of: dataset, context) {
-            isBFloat16 = attribute.values == ["bfloat16"]
+        var declared: DType?
+        switch facts.kind {
+        case .integer(signed: false), .opaque:
+            if try HDF5.hasAttribute("dtype", on: dataset, context),
+               let attribute = try HDF5.stringAttribute("dtype", of: dataset, context), attribute.isScalar,
+               let name = attribute.values.first {
+                declared = declaredDTypes[name]
+            }
+        default:
+            break
         }
         let dtype: DType
         let memoryType: HDF5MemoryType
-        switch tensorType(of: facts, bfloat16Attribute: isBFloat16) {
+        switch tensorType(of: facts, declared: declared) {
         case let .success(mapped): (dtype, memoryType) = mapped
         case let .failure(reason): return .skipped(reason.message)
         }
@@ -229,21 +235,34 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
 
     struct SkipReason: Error { var message: String }
 
+    /// Values of a dataset's `dtype` attribute (ml_dtypes names, as Keras 3 writes them) for types
+    /// HDF5 has no element type of: the dataset holds their raw bits as unsigned integers or opaque
+    /// bytes of the same width.
+    static let declaredDTypes: [String: DType] = [
+        "bfloat16": .bf16,
+        "float8_e4m3fn": .f8E4M3, "float8_e5m2": .f8E5M2,
+        "float8_e4m3fnuz": .f8E4M3FNUZ, "float8_e5m2fnuz": .f8E5M2FNUZ, "float8_e8m0fnu": .f8E8M0,
+    ]
+
     /// The dtype an HDF5 element type maps to, and the memory type that reads it as little-endian
-    /// bytes of that dtype.
-    static func tensorType(of facts: HDF5TypeFacts, bfloat16Attribute: Bool) -> Result<(DType, HDF5MemoryType), SkipReason> {
+    /// bytes of that dtype. `declared` is the type a `dtype` attribute names, if any.
+    static func tensorType(of facts: HDF5TypeFacts, declared: DType?) -> Result<(DType, HDF5MemoryType), SkipReason> {
         let bits = facts.size * 8
+        let declared = declared.flatMap { $0.bitWidth == bits ? $0 : nil }
         switch facts.kind {
         case let .integer(signed):
             guard facts.precision == bits, facts.bitOffset == 0 else {
                 return .failure(SkipReason(message: "\(facts.precision)-bit integers padded to \(bits) bits"))
+            }
+            if !signed, let declared {
+                return .success((declared, .integer(size: facts.size, signed: false)))
             }
             let dtype: DType
             switch (bits, signed) {
             case (8, true): dtype = .i8
             case (8, false): dtype = .u8
             case (16, true): dtype = .i16
-            case (16, false): dtype = bfloat16Attribute ? .bf16 : .u16
+            case (16, false): dtype = .u16
             case (32, true): dtype = .i32
             case (32, false): dtype = .u32
             case (64, true): dtype = .i64
@@ -268,6 +287,11 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
             }
             let names = members.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key)
             return .failure(SkipReason(message: "enum (\(names.joined(separator: ", "))) that is not h5py's bool"))
+        case .opaque:
+            guard let declared else {
+                return .failure(SkipReason(message: "opaque \(facts.size)-byte elements without a known dtype attribute"))
+            }
+            return .success((declared, .ownType))
         case let .other(kind):
             return .failure(SkipReason(message: "\(kind) elements"))
         }
