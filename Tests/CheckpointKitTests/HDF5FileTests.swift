@@ -225,7 +225,88 @@ final class HDF5FileTests: XCTestCase {
         XCTAssertEqual(failures.value, 0)
     }
 
+    // MARK: Files written by transformers / Keras / h5py (fixtures/tiny-bert/variants)
+
+    /// Every HDF5 variant of the tiny BERT matches the reference inspect summary (h5py: names,
+    /// dtypes, shapes, sizes, string metadata) and checksums (h5py + ml_dtypes: fsum, first values).
+    func testTinyBertVariantsMatchReference() throws {
+        let formats: [String: CheckpointFormat] = [
+            "tf_model.h5": .huggingFaceTFH5, "long-layer-names.h5": .huggingFaceTFH5,
+            "keras2.h5": .keras2H5, "keras3.weights.h5": .keras3WeightsH5, "gzip.h5": .hdf5,
+        ]
+        for (name, format) in formats.sorted(by: { $0.key < $1.key }) {
+            let relative = "tiny-bert/variants/\(name)"
+            let key = relative.replacingOccurrences(of: "/", with: "__") + ".json"
+            func load(_ path: String) throws -> [String: Any] {
+                let bytes = try [UInt8](Data(contentsOf: Fixtures.root.appendingPathComponent(path)))
+                return try XCTUnwrap(Self.plain(try JSONValue.parse(bytes)) as? [String: Any], path)
+            }
+            let inspect = try load("expected/inspect/\(key)")
+            let checksums = try XCTUnwrap(try load("expected/checksums/\(key)")["tensors"] as? [String: Any])
+
+            XCTAssertTrue(HDF5File.isHDF5(path: Fixtures.path(relative)), name)
+            let checkpoint = try HDF5File(path: Fixtures.path(relative))
+            XCTAssertEqual(checkpoint.format, format, name)
+            XCTAssertTrue(checkpoint.skippedDatasets.isEmpty, "\(name): \(checkpoint.skippedDatasets)")
+            let tensors = try XCTUnwrap(inspect["tensors"] as? [[String: Any]])
+            XCTAssertEqual(checkpoint.tensors.map(\.name).sorted(), tensors.map { $0["name"] as! String }, name)
+            for wanted in tensors {
+                let tensorName = wanted["name"] as! String
+                let tensor = try XCTUnwrap(checkpoint.tensor(named: tensorName), tensorName)
+                XCTAssertEqual(tensor.dtype.rawValue, wanted["dtype"] as? String, tensorName)
+                XCTAssertEqual(tensor.shape, wanted["shape"] as? [Int], tensorName)
+                XCTAssertEqual(tensor.elementCount, wanted["numel"] as? Int, tensorName)
+                XCTAssertEqual(tensor.byteCount, wanted["nbytes"] as? Int, tensorName)
+
+                let sums = try XCTUnwrap(checksums[tensorName] as? [String: Any], tensorName)
+                let values = try TensorDecoder.doubles(of: tensor, in: checkpoint)
+                let first = try XCTUnwrap(sums["first"] as? [Any]).map(Self.double)
+                assertSameValues(Array(values.prefix(first.count)), first, tensorName)
+                let finite = values.filter(\.isFinite)
+                let sum = finite.reduce(0, +), sumAbs = finite.reduce(0) { $0 + abs($1) }
+                XCTAssertEqual(sum, Self.double(sums["sum"]!), accuracy: 1e-9 * max(1, sumAbs), tensorName)
+                XCTAssertEqual(sumAbs, Self.double(sums["sum_abs"]!), accuracy: 1e-9 * max(1, sumAbs), tensorName)
+            }
+            XCTAssertEqual(checkpoint.tensors.count, inspect["tensor_count"] as? Int, name)
+            XCTAssertEqual(checkpoint.elementCount, inspect["parameter_count"] as? Int, name)
+            XCTAssertEqual(checkpoint.tensors.reduce(0) { $0 + $1.byteCount }, inspect["total_bytes"] as? Int, name)
+            // The reference lists every scalar root attribute; ours keeps the strings (cut at 1 KB).
+            let metadata = try XCTUnwrap(inspect["metadata"] as? [String: Any])
+            let strings = metadata.compactMapValues { $0 as? String }
+            XCTAssertEqual(checkpoint.metadata.keys.sorted(), strings.keys.sorted(), name)
+            for (key, value) in strings {
+                let got = try XCTUnwrap(checkpoint.metadata[key], key)
+                XCTAssertEqual(got, HDF5File.shortened(value), "\(name): \(key)")
+                XCTAssertTrue(got.hasPrefix(String(value.prefix(500))), key)
+            }
+        }
+    }
+
+    /// tf_model.h5 as transformers 4.46.3 writes it: tensors in the order of `layer_names` and the
+    /// layer's `weight_names` (embeddings first, then layer 0, 1, ..., pooler last).
+    func testTransformersTFModelOrder() throws {
+        let checkpoint = try HDF5File(path: Fixtures.path("tiny-bert/variants/tf_model.h5"))
+        let names = checkpoint.tensors.map(\.name)
+        XCTAssertEqual(names.first, "bert/tf_bert_model/bert/embeddings/word_embeddings/weight:0")
+        XCTAssertEqual(names.last, "bert/tf_bert_model/bert/pooler/dense/bias:0")
+        let layers = names.compactMap { name -> Int? in
+            guard let range = name.range(of: "layer_._") else { return nil }
+            return Int(name[range.upperBound...].prefix { $0.isNumber })
+        }
+        XCTAssertEqual(layers, layers.sorted(), "encoder layers in order")
+        XCTAssertNotEqual(names, names.sorted(), "layout order, not alphabetical")
+    }
+
     // MARK: Bad input
+
+    /// fixtures/bad/bad.h5 (a text file named .h5): the message names HDF5.
+    func testBadH5FromTheSharedCases() {
+        let path = Fixtures.path("bad/bad.h5")
+        XCTAssertFalse(HDF5File.isHDF5(path: path))
+        XCTAssertThrowsError(try HDF5File(path: path)) { error in
+            XCTAssertTrue("\(error)".lowercased().contains("hdf5"), "\(error)")
+        }
+    }
 
     func testNotAnHDF5File() {
         let path = Self.path("not-hdf5.h5")
