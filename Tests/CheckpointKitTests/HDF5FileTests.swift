@@ -330,6 +330,23 @@ final class HDF5FileTests: XCTestCase {
         }
     }
 
+    func testGitLFSPointerNamedH5() {
+        XCTAssertThrowsError(try HDF5File(path: Fixtures.path("bad/lfs-pointer/model.safetensors"))) { error in
+            guard case .gitLFSPointer? = error as? CheckpointError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testWriteModifiedCopyRefusesToOverwriteTheSource() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let source = directory.appendingPathComponent("source.h5").path
+        try FileManager.default.copyItem(atPath: Self.path("tf_model.h5"), toPath: source)
+        let before = try Data(contentsOf: URL(fileURLWithPath: source))
+        XCTAssertThrowsError(try HDF5File.writeModifiedCopy(of: source, to: source, replacing: [:])) { error in
+            guard case .writeFailed? = error as? CheckpointError else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: source)), before)
+    }
+
     func testMissingFileAndDirectory() {
         XCTAssertThrowsError(try HDF5File(path: Self.path("no-such-file.h5"))) { error in
             guard case .cannotOpen? = error as? CheckpointError else { return XCTFail("\(error)") }
