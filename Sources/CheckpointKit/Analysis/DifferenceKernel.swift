@@ -9,8 +9,8 @@ import Darwin
 /// holds.
 ///
 /// Pairs of F32, F16 and BF16 (same or mixed) are read straight from the (unaligned, little-endian)
-/// file bytes 16 lanes at a time and reduced in `Float` SIMD registers. Each lane sums at most
-/// ``flushInterval`` / 16 terms before the partial sums are added into `Double`, which keeps the
+/// file bytes 8 lanes at a time and reduced in `Float` SIMD registers. Each lane sums at most
+/// ``flushInterval`` / 8 terms before the partial sums are added into `Double`, which keeps the
 /// relative error of a tensor's sums near `Float` rounding of single products (about 1e-7) rather
 /// than growing with the tensor's size. The products base x fine-tuned (for the cosine) are summed
 /// in `Double` lanes directly: their sum can cancel (nearly orthogonal tensors), and cancellation
@@ -120,41 +120,42 @@ public enum DifferenceKernel {
         }
     }
 
-    /// The SIMD loop over at most a block of elements. Elements that do not fill 16 lanes are
-    /// added in `Double` one by one.
+    /// The SIMD loop over at most a block of elements, 8 lanes (one AVX register) per step so that
+    /// every accumulator stays in a register. Elements that do not fill 8 lanes are added in
+    /// `Double` one by one.
     ///
     /// `changed` compares the loaders' bit patterns when both sides have the same type, and the
     /// widened `Float` values' bit patterns otherwise.
     @inline(__always)
     static func core<B: LaneLoader, F: LaneLoader>(_ b: UnsafeRawPointer, _: B.Type, _ f: UnsafeRawPointer, _: F.Type, count: Int) -> DifferenceSums {
         let sameType = B.self == F.self
-        let signMask = SIMD16<UInt32>(repeating: 0x7FFF_FFFF)
-        var baseSquares = SIMD8<Double>(), finetunedSquares = SIMD8<Double>(), deltaSquares = SIMD8<Double>()
-        var absoluteDelta = SIMD8<Double>(), product = SIMD8<Double>(), productHigh = SIMD8<Double>()
-        var maxDelta = SIMD16<Float>()
-        var changed = SIMD16<Int32>()
-        let vectorCount = count & ~15
+        let signMask = SIMD8<UInt32>(repeating: 0x7FFF_FFFF)
+        var baseSquares = SIMD4<Double>(), finetunedSquares = SIMD4<Double>(), deltaSquares = SIMD4<Double>()
+        var absoluteDelta = SIMD4<Double>(), productLow = SIMD4<Double>(), productHigh = SIMD4<Double>()
+        var maxDelta = SIMD8<Float>()
+        var changed = SIMD8<Int32>()
+        let vectorCount = count & ~7
         var i = 0
         while i < vectorCount {
-            let end = Swift.min(vectorCount, i + flushInterval)
-            var b2 = SIMD16<Float>(), f2 = SIMD16<Float>(), d2 = SIMD16<Float>(), ad = SIMD16<Float>()
+            let end = Swift.min(vectorCount, i &+ flushInterval)
+            var b2 = SIMD8<Float>(), f2 = SIMD8<Float>(), d2 = SIMD8<Float>(), ad = SIMD8<Float>()
             while i < end {
                 let (bv, bBits) = B.load(b, i)
                 let (fv, fBits) = F.load(f, i)
                 let d = fv - bv
-                let absD = unsafeBitCast(unsafeBitCast(d, to: SIMD16<UInt32>.self) & signMask, to: SIMD16<Float>.self)
+                let absD = unsafeBitCast(unsafeBitCast(d, to: SIMD8<UInt32>.self) & signMask, to: SIMD8<Float>.self)
                 b2.addProduct(bv, bv)
                 f2.addProduct(fv, fv)
                 d2.addProduct(d, d)
-                product.addProduct(SIMD8<Double>(bv.lowHalf), SIMD8<Double>(fv.lowHalf))
-                productHigh.addProduct(SIMD8<Double>(bv.highHalf), SIMD8<Double>(fv.highHalf))
                 ad += absD
+                productLow.addProduct(SIMD4<Double>(bv.lowHalf), SIMD4<Double>(fv.lowHalf))
+                productHigh.addProduct(SIMD4<Double>(bv.highHalf), SIMD4<Double>(fv.highHalf))
                 maxDelta.replace(with: absD, where: maxDelta .< absD)
                 let differs = sameType
                     ? bBits .!= fBits
-                    : unsafeBitCast(bv, to: SIMD16<UInt32>.self) .!= unsafeBitCast(fv, to: SIMD16<UInt32>.self)
-                changed &-= unsafeBitCast(differs, to: SIMD16<Int32>.self)
-                i += 16
+                    : unsafeBitCast(bv, to: SIMD8<UInt32>.self) .!= unsafeBitCast(fv, to: SIMD8<UInt32>.self)
+                changed &-= unsafeBitCast(differs, to: SIMD8<Int32>.self)
+                i &+= 8
             }
             baseSquares += widen(b2)
             finetunedSquares += widen(f2)
@@ -167,7 +168,7 @@ public enum DifferenceKernel {
         sums.finetunedSquares = finetunedSquares.sum()
         sums.deltaSquares = deltaSquares.sum()
         sums.absoluteDelta = absoluteDelta.sum()
-        sums.product = (product + productHigh).sum()
+        sums.product = (productLow + productHigh).sum()
         sums.maxAbsoluteDelta = Double(maxDelta.max())
         sums.changed = Int(changed.wrappedSum())
         while i < count {
@@ -181,11 +182,10 @@ public enum DifferenceKernel {
         return sums
     }
 
-    /// Adds the two halves of 16 `Float` lanes and widens them to `Double`.
+    /// Adds the two halves of 8 `Float` lanes and widens them to `Double`.
     @inline(__always)
-    static func widen(_ v: SIMD16<Float>) -> SIMD8<Double> {
-        let half = v.lowHalf + v.highHalf
-        return SIMD8<Double>(lowHalf: SIMD4<Double>(half.lowHalf), highHalf: SIMD4<Double>(half.highHalf))
+    static func widen(_ v: SIMD8<Float>) -> SIMD4<Double> {
+        SIMD4<Double>(v.lowHalf) + SIMD4<Double>(v.highHalf)
     }
 
     /// The reference loop: both sides decoded to `Double`, every sum and count kept exactly as
@@ -234,52 +234,52 @@ public enum DifferenceKernel {
     }
 }
 
-/// Reads 16 elements of one dtype from unaligned little-endian bytes as `Float` lanes, with the
+/// Reads 8 elements of one dtype from unaligned little-endian bytes as `Float` lanes, with the
 /// bit patterns that decide whether an element changed.
 protocol LaneLoader {
-    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD16<Float>, SIMD16<UInt32>)
+    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD8<Float>, SIMD8<UInt32>)
     static func loadOne(_ p: UnsafeRawPointer, _ index: Int) -> (Float, UInt32)
 }
 
 enum F32Lanes: LaneLoader {
     @inline(__always)
-    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD16<Float>, SIMD16<UInt32>) {
-        let bits = p.loadUnaligned(fromByteOffset: 4 * index, as: SIMD16<UInt32>.self)
-        return (unsafeBitCast(bits, to: SIMD16<Float>.self), bits)
+    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD8<Float>, SIMD8<UInt32>) {
+        let bits = p.loadUnaligned(fromByteOffset: 4 &* index, as: SIMD8<UInt32>.self)
+        return (unsafeBitCast(bits, to: SIMD8<Float>.self), bits)
     }
 
     @inline(__always)
     static func loadOne(_ p: UnsafeRawPointer, _ index: Int) -> (Float, UInt32) {
-        let bits = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self))
+        let bits = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self))
         return (Float(bitPattern: bits), bits)
     }
 }
 
 enum F16Lanes: LaneLoader {
     @inline(__always)
-    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD16<Float>, SIMD16<UInt32>) {
-        let bits = p.loadUnaligned(fromByteOffset: 2 * index, as: SIMD16<UInt16>.self)
-        let halves = unsafeBitCast(bits, to: SIMD16<Float16>.self)
-        return (SIMD16<Float>(halves), SIMD16<UInt32>(truncatingIfNeeded: bits))
+    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD8<Float>, SIMD8<UInt32>) {
+        let bits = p.loadUnaligned(fromByteOffset: 2 &* index, as: SIMD8<UInt16>.self)
+        let halves = unsafeBitCast(bits, to: SIMD8<Float16>.self)
+        return (SIMD8<Float>(halves), SIMD8<UInt32>(truncatingIfNeeded: bits))
     }
 
     @inline(__always)
     static func loadOne(_ p: UnsafeRawPointer, _ index: Int) -> (Float, UInt32) {
-        let bits = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))
+        let bits = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self))
         return (Float(Float16(bitPattern: bits)), UInt32(bits))
     }
 }
 
 enum BF16Lanes: LaneLoader {
     @inline(__always)
-    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD16<Float>, SIMD16<UInt32>) {
-        let bits = SIMD16<UInt32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 2 * index, as: SIMD16<UInt16>.self)) &<< 16
-        return (unsafeBitCast(bits, to: SIMD16<Float>.self), bits)
+    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD8<Float>, SIMD8<UInt32>) {
+        let bits = SIMD8<UInt32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 2 &* index, as: SIMD8<UInt16>.self)) &<< 16
+        return (unsafeBitCast(bits, to: SIMD8<Float>.self), bits)
     }
 
     @inline(__always)
     static func loadOne(_ p: UnsafeRawPointer, _ index: Int) -> (Float, UInt32) {
-        let bits = UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))) << 16
+        let bits = UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self))) << 16
         return (Float(bitPattern: bits), bits)
     }
 }

@@ -9,7 +9,8 @@
 /// - `meanAbsDelta` = sum |d| / numel, the per-vector measure of the BitFit and LayerNorm-tuning
 ///   papers (0 for an empty tensor).
 /// - `maxAbsDelta` = max |d| (NaN when any difference is NaN, as numpy's `max` reports).
-/// - `cosine` = sum b f / (baseL2 finetunedL2), nil when either norm is 0.
+/// - `cosine` = sum b f / (baseL2 finetunedL2), nil when either norm is 0, exactly 1 for a
+///   tensor that did not change.
 /// - `changed` = number of elements whose stored bit patterns differ (for two different dtypes:
 ///   whose values widened to a common type differ bitwise).
 /// NaN or infinite inputs make the sums they enter NaN or infinite, as IEEE arithmetic does; the
@@ -74,6 +75,7 @@ public struct TensorDifference: Sendable {
 
     public var cosine: Double? {
         guard let sums, sums.baseSquares > 0, sums.finetunedSquares > 0 else { return nil }
+        if sums.changed == 0 && baseDType == finetunedDType { return 1 }
         return sums.product / (sums.baseSquares.squareRoot() * sums.finetunedSquares.squareRoot())
     }
 
