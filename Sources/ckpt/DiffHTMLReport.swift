@@ -109,7 +109,7 @@ struct DiffHTMLReport {
         let cellWidth = 104, cellHeight = layers.count > 24 ? 22 : 30, left = 78, topMargin = 44
         let gridWidth = max(columns.count, 1) * cellWidth
         let stripTop = topMargin + layers.count * cellHeight + (layers.isEmpty ? 0 : 44)
-        let stripHeight = outside.isEmpty ? 0 : cellHeight + 34
+        let stripHeight = outside.isEmpty ? 0 : cellHeight + 40
         let legendTop = stripTop + stripHeight + 16
         let width = left + max(gridWidth, outside.count * cellWidth) + 20
         let height = legendTop + 58
@@ -137,7 +137,12 @@ struct DiffHTMLReport {
             for (i, group) in outside.enumerated() {
                 let x = left + i * cellWidth
                 svg += heatCell(group, x: x, y: stripTop, width: cellWidth, height: cellHeight, scale: scale, metric: metric, title: group.name)
-                svg += "<text x=\"\(x + cellWidth / 2)\" y=\"\(stripTop + cellHeight + 14)\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">\(esc(group.name))</text>\n"
+                let (upper, lower) = group.component?.headingLines ?? ("", group.name)
+                svg += "<text x=\"\(x + cellWidth / 2)\" y=\"\(stripTop + cellHeight + 14)\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">\(esc(upper.isEmpty ? lower : upper))</text>"
+                if !upper.isEmpty {
+                    svg += "<text x=\"\(x + cellWidth / 2)\" y=\"\(stripTop + cellHeight + 27)\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">\(esc(lower))</text>"
+                }
+                svg += "\n"
             }
         }
         svg += legend(scale, metric, x: left, y: legendTop)
@@ -188,11 +193,11 @@ struct DiffHTMLReport {
         var html = "<div><h3>\(esc(title))</h3><p class=note>\(esc(note))</p><table class=bars>"
         for group in ranked {
             let value = group.value(of: metric)
-            let share = maximum > 0 && value.isFinite ? max(0, min(1, value / maximum)) : 0
+            let share = value.isInfinite && value > 0 ? 1 : (maximum > 0 && value.isFinite ? max(0, min(1, value / maximum)) : 0)
             let tip = "\(label(group)): relative change \(NumberText.short(group.relativeChange)), mean |Δ| \(NumberText.short(group.meanAbsDelta)), changed \(Format.count(group.changed)) of \(Format.count(group.numel))"
             html += "<tr title=\"\(esc(tip))\"><td class=l>\(esc(label(group)))</td>"
             html += "<td><div class=track><div class=\"fill\(share == 0 ? " zero" : "")\" style=\"width:\(String(format: "%.1f", share * 100))%\"></div></div></td>"
-            html += "<td class=n>\(esc(NumberText.short(value)))</td></tr>"
+            html += "<td class=n>\(esc(NumberText.short(value)))\(value.isInfinite ? " <span class=note>(base all zeros)</span>" : "")</td></tr>"
         }
         return html + "</table></div>\n"
     }
@@ -249,6 +254,9 @@ extension Component {
         case .intermediateGate: return ("intermediate", "gate")
         case .output: return ("output", "dense")
         case .outputLayerNorm: return ("output", "LayerNorm")
+        case .embeddingsLayerNorm: return ("embeddings", "LayerNorm")
+        case .finalLayerNorm: return ("final", "LayerNorm")
+        case .pretrainingHead: return ("pretraining", "head")
         default: return ("", rawValue)
         }
     }

@@ -17,9 +17,13 @@ struct DiffHighlights {
         if groups.byLayer.count > 1, let s = DiffHighlights.leader("layer", groups.byLayer, metric) { sentences.append(s) }
     }
 
-    /// "Changed most (relative change): component output.LayerNorm, 1.2e-01, 1.9x the next (query)".
+    /// "component changed most: output.LayerNorm (relative change 0.125), 1.90x the next
+    /// (attention.output.LayerNorm)". Groups whose base is all zeros have an infinite relative
+    /// change; they are named apart rather than ranked first.
     static func leader(_ what: String, _ groups: [DifferenceGroup], _ metric: DifferenceMetric) -> String? {
-        let ranked = DifferenceGroups.ranked(groups, by: metric)
+        let ranked = DifferenceGroups.ranked(groups.filter { $0.value(of: metric).isFinite }, by: metric)
+        let zeroBase = groups.filter { $0.value(of: metric).isInfinite }.map(\.name)
+        let note = zeroBase.isEmpty ? "" : "; \(zeroBase.joined(separator: ", ")) left out: base all zeros, relative change infinite"
         guard let first = ranked.first, first.value(of: metric) > 0 else { return nil }
         let value = first.value(of: metric)
         var sentence = "\(what) changed most: \(first.name) (\(metric.label) \(NumberText.short(value)))"
@@ -27,12 +31,12 @@ struct DiffHighlights {
             let second = ranked[1]
             let next = second.value(of: metric)
             if next > 0 {
-                sentence += ", \(String(format: "%.1f", value / next))x the next (\(second.name))"
+                sentence += ", \(String(format: "%.2f", value / next))x the next (\(second.name))"
             } else {
                 sentence += ", the only one that changed"
             }
         }
-        return sentence
+        return sentence + note
     }
 }
 
