@@ -135,6 +135,24 @@ final class DiffFixtureTests: XCTestCase {
         }
     }
 
+    /// The tiny base saved by transformers as tf_model.h5 (HDF5, TF names, kernels transposed)
+    /// against the PyTorch fine-tune gives numpy's numbers for the PyTorch pair.
+    func testTFModelH5BaseMatchesNumpy() throws {
+        let diff = try diff("tiny-bert/variants/tf_model.h5", "tiny-bert/ft-full")
+        XCTAssertEqual(diff.baseFormat, .huggingFaceTFH5)
+        try assertTensorsMatch(diff, expected("expected/diff/full.json"))
+        XCTAssertEqual(diff.tensors.filter(\.transposed).count, 25)
+        XCTAssertEqual(FineTuningRegime(diff).identifier, "full")
+    }
+
+    /// Checkpoints of unrelated models share nothing: said so, not called a fine-tune.
+    func testUnrelatedCheckpointsAreNamedSo() throws {
+        let diff = try diff("tiny-bert/base", "tiny-bert/variants/keras3.weights.h5")
+        XCTAssertTrue(diff.tensors.isEmpty)
+        XCTAssertFalse(diff.isIdentical)
+        XCTAssertEqual(FineTuningRegime(diff).kind, .unrelated)
+    }
+
     /// The TF-named, transposed base gives the same numbers as the PyTorch one.
     func testTransposedBaseGivesSameNumbersAsPyTorchBase() throws {
         let direct = try diff("tiny-bert/base", "tiny-bert/ft-full")

@@ -24,6 +24,9 @@ public struct FineTuningRegime: Sendable {
         case sparse
         /// Some other subset of tensors changed.
         case partial
+        /// No tensor could be compared: the checkpoints share no parameter (another model, or
+        /// names that need `--map`).
+        case unrelated
     }
 
     public var kind: Kind
@@ -60,7 +63,10 @@ public struct FineTuningRegime: Sendable {
         let layerCount = (parameters.compactMap(\.role.layer).max() ?? -1) + 1
         let counts = "\(FineTuningRegime.count(changedParameters)) of \(FineTuningRegime.count(self.parameters)) parameters changed"
         var detail: String
-        if changed.isEmpty {
+        if parameters.isEmpty, !(diff.onlyInBase.isEmpty && diff.onlyInFinetuned.isEmpty) {
+            kind = .unrelated
+            detail = "no tensor of the fine-tune matches one of the base; different models, or names that need --map"
+        } else if changed.isEmpty {
             kind = newTensors.isEmpty ? .unchanged : .head
             detail = kind == .unchanged ? "no parameter changed" : "no shared parameter changed; only the new head differs"
         } else if roles.allSatisfy(\.kind.isLayerNorm) {
@@ -112,13 +118,14 @@ public struct FineTuningRegime: Sendable {
         case .full: name = "full fine-tuning"
         case .sparse: name = "sparse fine-tuning"
         case .partial: name = "partial fine-tuning"
+        case .unrelated: name = "nothing in common"
         }
         let mixed = parameters.filter { $0.baseDType != $0.finetunedDType }
         if !mixed.isEmpty, let first = mixed.first {
             detail += "; dtypes differ (\(first.baseDType.rawValue) vs \(first.finetunedDType.rawValue)), so rounding counts as change"
         }
         var line = "regime: \(name) (\(detail))"
-        if !newTensors.isEmpty {
+        if !newTensors.isEmpty, kind != .unrelated {
             let names = newTensors.prefix(4).map(\.name).joined(separator: ", ")
             let more = newTensors.count > 4 ? " and \(newTensors.count - 4) more" : ""
             let size = newTensors.reduce(0) { $0 + $1.elementCount }
