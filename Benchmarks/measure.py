@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs a command under /usr/bin/time -v and reports, as one JSON line: wall seconds (measured
-here, to the millisecond), maximum resident set size (from time -v), and the peak anonymous memory (RssAnon, sampled from
+here, to the millisecond), CPU seconds (user + system) and maximum resident set size (from
+time -v), the 1-minute load average of the machine, and the peak anonymous memory (RssAnon, sampled from
 /proc/PID/status every 2 ms: memory the process allocated, as opposed to file pages it mapped).
 
 usage: measure.py COMMAND [ARGS...]   (the command's stdout goes to /dev/null)
@@ -48,7 +49,10 @@ def main():
         sys.stderr.write(text)
         sys.exit(proc.returncode)
     max_rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
-    print(json.dumps({"seconds": seconds, "max_rss_mb": max_rss / 1024, "peak_anon_mb": peak / 1024}))
+    user = float(re.search(r"User time \(seconds\): (\S+)", text).group(1))
+    system = float(re.search(r"System time \(seconds\): (\S+)", text).group(1))
+    print(json.dumps({"seconds": seconds, "cpu_seconds": user + system, "max_rss_mb": max_rss / 1024,
+                      "peak_anon_mb": peak / 1024, "load": os.getloadavg()[0]}))
 
 
 if __name__ == "__main__":
