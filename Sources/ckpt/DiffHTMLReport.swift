@@ -101,8 +101,10 @@ struct DiffHTMLReport {
         let columns = groups.layerComponents
         let layers = groups.byLayer.compactMap(\.layer)
         let outside = groups.byComponent.filter { !($0.component?.isInsideLayer ?? true) }
-        let values = (groups.cells + outside).filter { $0.changed > 0 }.map { $0.value(of: metric) }
-        let scale = ColorScale(values: values)
+        // The scale spans the layer cells; the strip outside the layers (an untouched embedding
+        // matrix, a pooler right under a new head) is clamped to it rather than stretching it.
+        let scaled = groups.cells.isEmpty ? outside : groups.cells
+        let scale = ColorScale(values: scaled.filter { $0.changed > 0 }.map { $0.value(of: metric) })
         var cell: [String: DifferenceGroup] = [:]
         for group in groups.cells { cell[group.name] = group }
 
@@ -262,9 +264,11 @@ extension Component {
     }
 }
 
-/// Maps metric values to colours of a sequential ramp (light yellow to dark purple). Spans of more
-/// than 30x between the smallest and largest non-zero value use a logarithmic scale, so that a
-/// LayerNorm-only fine-tune's 1e-1 cells and a full fine-tune's 1e-4 cells are both visible.
+/// Maps metric values to colours of a sequential ramp (light yellow to dark purple) between the
+/// smallest and largest non-zero value, so that differences between cells show even when every
+/// cell changed by a similar amount. Spans of more than 30x use a logarithmic scale, so that
+/// 1e-1 LayerNorm cells and 1e-5 weight cells are both visible. Values outside the span are
+/// clamped to its ends.
 struct ColorScale {
     static let stops = ["#fcfdbf", "#feca8d", "#fd9668", "#f1605d", "#cd4071", "#9e2f7f", "#721f81", "#440f76"]
 
@@ -277,8 +281,8 @@ struct ColorScale {
         let low = positive.min() ?? 0
         let high = positive.max() ?? 1
         isLogarithmic = low > 0 && high / low > 30
-        self.low = isLogarithmic ? low : 0
-        self.high = high > self.low ? high : self.low + 1
+        self.low = low
+        self.high = high > low ? high : (low > 0 ? low * 2 : 1)
     }
 
     /// Where `value` falls on the ramp, 0...1.
