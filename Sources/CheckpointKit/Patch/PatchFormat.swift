@@ -29,7 +29,6 @@ public enum PatchFormat {
         public static let format = "format"
         public static let version = "version"
         public static let selection = "selection"
-        public static let tensors = "tensors"
         public static let storage = "storage"
         public static let namePrefix = "name_prefix"
         public static let nameMap = "name_map"
@@ -154,7 +153,8 @@ public struct PatchCounts: Sendable, Equatable, Codable {
 public struct PatchMetadata: Sendable, Equatable {
     /// The `--select` specification that made the patch.
     public var selection: String
-    /// Every touched tensor, in the order of the data.
+    /// Every touched tensor, in the order of the data (names are not stored in the metadata: they
+    /// are the entries' names, read with `storage`).
     public var tensors: [PatchTensorRecord]
     /// SHA-256 (64 hex digits) of the base's manifest: every tensor's name, dtype and shape.
     public var baseFingerprint: String
@@ -193,7 +193,6 @@ public struct PatchMetadata: Sendable, Equatable {
         m[PatchFormat.Key.format] = PatchFormat.name
         m[PatchFormat.Key.version] = String(PatchFormat.version)
         m[PatchFormat.Key.selection] = selection
-        m[PatchFormat.Key.tensors] = JSONValue.array(tensors.map { .string($0.name) }).serialized()
         m[PatchFormat.Key.storage] = String(tensors.map(\.storage.rawValue))
         m[PatchFormat.Key.baseTensors] = tensors.map { $0.baseHash ?? "" }.joined(separator: ",")
         m[PatchFormat.Key.resultFingerprint] = tensors.map(\.resultHash).joined(separator: ",")
@@ -220,7 +219,8 @@ public struct PatchMetadata: Sendable, Equatable {
     }
 
     /// Reads and checks the metadata of the patch at `path`.
-    public static func decode(_ m: [String: String], path: String) throws(PatchError) -> PatchMetadata {
+    /// - Parameter entryNames: the file's entries in data (offset) order.
+    public static func decode(_ m: [String: String], entryNames: [String], path: String) throws(PatchError) -> PatchMetadata {
         func invalid(_ reason: String) -> PatchError { .invalidPatch(path: path, tensor: nil, reason: reason) }
         func require(_ key: String) throws(PatchError) -> String {
             guard let value = m[key] else { throw invalid("metadata key '\(key)' is missing") }
@@ -237,22 +237,38 @@ public struct PatchMetadata: Sendable, Equatable {
         func isHex(_ s: Substring, count: Int) -> Bool {
             s.utf8.count == count && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
         }
-        guard let names = try parseJSON(PatchFormat.Key.tensors).arrayValue else { throw invalid("metadata 'tensors' is not a JSON array") }
-        var tensorNames: [String] = []
-        for value in names {
-            guard let name = value.stringValue else { throw invalid("metadata 'tensors' holds a value that is not a string") }
-            tensorNames.append(name)
-        }
-        guard Set(tensorNames).count == tensorNames.count else { throw invalid("metadata 'tensors' names a tensor twice") }
         let storageText = Array(try require(PatchFormat.Key.storage))
-        guard storageText.count == tensorNames.count else {
-            throw invalid("metadata 'storage' has \(storageText.count) codes for \(tensorNames.count) tensors")
-        }
         var storages: [PatchStorage] = []
         for code in storageText {
             guard let storage = PatchStorage(rawValue: code) else { throw invalid("metadata 'storage' has the unknown code '\(code)' (expected d, s or n)") }
             storages.append(storage)
         }
+        // Names come from the entries, in data order: one entry per dense/new tensor, two
+        // (`X.indices`, `X.values`) per sparse one.
+        var tensorNames: [String] = []
+        var k = 0
+        for storage in storages {
+            guard k < entryNames.count else {
+                throw invalid("metadata 'storage' describes \(storages.count) tensors but the file runs out of entries after \(tensorNames.count)")
+            }
+            switch storage {
+            case .dense, .new:
+                tensorNames.append(entryNames[k])
+                k += 1
+            case .sparse:
+                let first = entryNames[k]
+                guard first.hasSuffix(PatchFormat.indicesSuffix), k + 1 < entryNames.count,
+                      entryNames[k + 1] == String(first.dropLast(PatchFormat.indicesSuffix.count)) + PatchFormat.valuesSuffix else {
+                    throw PatchError.invalidPatch(path: path, tensor: first, reason: "a sparse tensor needs an entry '<name>.indices' followed by '<name>.values'")
+                }
+                tensorNames.append(String(first.dropLast(PatchFormat.indicesSuffix.count)))
+                k += 2
+            }
+        }
+        guard k == entryNames.count else {
+            throw PatchError.invalidPatch(path: path, tensor: entryNames[k], reason: "the file holds an entry the metadata's 'storage' does not describe")
+        }
+        guard Set(tensorNames).count == tensorNames.count else { throw invalid("two entries describe the same tensor") }
         func hashList(_ key: String) throws(PatchError) -> [Substring] {
             let text = try require(key)
             let list = tensorNames.isEmpty && text.isEmpty ? [] : text.split(separator: ",", omittingEmptySubsequences: false)

@@ -129,7 +129,7 @@ public final class PatchFile: @unchecked Sendable {
 
     static func validate(header: SafetensorsHeader, bytes: UnsafeRawBufferPointer, path: String) throws
         -> (metadata: PatchMetadata, tensors: [Tensor], ranges: [String: Range<Int>]) {
-        let metadata = try PatchMetadata.decode(header.metadata, path: path)
+        let metadata = try PatchMetadata.decode(header.metadata, entryNames: header.tensors.map(\.info.name), path: path)
         var entries: [String: SafetensorsHeader.Entry] = [:]
         for entry in header.tensors { entries[entry.info.name] = entry }
         var used = Set<String>()
