@@ -56,7 +56,7 @@ public final class PatchFile: @unchecked Sendable {
             throw PatchError.notAPatch(path: path, reason: "its __metadata__ has no \"format\": \"\(PatchFormat.name)\" (is it a checkpoint?)")
         }
         guard format == PatchFormat.name else {
-            throw PatchError.notAPatch(path: path, reason: "its __metadata__ says format \"\(format)\", not \"\(PatchFormat.name)\"")
+            throw PatchError.notAPatch(path: path, reason: "its __metadata__ says format \"\(format)\", not \"\(PatchFormat.name)\" (is it a checkpoint?)")
         }
         let version = outer.metadata[PatchFormat.Key.version] ?? "(none)"
         guard version == String(PatchFormat.version) else { throw PatchError.unsupportedVersion(path: path, version: version) }
