@@ -98,6 +98,15 @@ public struct PatchApplier {
         /// Tensors applied with --force to a base whose bytes differ (result not checked).
         public var forced: [String]
         public var bytes: Int
+        /// Wall time of the whole apply, and of streaming the output into the temporary file (the
+        /// rest is fsync, the read-back check and the rename).
+        public var seconds: Double
+        public var writeSeconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case output, base, patch, tensors, replaced, added, forced, bytes, seconds
+            case writeSeconds = "write_seconds"
+        }
     }
 
     public let base: any Checkpoint
@@ -248,6 +257,8 @@ public struct PatchApplier {
     /// Writes the patched base to `output`.
     @discardableResult
     public func apply(to output: String, options: Options = Options()) throws -> Report {
+        let start = DispatchTime.now()
+        var writeSeconds = 0.0
         for input in FileIdentity.inputFiles(of: base) + [patch.path] where FileIdentity.same(output, input) {
             throw PatchError.outputIsInput(output: output, input: input)
         }
@@ -263,7 +274,10 @@ public struct PatchApplier {
         let scratch = ScratchBuffer()
         let limit = options.simulatedWriteFailureAfterBytes
         let safetensorsBase = base as? SafetensorsFile
-        safetensorsBase?.adviseSequentialRead()
+        // Runs of untouched tensors are copied inside the kernel from a descriptor of the base file.
+        let source = safetensorsBase.map { open($0.path, O_RDONLY | O_CLOEXEC) } ?? -1
+        defer { if source >= 0 { close(source) } }
+        if source < 0 { safetensorsBase?.adviseSequentialRead() }
         let bytes = try AtomicFile(destination: output).write({ sink -> Int in
             func put(_ bytes: UnsafeRawBufferPointer) throws {
                 if let limit, sink.offset + bytes.count > limit {
@@ -271,6 +285,8 @@ public struct PatchApplier {
                 }
                 try sink.write(bytes)
             }
+            let writeBehind = WriteBehind(descriptor: sink.descriptor)
+            defer { writeBehind.finish() }
             var length = UInt64(header.count).littleEndian
             try withUnsafeBytes(of: &length) { try put($0) }
             try header.withUnsafeBytes { try put($0) }
@@ -294,13 +310,20 @@ public struct PatchApplier {
                         range = range.lowerBound..<next.upperBound
                         j += 1
                     }
-                    try file.withBytes(range: range) { try put($0) }
+                    if source >= 0, limit == nil {
+                        try sink.copy(from: source, offset: range.lowerBound, count: range.count)
+                    } else {
+                        try file.withBytes(range: range) { try put($0) }
+                    }
+                    writeBehind.wrote(upTo: sink.offset)
                     i = j
                 } else {
                     try base.withBytes(of: info) { try put($0) }
                     i += 1
                 }
             }
+            try sink.flush()
+            writeSeconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             return sink.offset
         }, beforePublish: { temporary in
             try PatchApplier.checkWritten(temporary, output: output, patch: patch, forced: forced)
@@ -308,7 +331,8 @@ public struct PatchApplier {
         return Report(output: output, base: base.path, patch: patch.path, tensors: tensors.count,
                       replaced: patch.tensors.filter { $0.storage != .new }.count,
                       added: patch.tensors.filter { $0.storage == .new }.count,
-                      forced: forced.sorted(), bytes: bytes)
+                      forced: forced.sorted(), bytes: bytes,
+                      seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9, writeSeconds: writeSeconds)
     }
 
     /// Re-reads the temporary output and checks every touched tensor against the result fingerprint.
@@ -332,6 +356,7 @@ public struct PatchApplier {
 
     /// An HDF5 base gives an HDF5 output: the base file with the patched datasets overwritten.
     func applyToHDF5(output: String, forced: Set<String>) throws -> Report {
+        let start = DispatchTime.now()
         if let added = patch.tensors.first(where: { $0.storage == .new }) {
             throw PatchError.unsupported(path: patch.path, reason: "the patch adds tensor '\(added.name)', and an HDF5 base can only have existing datasets replaced; apply it to a safetensors copy of the base")
         }
@@ -349,8 +374,45 @@ public struct PatchApplier {
         //     try AtomicFile(destination: output).write({ sink in
         //         try HDF5File.writeModifiedCopy(of: base.path, to: sink.temporaryPath, replacing: replacing)
         //     }, beforePublish: { temporary in /* reopen with HDF5File, hash each replaced dataset */ })
-        _ = replacing
+        _ = (replacing, start)
         throw PatchError.unsupported(path: base.path, reason: "applying a patch to an HDF5 base is not supported yet (the HDF5 writer is not merged); convert the base to safetensors first")
+    }
+}
+
+/// Starts the disk writes of a large output while it is still being produced: every 256 MiB a
+/// background `fdatasync` flushes what is written so far, so that the final fsync (which makes the
+/// output durable before its rename) waits only for the tail instead of the whole file.
+final class WriteBehind: @unchecked Sendable {
+    let descriptor: Int32
+    private let queue = DispatchQueue(label: "ckpt.write-behind")
+    private let lock = NSLock()
+    private var inFlight = false
+    private var flushedTo = 0
+    static let step = 256 << 20
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    /// Called after `offset` bytes are written.
+    func wrote(upTo offset: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !inFlight, offset - flushedTo >= WriteBehind.step else { return }
+        inFlight = true
+        flushedTo = offset
+        let fd = descriptor
+        queue.async { [self] in
+            _ = fdatasync(fd) // errors surface again at the final fsync
+            lock.lock()
+            inFlight = false
+            lock.unlock()
+        }
+    }
+
+    /// Waits for a background flush to end (before the descriptor is closed).
+    func finish() {
+        queue.sync {}
     }
 }
 

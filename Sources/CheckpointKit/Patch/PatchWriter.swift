@@ -178,7 +178,7 @@ public struct PatchMaker {
     }
 
     func scan(_ pair: TensorPair, choice: ElementChoice, base b: UnsafeRawBufferPointer, finetuned f: UnsafeRawBufferPointer,
-              decodeScratch: (ScratchBuffer, ScratchBuffer), collectIndices: Bool) throws -> Scan {
+              decodeScratch: (ScratchBuffer, ScratchBuffer), collectIndices: Bool, indexLimit: Int = .max) throws -> Scan {
         var scan = Scan(row: ShareRow(group: pair.base.name))
         let n = pair.base.elementCount
         let sameDType = pair.base.dtype == pair.finetuned.dtype
@@ -215,7 +215,7 @@ public struct PatchMaker {
                     if keep {
                         scan.row.keptEntries += 1
                         scan.row.keptSumSquares += d2
-                        if collectIndices { scan.indices.append(i) }
+                        if collectIndices && scan.indices.count < indexLimit { scan.indices.append(i) }
                     } else {
                         scan.row.droppedSumSquares += d2
                     }
@@ -301,25 +301,33 @@ public struct PatchMaker {
                 continue
             }
             let plannedTensor: PlannedTensor? = try withAlignedBytes(pair, scratch: alignedScratch) { b, f in
-                let scan = try self.scan(pair, choice: choice, base: b, finetuned: f, decodeScratch: decodeScratch, collectIndices: true)
+                // A whole-tensor choice needs the indices only while sparse storage can still be smaller.
+                let n = pair.base.elementCount
+                let indexDType = PatchBytes.indexDType(forCount: n)
+                var indexLimit = Int.max
+                if choice == .all, let width = pair.base.dtype.byteWidth {
+                    indexLimit = n * width / (indexDType.bitWidth / 8 + width) + 1
+                }
+                let scan = try self.scan(pair, choice: choice, base: b, finetuned: f, decodeScratch: decodeScratch,
+                                         collectIndices: true, indexLimit: indexLimit)
                 byComponent[pair.role.component, default: ShareRow(group: pair.role.component.rawValue)].add(scan.row)
                 byKind[pair.role.kind, default: ShareRow(group: pair.role.kind.rawValue)].add(scan.row)
                 shares.total.add(scan.row)
                 if !scan.measured && scan.row.changedEntries > 0 { shares.unmeasured.append(pair.base.name) }
-                guard scan.wholeTensor || !scan.indices.isEmpty else { return nil }
-                let n = pair.base.elementCount
-                let indexDType = PatchBytes.indexDType(forCount: n)
+                let kept = scan.row.keptEntries
+                guard scan.wholeTensor || kept > 0 else { return nil }
                 var storage = PatchStorage.dense
                 if !scan.wholeTensor, let width = pair.base.dtype.byteWidth,
-                   scan.indices.count * (indexDType.bitWidth / 8 + width) < n * width {
+                   kept * (indexDType.bitWidth / 8 + width) < n * width {
                     storage = .sparse
+                    precondition(scan.indices.count == kept)
                 }
                 let baseHash = PatchFormat.hash(b)
                 var tensor = PlannedTensor(
                     record: PatchTensorRecord(name: pair.base.name, storage: storage, baseHash: baseHash, resultHash: "",
                                               finetunedName: pair.finetuned.name),
                     source: .pair(pair, choice), dtype: storage == .dense ? pair.finetuned.dtype : pair.base.dtype,
-                    shape: pair.base.shape, stored: storage == .dense ? n : scan.indices.count,
+                    shape: pair.base.shape, stored: storage == .dense ? n : kept,
                     changed: scan.row.keptEntries, indexDType: indexDType)
                 let result = try self.materialize(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: resultScratch) { bytes in
                     dataHash.update(bufferPointer: bytes)
