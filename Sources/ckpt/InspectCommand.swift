@@ -83,6 +83,11 @@ struct InspectReport {
         for method in s.methods {
             lines.append("  \(Format.pad(InspectReport.label(method.method), 28)) \(Format.padLeft(Format.count(method.parameters), 14))  \(Format.padLeft(Format.percent(method.fraction, digits: 3), 8))")
         }
+        if !s.skipped.isEmpty {
+            lines.append("")
+            lines.append("Not read as tensors")
+            for object in s.skipped { lines.append("  \(object.name): \(object.reason)") }
+        }
         if listTensors {
             lines.append("")
             lines.append("Tensors")

@@ -65,9 +65,17 @@ public struct CheckpointSummary: Sendable, Encodable {
     public var methods: [MethodCount]
     public var metadata: [String: String]
     public var tensors: [TensorEntry]
+    /// Objects of the file that are not tensors (HDF5 string datasets, soft links), with why.
+    public var skipped: [SkippedObject]
+
+    /// An object of the file that is not read as a tensor.
+    public struct SkippedObject: Sendable, Encodable {
+        public var name: String
+        public var reason: String
+    }
 
     enum CodingKeys: String, CodingKey {
-        case path, format, tensors, metadata, layers, methods, parameters, elements, bytes, dtypes
+        case path, format, tensors, metadata, layers, methods, parameters, elements, bytes, dtypes, skipped
         case fileSize = "file_size"
         case tensorCount = "tensor_count"
         case baseParameters = "base_parameters"
@@ -80,6 +88,7 @@ public struct CheckpointSummary: Sendable, Encodable {
         format = checkpoint.format
         fileSize = checkpoint.fileSize
         metadata = checkpoint.metadata
+        skipped = (checkpoint as? HDF5File)?.skippedDatasets.map { SkippedObject(name: $0.name, reason: $0.reason) } ?? []
         tensorCount = checkpoint.tensors.count
         var entries: [TensorEntry] = []
         var dtypes: [String: DTypeCount] = [:]
