@@ -16,13 +16,15 @@ struct PatchCommand: ParsableCommand {
         SELECTION (--select, repeatable; terms separated by commas; they combine as a union):
           layernorm            LayerNorm weights and biases
           bias                 every bias, LayerNorm biases included (BitFit)
-          bias:TYPE,...        biases of these types: query, key, value, attention_output,
-                               attention_layernorm, intermediate, output, output_layernorm,
-                               embeddings_layernorm, pooler, head, ...
+          bias:TYPE,...        biases of these types: query, key, value,
+                               attention_output, attention_layernorm, intermediate,
+                               output, output_layernorm, embeddings_layernorm,
+                               pooler, head, ...
           layers:last=N        every tensor of the last N transformer layers
           head                 task-head tensors (classifier, qa_outputs, score, ...)
-          mask:FILE            the entries a mask file marks 1 (safetensors of BOOL/U8 tensors
-                               named like the parameters, as `ckpt mask` writes)
+          mask:FILE            the entries a mask file marks 1 (safetensors of
+                               BOOL/U8 tensors named like the parameters, as
+                               `ckpt mask` writes)
           include:GLOB         tensors whose name matches the shell pattern
           exclude:GLOB         removes matching tensors from the rest
           all                  every tensor

@@ -75,7 +75,7 @@ final class PatchRoundTripTests: XCTestCase {
         let root = Fixtures.root.deletingLastPathComponent().path
         let previous = FileManager.default.currentDirectoryPath
         XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(root))
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         let cases: [(String, String, String, [String], Bool)] = [
             ("layernorm", "fixtures/tiny-bert/base", "fixtures/tiny-bert/ft-layernorm", [], false),
             ("bias", "fixtures/tiny-bert/base", "fixtures/tiny-bert/ft-bias", [], false),
