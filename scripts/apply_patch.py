@@ -8,7 +8,8 @@ sparse and new tensors, checks the result fingerprints, and writes OUT byte for 
 `ckpt apply` does (the base's tensor order, dtypes and metadata, new tensors appended, compact
 JSON header padded with spaces to a multiple of 8). Tensor data is handled as raw little-endian
 integers of the element's width, so BF16 and the FP8 types (which numpy lacks) need nothing special.
-Exit status: 0 written, 1 the patch does not fit the base or is damaged.
+BASE is a single .safetensors file. Exit status: 0 written, 1 the patch does not fit the base or is
+damaged.
 """
 import hashlib
 import json

@@ -415,6 +415,10 @@ public struct PatchMaker {
     /// - Returns: the size of the file written.
     @discardableResult
     public func write(_ plan: PatchPlan, to path: String, compress: Bool = false) throws -> Int {
+        for input in FileIdentity.inputFiles(of: base) + FileIdentity.inputFiles(of: finetuned) + selection.maskPaths
+        where FileIdentity.same(path, input) {
+            throw PatchError.outputIsInput(output: path, input: input)
+        }
         var entries: [SafetensorsWriter.Entry] = []
         let aligned = ScratchBuffer(), result = ScratchBuffer()
         let decode = (ScratchBuffer(), ScratchBuffer())
