@@ -369,13 +369,36 @@ public struct PatchApplier {
             }
             replacing[tensor.name] = try withResult(of: tensor, scratch: scratch) { [UInt8]($0) }
         }
-        // Once the HDF5 reader/writer (branch `hdf5`) is merged, this is:
-        //
-        //     try AtomicFile(destination: output).write({ sink in
-        //         try HDF5File.writeModifiedCopy(of: base.path, to: sink.temporaryPath, replacing: replacing)
-        //     }, beforePublish: { temporary in /* reopen with HDF5File, hash each replaced dataset */ })
-        _ = (replacing, start)
-        throw PatchError.unsupported(path: base.path, reason: "applying a patch to an HDF5 base is not supported yet (the HDF5 writer is not merged); convert the base to safetensors first")
+        let bytes = try AtomicFile(destination: output).write({ sink -> Int in
+            try HDF5File.writeModifiedCopy(of: base.path, to: sink.temporaryPath, replacing: replacing)
+            return replacing.values.reduce(0) { $0 + $1.count }
+        }, beforePublish: { temporary in
+            try PatchApplier.checkWrittenHDF5(temporary, output: output, patch: patch, forced: forced)
+        })
+        return Report(output: output, base: base.path, patch: patch.path, tensors: base.tensors.count,
+                      replaced: replacing.count, added: 0, forced: forced.sorted(), bytes: bytes,
+                      seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
+                      writeSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+    }
+
+    /// Re-reads an HDF5 output with libhdf5 and checks every touched dataset against the result
+    /// fingerprint.
+    static func checkWrittenHDF5(_ temporary: String, output: String, patch: PatchFile, forced: Set<String>) throws {
+        let written: HDF5File
+        do {
+            written = try HDF5File(path: temporary)
+        } catch {
+            throw CheckpointError.writeFailed(path: output, reason: "the written file does not read back: \(error)")
+        }
+        for tensor in patch.tensors where !forced.contains(tensor.name) {
+            guard let info = written.tensor(named: tensor.name) else {
+                throw PatchError.resultMismatch(path: output, tensor: tensor.name, reason: "missing from the written file")
+            }
+            let hash = try written.withBytes(of: info) { PatchFormat.hash($0) }
+            guard hash == tensor.record.resultHash else {
+                throw PatchError.resultMismatch(path: output, tensor: tensor.name, reason: "the written bytes hash to \(hash), the patch records \(tensor.record.resultHash)")
+            }
+        }
     }
 }
 
