@@ -44,7 +44,8 @@ public enum FisherError: Error, CustomStringConvertible, Equatable {
         case let .unsupportedArchitecture(path, modelType, reason):
             return "\(path): unsupported architecture '\(modelType)': \(reason); compute squared gradients in your framework and pass them with --from-grads"
         case let .missingTensor(path, tensor):
-            return "\(path): missing tensor '\(tensor)' needed by the BERT forward pass"
+            let hint = tensor.hasPrefix("pooler.") ? " (the sequence-classification head reads the pooler; this checkpoint was saved without one)" : ""
+            return "\(path): missing tensor '\(tensor)' needed by the BERT forward pass\(hint)"
         case let .wrongShape(path, tensor, expected, actual):
             return "\(path): tensor '\(tensor)' has shape \(actual), the configuration needs \(expected)"
         case let .noHead(path):
