@@ -138,12 +138,12 @@ public final class BertEncoder: @unchecked Sendable {
     ///     our own generator and are not bit-identical to torch's). Ignored when the checkpoint has a head.
     public convenience init(directory: String, freshHead: (numLabels: Int, seed: UInt64)? = nil) throws {
         let config = try BertConfig.load(directory: directory)
-        let checkpoints = try BertEncoder.openWeights(directory: directory)
+        let checkpoints = try BertEncoder.weightFiles(directory: directory)
         try self.init(config: config, checkpoints: checkpoints, path: directory, freshHead: freshHead)
     }
 
     /// The safetensors file(s) of a model directory.
-    static func openWeights(directory: String) throws -> [any Checkpoint] {
+    public static func weightFiles(directory: String) throws -> [any Checkpoint] {
         let fm = FileManager.default
         let single = directory + "/model.safetensors"
         if fm.fileExists(atPath: single) { return [try SafetensorsFile(path: single)] }
