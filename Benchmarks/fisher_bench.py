@@ -77,7 +77,7 @@ def main():
     ap.add_argument("--data", default="/work/shared/data/toy-sentiment/train.tsv")
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--max-length", type=int, default=64)
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(2)

@@ -45,7 +45,7 @@ struct FisherCommand: ParsableCommand {
     var maxLength: Int = 128
 
     @Option(help: "Examples per batch.")
-    var batchSize: Int = 16
+    var batchSize: Int = 32
 
     @Option(help: "Text column (default: sentence1/question1/question/premise with their pair column, or sentence, text).")
     var textColumn: String?
@@ -179,8 +179,11 @@ enum Progress {
 
     static func reporter(start: Date) -> ((Int, Int) -> Void)? {
         guard isatty(2) != 0 else { return nil }
+        nonisolated(unsafe) var lastPrint = -1.0
         return { done, total in
             let elapsed = Date().timeIntervalSince(start)
+            guard elapsed - lastPrint >= 0.2 || done == total else { return }
+            lastPrint = elapsed
             let rate = Double(done) / max(elapsed, 1e-9)
             let eta = Double(total - done) / max(rate, 1e-9)
             let line = String(format: "\r\u{1B}[K%d/%d examples, %.1f examples/s, ETA %.0f s", done, total, rate, eta)

@@ -38,7 +38,7 @@ public struct FisherOptions: Sendable {
     public var batchSize: Int
 
     public init(kind: FisherKind = .empirical, parameters: FisherParameterSet = .layernorm, samples: Int? = 1024,
-                maxLength: Int = 128, batchSize: Int = 16) {
+                maxLength: Int = 128, batchSize: Int = 32) {
         self.kind = kind
         self.parameters = parameters
         self.samples = samples
