@@ -56,6 +56,9 @@ struct FisherCommand: ParsableCommand {
     @Option(help: "Label column.")
     var labelColumn: String = "label"
 
+    @Option(help: "Label names in class order, for labels written as words (e.g. entailment,not_entailment).")
+    var labelNames: String?
+
     @Option(help: "Data format when the file name does not tell: tsv, csv, jsonl.")
     var format: TaskDataFormat?
 
@@ -111,7 +114,8 @@ struct FisherCommand: ParsableCommand {
                 tokenizer = try WordPieceTokenizer.load(directory: model)
             }
             let estimator = FisherEstimator(model: encoder, tokenizer: tokenizer, options: FisherOptions(
-                kind: kind, parameters: params, samples: samples ?? 1024, maxLength: maxLength, batchSize: batchSize))
+                kind: kind, parameters: params, samples: samples ?? 1024, maxLength: maxLength, batchSize: batchSize,
+                labelNames: labelNames.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }))
             let computeStart = Date()
             var r = try estimator.run(dataset: dataset, progress: Progress.reporter(start: computeStart))
             computeSeconds = Date().timeIntervalSince(computeStart)

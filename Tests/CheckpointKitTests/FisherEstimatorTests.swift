@@ -28,11 +28,11 @@ final class FisherEstimatorTests: XCTestCase {
         return worst
     }
 
-    func estimate(model: String, data: String, kind: FisherKind, batchSize: Int = 5) throws -> [FisherTensor] {
+    func estimate(model: String, data: String, kind: FisherKind, batchSize: Int = 5, parameters: FisherParameterSet = .both) throws -> [FisherTensor] {
         let dir = Fixtures.path("fisher/\(model)")
         let encoder = try BertEncoder(directory: dir)
         let tokenizer = try WordPieceTokenizer.load(directory: dir)
-        let options = FisherOptions(kind: kind, parameters: .both, samples: nil, maxLength: 128, batchSize: batchSize)
+        let options = FisherOptions(kind: kind, parameters: parameters, samples: nil, maxLength: 128, batchSize: batchSize)
         let estimator = FisherEstimator(model: encoder, tokenizer: tokenizer, options: options)
         let dataset = try TaskDataset.load(path: Fixtures.path("fisher/\(data)"))
         return estimator.estimate(try estimator.encode(dataset))
@@ -48,6 +48,18 @@ final class FisherEstimatorTests: XCTestCase {
         let worst = Self.worstRelativeError(try estimate(model: "tiny-model", data: "data.tsv", kind: .expected, batchSize: 32), try Self.reference("expected-expected.safetensors"))
         print("expected worst relative error \(worst)")
         XCTAssertLessThan(worst, 1e-4)
+    }
+
+    /// `layernorm` stops the backward at the embeddings LayerNorm, `bias` at layer 0's Q/K/V biases.
+    func testParameterSubsets() throws {
+        let reference = try Self.reference("expected-expected.safetensors")
+        for parameters in [FisherParameterSet.layernorm, .bias] {
+            let tensors = try estimate(model: "tiny-model", data: "data.tsv", kind: .expected, parameters: parameters)
+            let names = Set(tensors.map(\.name))
+            XCTAssertEqual(names, Set(reference.keys.filter { parameters == .layernorm ? $0.contains("LayerNorm") : $0.hasSuffix(".bias") }))
+            let worst = Self.worstRelativeError(tensors, reference.filter { names.contains($0.key) })
+            XCTAssertLessThan(worst, 1e-4, "\(parameters)")
+        }
     }
 
     func testBatchSizeDoesNotChangeTheResult() throws {

@@ -105,6 +105,14 @@ final class FisherInputTests: XCTestCase {
             return false
         }
         XCTAssertTrue(FisherError.labelOutOfRange(path: data, line: 3, label: "2", numLabels: 2).description.contains(":3:"))
+        // Word labels need names in class order.
+        let words = try TaskDataset.load(path: try write("w.tsv", "sentence\tlabel\ngood film\tpositive\nbad film\tnegative\n"))
+        expect(try estimator.encode(words)) {
+            if case let .labelOutOfRange(_, line, _, _) = $0 { return line == 2 && $0.description.contains("--label-names") }
+            return false
+        }
+        let named = FisherEstimator(model: estimator.model, tokenizer: estimator.tokenizer, options: FisherOptions(labelNames: ["negative", "positive"]))
+        XCTAssertEqual(try named.encode(words).map(\.label), [1, 0])
     }
 
     func testPreTokenizedJSONLMatchesText() throws {

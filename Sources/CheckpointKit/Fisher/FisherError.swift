@@ -61,7 +61,8 @@ public enum FisherError: Error, CustomStringConvertible, Equatable {
         case let .missingColumn(path, column, available):
             return "\(path): no column '\(column)' (columns: \(available.joined(separator: ", ")))"
         case let .labelOutOfRange(path, line, label, numLabels):
-            return "\(path):\(line): label '\(label)' is outside the head's range 0..<\(numLabels)"
+            let hint = Int(label) == nil && Double(label) == nil ? " (name the labels in class order with --label-names A,B,...)" : ""
+            return "\(path):\(line): label '\(label)' is outside the head's range 0..<\(numLabels)\(hint)"
         case let .emptyData(path):
             return "\(path): no examples in the data file"
         case let .invalidFisherFile(path, reason):

@@ -36,14 +36,18 @@ public struct FisherOptions: Sendable {
     public var maxLength: Int
     /// Examples per forward/backward batch.
     public var batchSize: Int
+    /// Names of the labels in class order, for data files whose labels are words
+    /// (`entailment`, `not_entailment`); the config's `label2id` is used otherwise.
+    public var labelNames: [String]?
 
     public init(kind: FisherKind = .empirical, parameters: FisherParameterSet = .layernorm, samples: Int? = 1024,
-                maxLength: Int = 128, batchSize: Int = 32) {
+                maxLength: Int = 128, batchSize: Int = 32, labelNames: [String]? = nil) {
         self.kind = kind
         self.parameters = parameters
         self.samples = samples
         self.maxLength = maxLength
         self.batchSize = batchSize
+        self.labelNames = labelNames
     }
 }
 
@@ -151,7 +155,8 @@ public final class FisherEstimator {
             }
             return value
         }
-        var index: Int? = Int(text)
+        var index: Int? = options.labelNames?.firstIndex(of: text)
+        if index == nil { index = Int(text) }
         if index == nil, let d = Double(text), d == d.rounded(), abs(d) < 1e9 { index = Int(d) }
         if index == nil { index = model.config.labelToId[text] }
         guard let index, (0..<model.numLabels).contains(index) else {
