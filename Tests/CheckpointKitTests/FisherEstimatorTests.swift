@@ -70,6 +70,21 @@ final class FisherEstimatorTests: XCTestCase {
         }
     }
 
+    /// ELECTRA: embedding size 16 projected to hidden 32, dense + GELU head, 3 labels (the expected
+    /// Fisher combines two backward passes).
+    func testElectraMatchesTorch() throws {
+        for kind in FisherKind.allCases {
+            let dir = Fixtures.path("fisher/tiny-electra")
+            let estimator = FisherEstimator(model: try BertEncoder(directory: dir), tokenizer: try WordPieceTokenizer.load(directory: dir),
+                                            options: FisherOptions(kind: kind, parameters: .both, samples: 12, batchSize: 5))
+            let tensors = estimator.estimate(try estimator.encode(try TaskDataset.load(path: Fixtures.path("fisher/data.tsv"))))
+            XCTAssertEqual(tensors.last?.name, "classifier.out_proj.bias")
+            let worst = Self.worstRelativeError(tensors, try Self.reference("expected-electra-\(kind.rawValue).safetensors"))
+            print("electra \(kind) worst relative error \(worst)")
+            XCTAssertLessThan(worst, 1e-4)
+        }
+    }
+
     func testRegressionMatchesTorch() throws {
         for kind in FisherKind.allCases {
             let worst = Self.worstRelativeError(try estimate(model: "tiny-regression", data: "regression.tsv", kind: kind),

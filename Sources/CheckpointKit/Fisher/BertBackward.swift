@@ -19,7 +19,7 @@ struct GradientLayout {
             counts[p] = model.elementCount(of: p)
             total += counts[p]!
             switch p {
-            case .embeddingsNorm: lowest = -1
+            case .embeddingsNorm, .embeddingsProjectionBias: lowest = -1
             default: if let l = p.layer { lowest = min(lowest, l) }
             }
         }
@@ -43,7 +43,7 @@ extension BertRunner {
         let n = batch.rows, b = batch.count, h = hidden, inter = intermediate
         let stride = layout.total
         grads.initialize(repeating: 0, count: b * stride)
-        w.reserve(rows: n, batch: b, hidden: h, intermediate: inter, maxLength: batch.maxLength)
+        w.reserve(rows: n, batch: b, hidden: h, intermediate: inter, maxLength: batch.maxLength, embedding: embeddingSize)
 
         func perExampleSum(_ p: BertParameter, _ source: UnsafePointer<Float>, cols: Int, ld: Int) {
             guard let off = layout.offsets[p] else { return }
@@ -61,9 +61,13 @@ extension BertRunner {
             for e in 0..<b { (grads + e * stride + off).update(from: seed + e * numLabels, count: numLabels) }
         }
         BLAS.linearBackward(seed, rows: b, outFeatures: numLabels, weight: model.classifier.weight.pointer, inFeatures: h, into: w.dPooled.pointer)
-        for i in 0..<(b * h) {
-            let t = pooled.pointer[i]
-            w.dPooled.pointer[i] *= 1 - t * t
+        if model.electraHead {
+            for i in 0..<(b * h) { w.dPooled.pointer[i] *= headGrad.pointer[i] }
+        } else {
+            for i in 0..<(b * h) {
+                let t = pooled.pointer[i]
+                w.dPooled.pointer[i] *= 1 - t * t
+            }
         }
         if let off = layout.offsets[.poolerBias] {
             for e in 0..<b { (grads + e * stride + off).update(from: w.dPooled.pointer + e * h, count: h) }
@@ -77,7 +81,7 @@ extension BertRunner {
         for l in Swift.stride(from: numLayers - 1, through: max(layout.lowestLayer, 0), by: -1) {
             let layer = model.layers[l]
             // Output LayerNorm: dX is the gradient of the layer output.
-            layerNormBackward(dX, xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, weight: layer.outputNorm.weight.pointer,
+            layerNormBackward(dX, width: h, xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, weight: layer.outputNorm.weight.pointer,
                               output: w.dA.pointer, grads: grads, stride: stride,
                               weightOffset: layout.offsets[.outputNorm(layer: l, bias: false)],
                               biasOffset: layout.offsets[.outputNorm(layer: l, bias: true)])
@@ -91,7 +95,7 @@ extension BertRunner {
             w.dH1.pointer.update(from: dA, count: n * h)
             BLAS.linearBackward(dI, rows: n, outFeatures: inter, weight: layer.intermediate.weight.pointer, inFeatures: h, into: w.dH1.pointer, accumulate: true)
             // Attention-output LayerNorm.
-            layerNormBackward(w.dH1.pointer, xhat: attXhat[l].pointer, rstd: attRstd[l].pointer, weight: layer.attentionNorm.weight.pointer,
+            layerNormBackward(w.dH1.pointer, width: h, xhat: attXhat[l].pointer, rstd: attRstd[l].pointer, weight: layer.attentionNorm.weight.pointer,
                               output: dA, grads: grads, stride: stride,
                               weightOffset: layout.offsets[.attentionNorm(layer: l, bias: false)],
                               biasOffset: layout.offsets[.attentionNorm(layer: l, bias: true)])
@@ -110,7 +114,14 @@ extension BertRunner {
             BLAS.linearBackward(w.dQKV.pointer, rows: n, outFeatures: 3 * h, weight: layer.qkv.weight.pointer, inFeatures: h, into: dX, accumulate: true)
         }
         if layout.lowestLayer == -1 {
-            layerNormBackward(dX, xhat: embXhat.pointer, rstd: embRstd.pointer, weight: model.embeddingsNorm.weight.pointer,
+            var dEmbedded: UnsafePointer<Float> = UnsafePointer(dX)
+            if let projection = model.embeddingsProjection {
+                perExampleSum(.embeddingsProjectionBias, dX, cols: h, ld: h)
+                guard layout.offsets[.embeddingsNorm(bias: false)] != nil || layout.offsets[.embeddingsNorm(bias: true)] != nil else { return }
+                BLAS.linearBackward(dX, rows: n, outFeatures: h, weight: projection.weight.pointer, inFeatures: embeddingSize, into: w.dA.pointer)
+                dEmbedded = UnsafePointer(w.dA.pointer)
+            }
+            layerNormBackward(dEmbedded, width: embeddingSize, xhat: embXhat.pointer, rstd: embRstd.pointer, weight: model.embeddingsNorm.weight.pointer,
                               output: nil, grads: grads, stride: stride,
                               weightOffset: layout.offsets[.embeddingsNorm(bias: false)],
                               biasOffset: layout.offsets[.embeddingsNorm(bias: true)])
@@ -119,10 +130,9 @@ extension BertRunner {
 
     /// LayerNorm backward for every row: per-example weight/bias gradients, and the input gradient
     /// `rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))` with `dxhat = dy * weight`.
-    private func layerNormBackward(_ dy: UnsafePointer<Float>, xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+    private func layerNormBackward(_ dy: UnsafePointer<Float>, width h: Int, xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                                    weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>?,
                                    grads: UnsafeMutablePointer<Float>, stride: Int, weightOffset: Int?, biasOffset: Int?) {
-        let h = hidden
         for e in 0..<batch.count {
             for r in batch.offsets[e]..<batch.offsets[e + 1] {
                 let g = dy + r * h, xh = xhat + r * h
@@ -192,8 +202,8 @@ final class BackwardWorkspace {
     let dPooled = FloatStorage(count: 0)
     let dCLS = FloatStorage(count: 0)
 
-    func reserve(rows n: Int, batch b: Int, hidden h: Int, intermediate: Int, maxLength: Int) {
-        for s in [dX, dA, dH1, dCtx] { s.reserve(n * h) }
+    func reserve(rows n: Int, batch b: Int, hidden h: Int, intermediate: Int, maxLength: Int, embedding: Int) {
+        for s in [dX, dA, dH1, dCtx] { s.reserve(n * max(h, embedding)) }
         dInter.reserve(n * intermediate)
         dQKV.reserve(n * 3 * h)
         dScores.reserve(maxLength * maxLength)

@@ -2,13 +2,18 @@ import Foundation
 
 /// The fields of a Hugging Face `config.json` the native BERT encoder needs, checked against what it
 /// implements: absolute position embeddings, token types, post-LayerNorm layers, exact (erf) GELU.
+/// BERT (and MiniLM, which is a BERT) and ELECTRA (BERT's encoder, optionally with an embedding
+/// projection, and a dense + GELU classification head instead of the pooler) have this layout.
 public struct BertConfig: Sendable, Equatable {
     /// `model_type` values whose checkpoints have the BERT layout the native engine runs.
-    public static let supportedModelTypes: Set<String> = ["bert"]
+    public static let supportedModelTypes: Set<String> = ["bert", "electra"]
 
     public var modelType: String
     public var vocabSize: Int
     public var hiddenSize: Int
+    /// Width of the embeddings (ELECTRA's `embedding_size`; BERT: the hidden size). When it differs
+    /// from the hidden size, `embeddings_project` maps one to the other.
+    public var embeddingSize: Int
     public var numHiddenLayers: Int
     public var numAttentionHeads: Int
     public var intermediateSize: Int
@@ -25,13 +30,17 @@ public struct BertConfig: Sendable, Equatable {
 
     public var headSize: Int { hiddenSize / numAttentionHeads }
 
-    public init(modelType: String = "bert", vocabSize: Int, hiddenSize: Int, numHiddenLayers: Int,
+    /// ELECTRA's classification head (dense + GELU + out_proj on [CLS]) instead of BERT's pooler.
+    public var usesElectraHead: Bool { modelType == "electra" }
+
+    public init(modelType: String = "bert", vocabSize: Int, hiddenSize: Int, embeddingSize: Int? = nil, numHiddenLayers: Int,
                 numAttentionHeads: Int, intermediateSize: Int, maxPositionEmbeddings: Int = 512,
                 typeVocabSize: Int = 2, layerNormEps: Float = 1e-12, initializerRange: Double = 0.02,
                 numLabels: Int? = nil, labelToId: [String: Int] = [:], problemType: String? = nil) {
         self.modelType = modelType
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
+        self.embeddingSize = embeddingSize ?? hiddenSize
         self.numHiddenLayers = numHiddenLayers
         self.numAttentionHeads = numAttentionHeads
         self.intermediateSize = intermediateSize
@@ -65,7 +74,7 @@ public struct BertConfig: Sendable, Equatable {
         guard supportedModelTypes.contains(modelType) else {
             let architectures = root["architectures"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ") ?? ""
             throw .unsupportedArchitecture(path: path, modelType: modelType,
-                                           reason: "the native engine runs BERT-family encoders (model_type bert)\(architectures.isEmpty ? "" : "; this is \(architectures)")")
+                                           reason: "the native engine runs BERT-family encoders (model_type bert or electra)\(architectures.isEmpty ? "" : "; this is \(architectures)")")
         }
         func int(_ key: String, default value: Int? = nil) throws(FisherError) -> Int {
             if let v = root[key]?.intValue { return v }
@@ -101,6 +110,7 @@ public struct BertConfig: Sendable, Equatable {
             modelType: modelType,
             vocabSize: try int("vocab_size"),
             hiddenSize: try int("hidden_size"),
+            embeddingSize: try int("embedding_size", default: try int("hidden_size")),
             numHiddenLayers: try int("num_hidden_layers"),
             numAttentionHeads: try int("num_attention_heads"),
             intermediateSize: try int("intermediate_size"),
@@ -114,7 +124,7 @@ public struct BertConfig: Sendable, Equatable {
         guard config.hiddenSize > 0, config.numAttentionHeads > 0, config.hiddenSize % config.numAttentionHeads == 0 else {
             throw .invalidConfig(path: path, reason: "hidden_size \(config.hiddenSize) is not a multiple of num_attention_heads \(config.numAttentionHeads)")
         }
-        guard config.numHiddenLayers > 0, config.intermediateSize > 0, config.vocabSize > 0, config.typeVocabSize > 0 else {
+        guard config.numHiddenLayers > 0, config.intermediateSize > 0, config.vocabSize > 0, config.typeVocabSize > 0, config.embeddingSize > 0 else {
             throw .invalidConfig(path: path, reason: "sizes must be positive")
         }
         return config

@@ -4,6 +4,8 @@ import Foundation
 /// every bias of a `BertForSequenceClassification`.
 public enum BertParameter: Hashable, Sendable {
     case embeddingsNorm(bias: Bool)
+    /// ELECTRA's `embeddings_project` bias (only when the embedding size differs from the hidden size).
+    case embeddingsProjectionBias
     case attentionNorm(layer: Int, bias: Bool)
     case outputNorm(layer: Int, bias: Bool)
     case queryBias(layer: Int)
@@ -42,11 +44,14 @@ public enum BertParameter: Hashable, Sendable {
     }
 
     /// The name `BertForSequenceClassification` gives the parameter, without the `bert.` prefix
-    /// (the classifier has none).
+    /// (the classifier has none). For ELECTRA the head's biases are `classifier.dense.bias`
+    /// (``poolerBias``) and `classifier.out_proj.bias` (``classifierBias``); ``BertEncoder/name(of:)``
+    /// gives the names a checkpoint actually uses.
     public var canonicalName: String {
         func wb(_ bias: Bool) -> String { bias ? "bias" : "weight" }
         switch self {
         case let .embeddingsNorm(b): return "embeddings.LayerNorm.\(wb(b))"
+        case .embeddingsProjectionBias: return "embeddings_project.bias"
         case let .attentionNorm(l, b): return "encoder.layer.\(l).attention.output.LayerNorm.\(wb(b))"
         case let .outputNorm(l, b): return "encoder.layer.\(l).output.LayerNorm.\(wb(b))"
         case let .queryBias(l): return "encoder.layer.\(l).attention.self.query.bias"
@@ -61,8 +66,9 @@ public enum BertParameter: Hashable, Sendable {
     }
 
     /// Every parameter of a model with `layers` encoder layers, bottom to top.
-    public static func all(layers: Int) -> [BertParameter] {
+    public static func all(layers: Int, embeddingProjection: Bool = false) -> [BertParameter] {
         var out: [BertParameter] = [.embeddingsNorm(bias: false), .embeddingsNorm(bias: true)]
+        if embeddingProjection { out.append(.embeddingsProjectionBias) }
         for l in 0..<layers {
             out += [.queryBias(layer: l), .keyBias(layer: l), .valueBias(layer: l), .attentionOutputBias(layer: l),
                     .attentionNorm(layer: l, bias: false), .attentionNorm(layer: l, bias: true),
@@ -112,9 +118,20 @@ public final class BertEncoder: @unchecked Sendable {
     let positionEmbeddings: FloatStorage
     let tokenTypeEmbeddings: FloatStorage
     let embeddingsNorm: Norm
+    /// ELECTRA's projection from the embedding size to the hidden size, if they differ.
+    let embeddingsProjection: Linear?
     let layers: [Layer]
+    /// BERT's pooler (tanh) or ELECTRA's `classifier.dense` (GELU), applied to [CLS].
     let pooler: Linear
+    /// `classifier` (BERT) or `classifier.out_proj` (ELECTRA).
     let classifier: Linear
+    /// Whether the head is ELECTRA's (GELU after `pooler`) rather than BERT's (tanh).
+    let electraHead: Bool
+
+    /// The parameters this model has, bottom to top.
+    public var parameters: [BertParameter] {
+        BertParameter.all(layers: config.numHiddenLayers, embeddingProjection: embeddingsProjection != nil)
+    }
     /// Name of each parameter as stored in the checkpoint (or as a fresh head is named).
     private let storedNames: [BertParameter: String]
 
@@ -126,12 +143,13 @@ public final class BertEncoder: @unchecked Sendable {
         switch parameter {
         case .intermediateBias: return config.intermediateSize
         case .classifierBias: return numLabels
+        case .embeddingsNorm: return config.embeddingSize
         default: return config.hiddenSize
         }
     }
 
     /// Loads a model directory: `config.json` and `model.safetensors` (or a sharded set through
-    /// `model.safetensors.index.json`).
+    /// `model.safetensors.index.json`). Names may carry a `bert.`/`electra.` prefix or none.
     /// - Parameters:
     ///   - freshHead: `(numLabels, seed)` to initialise a head when the checkpoint has none (normal
     ///     with the config's `initializer_range`, zero bias, as transformers does; the values come from
@@ -182,7 +200,7 @@ public final class BertEncoder: @unchecked Sendable {
         for checkpoint in checkpoints {
             for tensor in checkpoint.tensors {
                 var name = tensor.name
-                if name.hasPrefix("bert.") { name.removeFirst(5) }
+                if name.hasPrefix("bert.") { name.removeFirst(5) } else if name.hasPrefix("electra.") { name.removeFirst(8) }
                 if name.hasSuffix(".gamma") { name = String(name.dropLast(6)) + ".weight" }
                 if name.hasSuffix(".beta") { name = String(name.dropLast(5)) + ".bias" }
                 if byName[name] == nil { byName[name] = (tensor, checkpoint) }
@@ -200,18 +218,20 @@ public final class BertEncoder: @unchecked Sendable {
             if let parameter { stored[parameter] = tensor.name }
             return try TensorDecoder.floats(of: tensor, in: checkpoint)
         }
-        let h = config.hiddenSize, inter = config.intermediateSize
+        let h = config.hiddenSize, inter = config.intermediateSize, emb = config.embeddingSize
         func linear(_ prefix: String, out: Int, in inF: Int, bias parameter: BertParameter) throws -> Linear {
             Linear(weight: FloatStorage(try load(prefix + ".weight", [out, inF])),
                    bias: FloatStorage(try load(prefix + ".bias", [out], as: parameter)), outFeatures: out, inFeatures: inF)
         }
-        func norm(_ prefix: String, weight: BertParameter, bias: BertParameter) throws -> Norm {
-            Norm(weight: FloatStorage(try load(prefix + ".weight", [h], as: weight)), bias: FloatStorage(try load(prefix + ".bias", [h], as: bias)))
+        func norm(_ prefix: String, weight: BertParameter, bias: BertParameter, size: Int? = nil) throws -> Norm {
+            let n = size ?? h
+            return Norm(weight: FloatStorage(try load(prefix + ".weight", [n], as: weight)), bias: FloatStorage(try load(prefix + ".bias", [n], as: bias)))
         }
-        wordEmbeddings = FloatStorage(try load("embeddings.word_embeddings.weight", [config.vocabSize, h]))
-        positionEmbeddings = FloatStorage(try load("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h]))
-        tokenTypeEmbeddings = FloatStorage(try load("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h]))
-        embeddingsNorm = try norm("embeddings.LayerNorm", weight: .embeddingsNorm(bias: false), bias: .embeddingsNorm(bias: true))
+        wordEmbeddings = FloatStorage(try load("embeddings.word_embeddings.weight", [config.vocabSize, emb]))
+        positionEmbeddings = FloatStorage(try load("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, emb]))
+        tokenTypeEmbeddings = FloatStorage(try load("embeddings.token_type_embeddings.weight", [config.typeVocabSize, emb]))
+        embeddingsNorm = try norm("embeddings.LayerNorm", weight: .embeddingsNorm(bias: false), bias: .embeddingsNorm(bias: true), size: emb)
+        embeddingsProjection = emb == h ? nil : try linear("embeddings_project", out: h, in: emb, bias: .embeddingsProjectionBias)
         var layers: [Layer] = []
         for l in 0..<config.numHiddenLayers {
             let p = "encoder.layer.\(l)."
@@ -228,25 +248,36 @@ public final class BertEncoder: @unchecked Sendable {
                 outputNorm: try norm(p + "output.LayerNorm", weight: .outputNorm(layer: l, bias: false), bias: .outputNorm(layer: l, bias: true))))
         }
         self.layers = layers
-        pooler = try linear("pooler.dense", out: h, in: h, bias: .poolerBias)
-        if let (weight, _) = byName["classifier.weight"], byName["classifier.bias"] != nil {
+        let electra = config.usesElectraHead
+        electraHead = electra
+        let (denseName, outName) = electra ? ("classifier.dense", "classifier.out_proj") : ("pooler.dense", "classifier")
+        var dense: Linear? = electra ? nil : try linear(denseName, out: h, in: h, bias: .poolerBias)
+        if let (weight, _) = byName[outName + ".weight"], byName[outName + ".bias"] != nil {
             guard weight.shape.count == 2, weight.shape[1] == h, weight.shape[0] >= 1 else {
                 throw FisherError.wrongShape(path: displayPath, tensor: weight.name, expected: [config.numLabels ?? 2, h], actual: weight.shape)
             }
             numLabels = weight.shape[0]
-            classifier = try linear("classifier", out: numLabels, in: h, bias: .classifierBias)
+            if electra { dense = try linear(denseName, out: h, in: h, bias: .poolerBias) }
+            classifier = try linear(outName, out: numLabels, in: h, bias: .classifierBias)
             headIsFresh = false
         } else if let freshHead {
             guard freshHead.numLabels >= 1 else { throw FisherError.invalidOption("--num-labels must be at least 1") }
             numLabels = freshHead.numLabels
             var rng = NormalGenerator(seed: freshHead.seed)
-            let weight = (0..<(numLabels * h)).map { _ in Float(rng.next() * config.initializerRange) }
-            classifier = Linear(weight: FloatStorage(weight), bias: FloatStorage(count: numLabels), outFeatures: numLabels, inFeatures: h)
-            stored[.classifierBias] = "classifier.bias"
+            func normal(_ count: Int) -> FloatStorage {
+                FloatStorage((0..<count).map { _ in Float(rng.next() * config.initializerRange) })
+            }
+            if electra {
+                dense = Linear(weight: normal(h * h), bias: FloatStorage(count: h), outFeatures: h, inFeatures: h)
+                stored[.poolerBias] = denseName + ".bias"
+            }
+            classifier = Linear(weight: normal(numLabels * h), bias: FloatStorage(count: numLabels), outFeatures: numLabels, inFeatures: h)
+            stored[.classifierBias] = outName + ".bias"
             headIsFresh = true
         } else {
-            throw FisherError.noHead(path: displayPath)
+            throw FisherError.noHead(path: displayPath, tensor: outName)
         }
+        pooler = dense!
         storedNames = stored
     }
 }

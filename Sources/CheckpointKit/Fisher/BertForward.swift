@@ -30,6 +30,7 @@ final class BertRunner {
     let model: BertEncoder
     let hidden: Int
     let intermediate: Int
+    let embeddingSize: Int
     let heads: Int
     let headSize: Int
     let numLayers: Int
@@ -47,6 +48,8 @@ final class BertRunner {
     let outXhat: [FloatStorage]
     let outRstd: [FloatStorage]
     let pooled = FloatStorage(count: 0)
+    /// GELU derivative of ELECTRA's head dense layer.
+    let headGrad = FloatStorage(count: 0)
     let logits = FloatStorage(count: 0)
     /// Start of each example's `heads x L x L` probabilities in `probs[l]`.
     var probOffsets: [Int] = []
@@ -66,6 +69,7 @@ final class BertRunner {
         let c = model.config
         hidden = c.hiddenSize
         intermediate = c.intermediateSize
+        embeddingSize = c.embeddingSize
         heads = c.numAttentionHeads
         headSize = c.headSize
         numLayers = c.numHiddenLayers
@@ -84,7 +88,9 @@ final class BertRunner {
             probOffsets.append(probTotal)
             probTotal += heads * batch.length(i) * batch.length(i)
         }
-        for s in [embXhat, x, ctx, tmp, h1] { s.reserve(n * h) }
+        let wide = max(h, embeddingSize)
+        for s in [x, ctx, tmp, h1] { s.reserve(n * wide) }
+        embXhat.reserve(n * embeddingSize)
         embRstd.reserve(n)
         act.reserve(n * intermediate)
         for l in 0..<numLayers {
@@ -95,6 +101,7 @@ final class BertRunner {
             geluGrad[l].reserve(n * intermediate)
         }
         pooled.reserve(b * h)
+        headGrad.reserve(b * h)
         cls.reserve(b * h)
         logits.reserve(b * numLabels)
     }
@@ -106,18 +113,24 @@ final class BertRunner {
         reserve(for: batch)
         let n = batch.rows, h = hidden
         let x = self.x.pointer
-        // Embeddings: word + position + token type, then LayerNorm.
+        // Embeddings: word + position + token type, LayerNorm, and ELECTRA's projection if any.
+        let e = embeddingSize
+        let embedded = model.embeddingsProjection == nil ? x : tmp.pointer
         let word = model.wordEmbeddings.pointer, position = model.positionEmbeddings.pointer, type = model.tokenTypeEmbeddings.pointer
         for b in 0..<batch.count {
             for r in batch.offsets[b]..<batch.offsets[b + 1] {
                 let t = r - batch.offsets[b]
-                let w = word + Int(batch.inputIds[r]) * h, p = position + t * h, ty = type + Int(batch.tokenTypeIds[r]) * h
-                let row = x + r * h
-                for j in 0..<h { row[j] = w[j] + p[j] + ty[j] }
+                let w = word + Int(batch.inputIds[r]) * e, p = position + t * e, ty = type + Int(batch.tokenTypeIds[r]) * e
+                let row = embedded + r * e
+                for j in 0..<e { row[j] = w[j] + p[j] + ty[j] }
             }
         }
-        layerNorm(x, rows: n, weight: model.embeddingsNorm.weight.pointer, bias: model.embeddingsNorm.bias.pointer,
-                  xhat: embXhat.pointer, rstd: embRstd.pointer, output: x)
+        layerNorm(embedded, rows: n, width: e, weight: model.embeddingsNorm.weight.pointer, bias: model.embeddingsNorm.bias.pointer,
+                  xhat: embXhat.pointer, rstd: embRstd.pointer, output: embedded)
+        if let projection = model.embeddingsProjection {
+            BLAS.linear(embedded, rows: n, inFeatures: e, weight: projection.weight.pointer, outFeatures: h, into: x)
+            addBias(x, rows: n, cols: h, bias: projection.bias.pointer)
+        }
 
         for l in 0..<numLayers {
             let layer = model.layers[l]
@@ -129,23 +142,27 @@ final class BertRunner {
             // Output projection + residual + LayerNorm.
             BLAS.linear(ctx.pointer, rows: n, inFeatures: h, weight: layer.attentionOutput.weight.pointer, outFeatures: h, into: tmp.pointer)
             addBiasAndResidual(tmp.pointer, rows: n, cols: h, bias: layer.attentionOutput.bias.pointer, residual: x)
-            layerNorm(tmp.pointer, rows: n, weight: layer.attentionNorm.weight.pointer, bias: layer.attentionNorm.bias.pointer,
+            layerNorm(tmp.pointer, rows: n, width: h, weight: layer.attentionNorm.weight.pointer, bias: layer.attentionNorm.bias.pointer,
                       xhat: attXhat[l].pointer, rstd: attRstd[l].pointer, output: h1.pointer)
             // Feed-forward: intermediate + GELU, output + residual + LayerNorm.
             BLAS.linear(h1.pointer, rows: n, inFeatures: h, weight: layer.intermediate.weight.pointer, outFeatures: intermediate, into: act.pointer)
-            geluInPlace(act.pointer, rows: n, bias: layer.intermediate.bias.pointer, derivative: geluGrad[l].pointer)
+            geluInPlace(act.pointer, rows: n, cols: intermediate, bias: layer.intermediate.bias.pointer, derivative: geluGrad[l].pointer)
             BLAS.linear(act.pointer, rows: n, inFeatures: intermediate, weight: layer.output.weight.pointer, outFeatures: h, into: tmp.pointer)
             addBiasAndResidual(tmp.pointer, rows: n, cols: h, bias: layer.output.bias.pointer, residual: h1.pointer)
-            layerNorm(tmp.pointer, rows: n, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
+            layerNorm(tmp.pointer, rows: n, width: h, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
                       xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, output: x)
         }
 
-        // Pooler (tanh of a dense layer on [CLS]) and classifier.
+        // Pooler (tanh of a dense layer on [CLS]) or ELECTRA's dense + GELU, then the classifier.
         let b = batch.count
         for i in 0..<b { (cls.pointer + i * h).update(from: x + batch.offsets[i] * h, count: h) }
         BLAS.linear(cls.pointer, rows: b, inFeatures: h, weight: model.pooler.weight.pointer, outFeatures: h, into: pooled.pointer)
-        addBias(pooled.pointer, rows: b, cols: h, bias: model.pooler.bias.pointer)
-        for i in 0..<(b * h) { pooled.pointer[i] = tanhf(pooled.pointer[i]) }
+        if model.electraHead {
+            geluInPlace(pooled.pointer, rows: b, cols: h, bias: model.pooler.bias.pointer, derivative: headGrad.pointer)
+        } else {
+            addBias(pooled.pointer, rows: b, cols: h, bias: model.pooler.bias.pointer)
+            for i in 0..<(b * h) { pooled.pointer[i] = tanhf(pooled.pointer[i]) }
+        }
         BLAS.linear(pooled.pointer, rows: b, inFeatures: h, weight: model.classifier.weight.pointer, outFeatures: numLabels, into: logits.pointer)
         addBias(logits.pointer, rows: b, cols: numLabels, bias: model.classifier.bias.pointer)
         return logits.pointer
@@ -188,9 +205,8 @@ final class BertRunner {
 
     /// LayerNorm over each row (biased variance, as torch), keeping `xhat` and `1/sigma`.
     /// `output` may alias `input`.
-    private func layerNorm(_ input: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    private func layerNorm(_ input: UnsafePointer<Float>, rows: Int, width h: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                            xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        let h = hidden
         for r in 0..<rows {
             let row = input + r * h, xh = xhat + r * h, out = output + r * h
             var sum: Float = 0
@@ -210,8 +226,7 @@ final class BertRunner {
 
     /// Adds the bias, applies the exact GELU `x * Phi(x)` and stores its derivative
     /// `Phi(x) + x * phi(x)` for the backward pass.
-    private func geluInPlace(_ y: UnsafeMutablePointer<Float>, rows: Int, bias: UnsafePointer<Float>, derivative: UnsafeMutablePointer<Float>) {
-        let cols = intermediate
+    private func geluInPlace(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>, derivative: UnsafeMutablePointer<Float>) {
         let invSqrt2: Float = 0.70710678118654752
         let invSqrt2Pi: Float = 0.39894228040143268
         for r in 0..<rows {

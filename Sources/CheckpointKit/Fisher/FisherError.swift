@@ -12,8 +12,9 @@ public enum FisherError: Error, CustomStringConvertible, Equatable {
     case missingTensor(path: String, tensor: String)
     /// A weight has the wrong shape for the configuration.
     case wrongShape(path: String, tensor: String, expected: [Int], actual: [Int])
-    /// The checkpoint has no `classifier.weight`/`classifier.bias` and no `--num-labels` was given.
-    case noHead(path: String)
+    /// The checkpoint has no classification head (`classifier.weight`/`.bias`, ELECTRA:
+    /// `classifier.out_proj.*`) and no `--num-labels` was given.
+    case noHead(path: String, tensor: String)
     /// The directory has neither `tokenizer.json` nor `vocab.txt`.
     case missingTokenizer(directory: String)
     /// The tokenizer files are invalid or describe a tokenizer other than BERT's WordPiece.
@@ -48,8 +49,8 @@ public enum FisherError: Error, CustomStringConvertible, Equatable {
             return "\(path): missing tensor '\(tensor)' needed by the BERT forward pass\(hint)"
         case let .wrongShape(path, tensor, expected, actual):
             return "\(path): tensor '\(tensor)' has shape \(actual), the configuration needs \(expected)"
-        case let .noHead(path):
-            return "\(path): no classification head (classifier.weight/classifier.bias); pass --num-labels N --seed S to initialise a fresh head"
+        case let .noHead(path, tensor):
+            return "\(path): no classification head (\(tensor).weight/\(tensor).bias); pass --num-labels N --seed S to initialise a fresh head"
         case let .missingTokenizer(directory):
             return "\(directory): no tokenizer.json or vocab.txt (or give pre-tokenized input_ids in a JSONL data file)"
         case let .invalidTokenizer(path, reason):

@@ -99,7 +99,7 @@ public final class FisherEstimator {
 
     /// The parameters the estimate covers, bottom to top.
     public var parameters: [BertParameter] {
-        BertParameter.all(layers: model.config.numHiddenLayers).filter(options.parameters.includes)
+        model.parameters.filter(options.parameters.includes)
     }
 
     public init(model: BertEncoder, tokenizer: WordPieceTokenizer?, options: FisherOptions = FisherOptions()) {

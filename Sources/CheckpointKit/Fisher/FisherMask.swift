@@ -229,7 +229,7 @@ public enum ParameterName {
         var parts = name.split(separator: ".").map(String.init)
         if let i = parts.firstIndex(where: { $0 == "layer" || $0 == "layers" }), i + 1 < parts.count, Int(parts[i + 1]) != nil {
             parts.removeSubrange(0...(i + 1))
-        } else if let i = parts.firstIndex(where: { $0 == "embeddings" || $0 == "pooler" }) {
+        } else if let i = parts.firstIndex(where: { $0 == "embeddings" || $0 == "pooler" || $0 == "embeddings_project" }) {
             parts.removeSubrange(0..<i)
         }
         return parts.joined(separator: ".")
@@ -252,7 +252,9 @@ public enum ParameterName {
         case "intermediate.dense.bias": return "intermediate bias"
         case "output.dense.bias": return "output dense bias"
         case "pooler.dense.bias": return "pooler bias"
-        case "classifier.bias": return "classifier bias"
+        case "classifier.bias", "classifier.out_proj.bias": return "classifier bias"
+        case "classifier.dense.bias": return "classifier dense bias"
+        case "embeddings_project.bias": return "embedding projection bias"
         default: return g
         }
     }
@@ -263,7 +265,7 @@ public enum ParameterName {
         if let i = parts.firstIndex(where: { $0 == "layer" || $0 == "layers" }), i + 1 < parts.count, let n = Int(parts[i + 1]) {
             return "layer \(n)"
         }
-        if parts.contains("embeddings") { return "embeddings" }
+        if parts.contains("embeddings") || parts.contains("embeddings_project") { return "embeddings" }
         if parts.contains("pooler") { return "pooler" }
         if parts.first == "classifier" { return "classifier" }
         return "other"
