@@ -22,6 +22,13 @@ enum FisherFileWriter {
             case let .u8(v): return v.count
             }
         }
+
+        var elementCount: Int {
+            switch self {
+            case let .f32(v): return v.count
+            case let .u8(v): return v.count
+            }
+        }
     }
 
     struct Entry {
@@ -44,7 +51,7 @@ enum FisherFileWriter {
         var offset = 0
         for entry in entries {
             precondition(names.insert(entry.name).inserted, "duplicate tensor name \(entry.name)")
-            precondition(entry.shape.reduce(1, *) * (entry.payload.byteCount / max(entry.shape.reduce(1, *), 1)) == entry.payload.byteCount)
+            precondition(entry.shape.reduce(1, *) == entry.payload.elementCount, "shape \(entry.shape) does not match \(entry.payload.elementCount) values")
             header += ","
             JSONValue.writeString(entry.name, to: &header)
             header += ":{\"dtype\":\"\(entry.payload.dtype)\",\"shape\":[\(entry.shape.map(String.init).joined(separator: ","))],"
