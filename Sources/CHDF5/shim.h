@@ -8,7 +8,10 @@ static inline hid_t ckpt_H5P_DEFAULT(void) { return (hid_t)H5P_DEFAULT; }
 static inline hid_t ckpt_H5E_DEFAULT(void) { return (hid_t)H5E_DEFAULT; }
 static inline hid_t ckpt_H5S_ALL(void) { return (hid_t)H5S_ALL; }
 static inline unsigned ckpt_H5F_ACC_RDONLY(void) { return H5F_ACC_RDONLY; }
+static inline unsigned ckpt_H5F_ACC_RDWR(void) { return H5F_ACC_RDWR; }
 static inline unsigned ckpt_H5F_ACC_TRUNC(void) { return H5F_ACC_TRUNC; }
+/* The string size that marks a variable-length string type (`(size_t)-1`). */
+static inline size_t ckpt_H5T_VARIABLE(void) { return H5T_VARIABLE; }
 static inline hid_t ckpt_H5P_DATASET_CREATE(void) { return H5P_DATASET_CREATE; }
 static inline hid_t ckpt_H5P_FILE_ACCESS(void) { return H5P_FILE_ACCESS; }
 static inline hid_t ckpt_H5T_NATIVE_FLOAT(void) { return H5T_NATIVE_FLOAT; }

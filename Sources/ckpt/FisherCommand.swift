@@ -1,9 +1,6 @@
 import ArgumentParser
 import CheckpointKit
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension FisherKind: ExpressibleByArgument {}
 extension FisherParameterSet: ExpressibleByArgument {}
@@ -88,21 +85,24 @@ struct FisherCommand: ParsableCommand {
     }
 
     func run() throws {
+        try runReportingFailures { try runFisher() }
+    }
+
+    private func runFisher() throws {
         let start = Date()
         var computeSeconds: Double? = nil
         let result: FisherResult
         if let fromGrads {
             var tensors: [TensorInfo]? = nil
             if let model {
-                let weights = try FisherModelFiles.weights(of: model)
-                tensors = weights.flatMap(\.tensors)
+                tensors = try CheckpointOpener.open(model).tensors
             }
             result = try FisherFile.fromGradientSums(path: fromGrads, samples: samples, modelTensors: tensors, modelPath: model)
         } else {
             let model = self.model!, data = self.data!
             let encoder = try BertEncoder(directory: model, freshHead: numLabels.map { ($0, seed) })
             if let numLabels, !encoder.headIsFresh, numLabels != encoder.numLabels {
-                throw FisherError.invalidOption("\(model) has a classification head with \(encoder.numLabels) labels; --num-labels \(numLabels) contradicts it")
+                throw ValidationError("\(model) has a classification head with \(encoder.numLabels) labels; --num-labels \(numLabels) contradicts it")
             }
             let dataset = try TaskDataset.load(path: data, options: TaskDatasetOptions(
                 textColumn: textColumn, textPairColumn: textPairColumn, labelColumn: labelColumn, format: format,
@@ -165,24 +165,12 @@ struct FisherCommand: ParsableCommand {
     }
 }
 
-/// The weight files of a model directory (or a single weights file), for name checks.
-enum FisherModelFiles {
-    static func weights(of path: String) throws -> [any Checkpoint] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CheckpointError.cannotOpen(path: path, reason: "no such file or directory")
-        }
-        if !isDirectory.boolValue { return [try SafetensorsFile(path: path)] }
-        return try BertEncoder.weightFiles(directory: path)
-    }
-}
-
 /// Progress on stderr, only when stderr is a terminal.
 enum Progress {
     nonisolated(unsafe) static var active = false
 
     static func reporter(start: Date) -> ((Int, Int) -> Void)? {
-        guard isatty(2) != 0 else { return nil }
+        guard standardErrorIsTerminal else { return nil }
         nonisolated(unsafe) var lastPrint = -1.0
         return { done, total in
             let elapsed = Date().timeIntervalSince(start)

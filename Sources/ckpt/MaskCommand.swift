@@ -49,6 +49,10 @@ struct MaskCommand: ParsableCommand {
     }
 
     func run() throws {
+        try runReportingFailures { try runMask() }
+    }
+
+    private func runMask() throws {
         let fishers = try fisher.map { try FisherFile.read(path: $0) }
         let options = MaskOptions(selection: keep.map { .percent($0) } ?? .count(count!), scope: scope,
                                   combination: fisher.count == 1 ? .single : (union ? .union : .intersect))

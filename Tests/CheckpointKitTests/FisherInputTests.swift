@@ -226,3 +226,44 @@ final class FisherInputTests: XCTestCase {
         }
     }
 }
+
+/// The same model in safetensors, sharded safetensors and TensorFlow `tf_model.h5` (kernels
+/// transposed on load) gives the same Fisher, keyed by each file's own names.
+final class FisherFormatTests: XCTestCase {
+    func fisher(weights: [String]) throws -> FisherResult {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = Fixtures.path("tiny-bert/base")
+        for name in ["config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: base + "/" + name, toPath: dir.appendingPathComponent(name).path)
+        }
+        for w in weights {
+            try FileManager.default.copyItem(atPath: Fixtures.path(w), toPath: dir.appendingPathComponent((w as NSString).lastPathComponent).path)
+        }
+        let model = try BertEncoder(directory: dir.path, freshHead: (2, 1))
+        let estimator = FisherEstimator(model: model, tokenizer: try WordPieceTokenizer.load(directory: dir.path),
+                                        options: FisherOptions(kind: .expected, parameters: .both, samples: 16))
+        var result = try estimator.run(dataset: try TaskDataset.load(path: Fixtures.path("fisher/data.tsv")))
+        result.metadata["model"] = nil
+        return result
+    }
+
+    func testFormatsAgree() throws {
+        let safetensors = try fisher(weights: ["tiny-bert/base/model.safetensors"])
+        let sharded = try fisher(weights: ["tiny-bert/variants/sharded/model.safetensors.index.json",
+                                           "tiny-bert/variants/sharded/model-00001-of-00002.safetensors",
+                                           "tiny-bert/variants/sharded/model-00002-of-00002.safetensors"])
+        let tf = try fisher(weights: ["tiny-bert/variants/tf_model.h5"])
+        XCTAssertEqual(safetensors.tensors.first?.name, "embeddings.LayerNorm.weight")
+        XCTAssertTrue(tf.tensors.first!.name.contains("/"), tf.tensors.first!.name)
+        XCTAssertEqual(safetensors.tensors.map(\.name), sharded.tensors.map(\.name))
+        for (label, other) in [("sharded", sharded), ("tf", tf)] {
+            XCTAssertEqual(other.tensors.count, safetensors.tensors.count)
+            for (a, b) in zip(safetensors.tensors, other.tensors) {
+                XCTAssertEqual(a.shape, b.shape)
+                let worst = zip(a.values, b.values).map { abs($0 - $1) / max(abs($0), 1e-12) }.max() ?? 0
+                XCTAssertLessThan(worst, 1e-4, "\(label) \(a.name) / \(b.name)")
+            }
+        }
+    }
+}

@@ -148,48 +148,18 @@ public final class BertEncoder: @unchecked Sendable {
         }
     }
 
-    /// Loads a model directory: `config.json` and `model.safetensors` (or a sharded set through
-    /// `model.safetensors.index.json`). Names may carry a `bert.`/`electra.` prefix or none.
+    /// Loads a model directory: `config.json` and the weights ``CheckpointOpener`` finds there
+    /// (safetensors, sharded safetensors, or a TensorFlow `tf_model.h5`, whose kernels are transposed
+    /// on load). Names may carry a model prefix (`bert.`, `electra.`) or none, and LayerNorms the
+    /// legacy `gamma`/`beta`.
     /// - Parameters:
     ///   - freshHead: `(numLabels, seed)` to initialise a head when the checkpoint has none (normal
     ///     with the config's `initializer_range`, zero bias, as transformers does; the values come from
     ///     our own generator and are not bit-identical to torch's). Ignored when the checkpoint has a head.
     public convenience init(directory: String, freshHead: (numLabels: Int, seed: UInt64)? = nil) throws {
         let config = try BertConfig.load(directory: directory)
-        let checkpoints = try BertEncoder.weightFiles(directory: directory)
-        try self.init(config: config, checkpoints: checkpoints, path: directory, freshHead: freshHead)
-    }
-
-    /// The safetensors file(s) of a model directory.
-    public static func weightFiles(directory: String) throws -> [any Checkpoint] {
-        let fm = FileManager.default
-        let single = directory + "/model.safetensors"
-        if fm.fileExists(atPath: single) { return [try SafetensorsFile(path: single)] }
-        let index = directory + "/model.safetensors.index.json"
-        if fm.fileExists(atPath: index) {
-            guard let data = fm.contents(atPath: index) else { throw CheckpointError.cannotOpen(path: index, reason: "cannot read") }
-            let root: JSONValue
-            do { root = try JSONValue.parse(Array(data)) } catch {
-                throw CheckpointError.invalidHeader(path: index, reason: "JSON: \(error)")
-            }
-            guard let map = root["weight_map"]?.objectValue else {
-                throw CheckpointError.invalidHeader(path: index, reason: "no weight_map")
-            }
-            var shards: [String] = []
-            for member in map {
-                if let shard = member.value.stringValue, !shards.contains(shard) { shards.append(shard) }
-            }
-            return try shards.map { shard in
-                let path = directory + "/" + shard
-                guard fm.fileExists(atPath: path) else { throw CheckpointError.missingShard(path: index, shard: shard) }
-                return try SafetensorsFile(path: path)
-            }
-        }
-        let candidates = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
-        if let other = candidates.first(where: { $0.hasSuffix(".safetensors") }) {
-            return [try SafetensorsFile(path: directory + "/" + other)]
-        }
-        throw CheckpointError.noWeights(path: directory)
+        let checkpoint = try CheckpointOpener.open(directory)
+        try self.init(config: config, checkpoints: [checkpoint], path: directory, freshHead: freshHead)
     }
 
     init(config: BertConfig, checkpoints: [any Checkpoint], path: String, freshHead: (numLabels: Int, seed: UInt64)?) throws {
@@ -197,10 +167,12 @@ public final class BertEncoder: @unchecked Sendable {
         self.path = path
         // canonical name -> (tensor, checkpoint)
         var byName: [String: (TensorInfo, any Checkpoint)] = [:]
+        var tfKernels = Set<String>()
         for checkpoint in checkpoints {
             for tensor in checkpoint.tensors {
-                var name = tensor.name
-                if name.hasPrefix("bert.") { name.removeFirst(5) } else if name.hasPrefix("electra.") { name.removeFirst(8) }
+                let canonical = ParameterNames.canonicalize(tensor.name)
+                var name = canonical.name
+                if canonical.isTFKernel { tfKernels.insert(tensor.name) }
                 if name.hasSuffix(".gamma") { name = String(name.dropLast(6)) + ".weight" }
                 if name.hasSuffix(".beta") { name = String(name.dropLast(5)) + ".bias" }
                 if byName[name] == nil { byName[name] = (tensor, checkpoint) }
@@ -212,11 +184,21 @@ public final class BertEncoder: @unchecked Sendable {
             guard let (tensor, checkpoint) = byName[canonical] else {
                 throw FisherError.missingTensor(path: displayPath, tensor: canonical)
             }
-            guard tensor.shape == shape else {
-                throw FisherError.wrongShape(path: displayPath, tensor: tensor.name, expected: shape, actual: tensor.shape)
-            }
             if let parameter { stored[parameter] = tensor.name }
-            return try TensorDecoder.floats(of: tensor, in: checkpoint)
+            let isKernel = tfKernels.contains(tensor.name)
+            if !isKernel && (tensor.shape == shape || (tensor.elementCount == shape.reduce(1, *) && shape.count == 1)) {
+                return try TensorDecoder.floats(of: tensor, in: checkpoint)
+            }
+            // A TensorFlow kernel: (in, out) (or (in, heads, head_size)) holding the transposed weight.
+            if isKernel, case let .transposed(rows, columns)? = CheckpointAlignment.transposedLayout(kernel: tensor.shape, weight: shape) {
+                let kernel = try TensorDecoder.floats(of: tensor, in: checkpoint)
+                var weight = [Float](repeating: 0, count: kernel.count)
+                for r in 0..<rows {
+                    for c in 0..<columns { weight[c * rows + r] = kernel[r * columns + c] }
+                }
+                return weight
+            }
+            throw FisherError.wrongShape(path: displayPath, tensor: tensor.name, expected: shape, actual: tensor.shape)
         }
         let h = config.hiddenSize, inter = config.intermediateSize, emb = config.embeddingSize
         func linear(_ prefix: String, out: Int, in inF: Int, bias parameter: BertParameter) throws -> Linear {

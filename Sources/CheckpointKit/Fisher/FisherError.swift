@@ -1,7 +1,7 @@
 /// Everything that can be wrong with the inputs of `ckpt fisher` and `ckpt mask`. Each case renders
 /// as one line naming the file (and line, column or tensor) so that the message alone is enough to
 /// fix the input. Nothing is written when one of these is thrown.
-public enum FisherError: Error, CustomStringConvertible, Equatable {
+public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedError {
     /// The model directory has no `config.json`.
     case missingConfig(directory: String)
     /// `config.json` is not valid JSON or lacks a required field.
@@ -35,6 +35,14 @@ public enum FisherError: Error, CustomStringConvertible, Equatable {
     case namesMismatch(path: String, reason: String)
     /// An option value is invalid.
     case invalidOption(String)
+
+    /// Exit-code class: names that do not match are a mismatch (3), everything else bad input (2).
+    public var category: FailureCategory {
+        switch self {
+        case .namesMismatch: return .mismatch
+        default: return .badInput
+        }
+    }
 
     public var description: String {
         switch self {

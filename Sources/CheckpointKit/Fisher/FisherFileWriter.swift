@@ -1,27 +1,9 @@
-import Foundation
-
-/// A minimal safetensors writer for Fisher and mask files: F32 and U8 tensors plus `__metadata__`,
-/// the header JSON padded with spaces to a multiple of 8, written through ``AtomicFile``.
-///
-/// Internal on purpose: it is to be replaced by the shared safetensors writer once that lands.
+/// Writes Fisher and mask files (F32 or U8 tensors plus `__metadata__`) through the shared
+/// ``SafetensorsWriter`` (atomic, header padded to a multiple of 8).
 enum FisherFileWriter {
     enum Payload {
         case f32([Float])
         case u8([UInt8])
-
-        var dtype: String {
-            switch self {
-            case .f32: return "F32"
-            case .u8: return "U8"
-            }
-        }
-
-        var byteCount: Int {
-            switch self {
-            case let .f32(v): return v.count * 4
-            case let .u8(v): return v.count
-            }
-        }
 
         var elementCount: Int {
             switch self {
@@ -39,41 +21,20 @@ enum FisherFileWriter {
 
     static func write(_ entries: [Entry], metadata: [String: String], to path: String) throws {
         var names = Set<String>()
-        var header = "{"
-        header += "\"__metadata__\":{"
-        for (i, key) in metadata.keys.sorted().enumerated() {
-            if i > 0 { header += "," }
-            JSONValue.writeString(key, to: &header)
-            header += ":"
-            JSONValue.writeString(metadata[key]!, to: &header)
-        }
-        header += "}"
-        var offset = 0
+        var writer = SafetensorsWriter(metadata: metadata)
         for entry in entries {
             precondition(names.insert(entry.name).inserted, "duplicate tensor name \(entry.name)")
             precondition(entry.shape.reduce(1, *) == entry.payload.elementCount, "shape \(entry.shape) does not match \(entry.payload.elementCount) values")
-            header += ","
-            JSONValue.writeString(entry.name, to: &header)
-            header += ":{\"dtype\":\"\(entry.payload.dtype)\",\"shape\":[\(entry.shape.map(String.init).joined(separator: ","))],"
-            header += "\"data_offsets\":[\(offset),\(offset + entry.payload.byteCount)]}"
-            offset += entry.payload.byteCount
-        }
-        header += "}"
-        var headerBytes = Array(header.utf8)
-        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
-        try AtomicFile(destination: path).write { sink in
-            var length = UInt64(headerBytes.count).littleEndian
-            try withUnsafeBytes(of: &length) { try sink.write($0) }
-            try sink.write(headerBytes)
-            for entry in entries {
-                switch entry.payload {
-                case let .f32(values):
+            switch entry.payload {
+            case let .f32(values):
+                writer.entries.append(SafetensorsWriter.Entry(name: entry.name, dtype: .f32, shape: entry.shape) { consume in
                     let littleEndian = values.map { $0.bitPattern.littleEndian }
-                    try littleEndian.withUnsafeBytes { try sink.write($0) }
-                case let .u8(values):
-                    try sink.write(values)
-                }
+                    try littleEndian.withUnsafeBytes { try consume($0) }
+                })
+            case let .u8(values):
+                writer.entries.append(SafetensorsWriter.Entry(name: entry.name, dtype: .u8, shape: entry.shape, data: values))
             }
         }
+        try writer.write(to: path)
     }
 }

@@ -65,11 +65,11 @@ struct SafetensorsHeader {
         let bytes = file.bytes
         try SafetensorsHeader.rejectKnownImpostors(bytes, path: path)
         guard bytes.count >= 8 else {
-            throw .truncated(path: path, reason: "file is \(bytes.count) bytes, shorter than the 8-byte header length")
+            throw .truncated(path: path, reason: "file is \(bytes.count) bytes: too short for the 8-byte header length")
         }
         let declared = bytes.loadUnaligned(as: UInt64.self).littleEndian
         guard declared <= UInt64(SafetensorsFile.maxHeaderSize) else {
-            throw .invalidHeader(path: path, reason: "header length \(declared) is larger than the 100,000,000-byte limit (not a safetensors file?)")
+            throw .invalidHeader(path: path, reason: "header length \(declared) is too large (the limit is 100,000,000 bytes; not a safetensors file?)")
         }
         let headerSize = Int(declared)
         guard 8 + headerSize <= bytes.count else {
@@ -109,7 +109,7 @@ struct SafetensorsHeader {
             }
             let (info, span) = try SafetensorsHeader.parseEntry(name: name, value: value, path: path)
             guard span.upperBound <= dataSize else {
-                throw .invalidTensor(path: path, tensor: name, reason: "data offsets \(span.lowerBound)..<\(span.upperBound) run past the end of the data (\(dataSize) bytes)")
+                throw .truncated(path: path, reason: "tensor '\(name)' has data offsets \(span.lowerBound)..<\(span.upperBound) but the data section holds only \(dataSize) bytes")
             }
             entries.append(Entry(info: info, fileRange: (dataStart + span.lowerBound)..<(dataStart + span.upperBound)))
         }

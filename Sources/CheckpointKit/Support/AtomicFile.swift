@@ -36,7 +36,7 @@ public struct AtomicFile {
         guard fd >= 0 else {
             throw CheckpointError.writeFailed(path: destination, reason: "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
         }
-        let temporaryPath = String(cString: chars.map { UInt8(bitPattern: $0) }.dropLast() + [0])
+        let temporaryPath = String(decoding: chars.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var published = false
         defer {
             if !published { unlink(temporaryPath) }

@@ -25,8 +25,12 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case noSuchTensor(path: String, tensor: String)
     /// An analysis was asked of a dtype it cannot decode (packed F4/F6, complex).
     case unsupportedDType(path: String, tensor: String, dtype: DType, operation: String)
-    /// libhdf5 reported a failure.
+    /// libhdf5 reported a failure. `object` is the group, dataset or attribute path inside the file
+    /// ("" for the file itself); `operation` says what was being done and libhdf5's own reason.
     case hdf5(path: String, object: String, operation: String)
+    /// New data for a tensor does not fit it (wrong byte count, a value its type cannot hold), or
+    /// the named object cannot be replaced.
+    case invalidReplacement(path: String, tensor: String, reason: String)
     /// Writing an output failed.
     case writeFailed(path: String, reason: String)
 
@@ -57,9 +61,36 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case let .unsupportedDType(path, tensor, dtype, operation):
             return "\(path): tensor '\(tensor)': \(operation) does not support dtype \(dtype.rawValue)"
         case let .hdf5(path, object, operation):
-            return "\(path): HDF5 error: \(operation)\(object.isEmpty ? "" : " of '\(object)'")"
+            return "\(path): HDF5 error\(object.isEmpty ? "" : " in '\(object)'"): \(operation)"
+        case let .invalidReplacement(path, tensor, reason):
+            return "\(path): cannot replace tensor '\(tensor)': \(reason)"
         case let .writeFailed(path, reason):
             return "\(path): cannot write: \(reason)"
+        }
+    }
+}
+
+/// The classes of failure the command line reports with distinct exit codes (see `man ckpt`).
+public enum FailureCategory: Int, Sendable {
+    /// An input file is missing, unreadable, or not a valid checkpoint / patch / data file.
+    case badInput = 2
+    /// Inputs are valid but do not belong together (a patch for another base, names that do not match).
+    case mismatch = 3
+    /// Writing an output failed (full disk, permissions).
+    case io = 4
+}
+
+/// An error that knows which ``FailureCategory`` it belongs to.
+public protocol CategorizedError: Error {
+    var category: FailureCategory { get }
+}
+
+extension CheckpointError: CategorizedError {
+    public var category: FailureCategory {
+        switch self {
+        case .writeFailed: return .io
+        case .noSuchTensor: return .mismatch
+        default: return .badInput
         }
     }
 }

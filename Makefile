@@ -1,0 +1,37 @@
+# ckpt: build, demo and test on a Debian machine with the Swift toolchain.
+#   make demo   installs what is missing (apt), builds, and runs ckpt on the shipped fixtures
+#   make test   installs what is missing (apt), builds, and runs the test suite
+
+SWIFT ?= swift
+APT_PACKAGES = libhdf5-dev zlib1g-dev libopenblas-dev pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CKPT = .build/release/ckpt
+
+.PHONY: deps build release demo test clean
+
+# Installs the C libraries ckpt links against, only when pkg-config cannot find them.
+deps:
+	@if ! pkg-config --exists hdf5 zlib openblas 2>/dev/null; then \
+		echo "installing $(APT_PACKAGES) with apt-get"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The main job on the fixtures: what did LayerNorm-only fine-tuning change, and how small is its patch?
+demo: release
+	$(CKPT) inspect fixtures/tiny-bert/base
+	@echo
+	$(CKPT) diff fixtures/tiny-bert/base fixtures/tiny-bert/ft-layernorm
+
+test: deps
+	$(SWIFT) build
+	$(SWIFT) test
+
+clean:
+	rm -rf .build

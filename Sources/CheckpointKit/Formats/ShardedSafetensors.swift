@@ -1,0 +1,99 @@
+import Foundation
+
+/// A checkpoint split over several safetensors files by a `*.safetensors.index.json`
+/// (`{"metadata": {...}, "weight_map": {tensor: shard file}}`), read as one.
+public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
+    /// The index file.
+    public let path: String
+    public var format: CheckpointFormat { .shardedSafetensors }
+    public let tensors: [TensorInfo]
+    public let metadata: [String: String]
+    public let fileSize: Int
+    /// The shard files, in the order they are first named by the index.
+    public let shards: [SafetensorsFile]
+    private let shardOfTensor: [String: Int]
+
+    /// Opens the index at `path` and every shard it names (headers only).
+    public init(indexPath path: String) throws(CheckpointError) {
+        self.path = path
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw .cannotOpen(path: path, reason: (error as NSError).localizedDescription)
+        }
+        guard data.count <= 64 << 20 else { throw .invalidHeader(path: path, reason: "index file is larger than 64 MiB") }
+        let root: JSONValue
+        do {
+            root = try JSONValue.parse([UInt8](data))
+        } catch {
+            throw .invalidHeader(path: path, reason: "index JSON: \(error)")
+        }
+        guard let weightMap = root["weight_map"]?.objectValue else {
+            throw .invalidHeader(path: path, reason: "index has no \"weight_map\" object")
+        }
+        var metadata: [String: String] = [:]
+        for (key, value) in root["metadata"]?.objectValue ?? [] {
+            switch value {
+            case let .string(s): metadata[key] = s
+            case let .integer(i): metadata[key] = String(i)
+            case let .number(d): metadata[key] = String(d)
+            default: metadata[key] = value.serialized()
+            }
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        var shardNames: [String] = []
+        var shardIndex: [String: Int] = [:]
+        var expectedShard: [String: String] = [:]
+        for (tensor, value) in weightMap {
+            guard let file = value.stringValue else {
+                throw .invalidHeader(path: path, reason: "weight_map entry for '\(tensor)' is not a file name")
+            }
+            guard !file.contains("/"), file != "..", file != "." else {
+                throw .invalidHeader(path: path, reason: "weight_map entry for '\(tensor)' names '\(file)', which is not a file beside the index")
+            }
+            expectedShard[tensor] = file
+            if shardIndex[file] == nil {
+                shardIndex[file] = shardNames.count
+                shardNames.append(file)
+            }
+        }
+        var shards: [SafetensorsFile] = []
+        for name in shardNames {
+            let shardPath = directory.appendingPathComponent(name).path
+            guard FileManager.default.fileExists(atPath: shardPath) else {
+                throw .missingShard(path: path, shard: name)
+            }
+            shards.append(try SafetensorsFile(path: shardPath))
+        }
+        var tensors: [TensorInfo] = []
+        var shardOfTensor: [String: Int] = [:]
+        for (i, shard) in shards.enumerated() {
+            for tensor in shard.tensors {
+                if let other = shardOfTensor[tensor.name] {
+                    throw .invalidTensor(path: path, tensor: tensor.name, reason: "stored in two shards (\(shardNames[other]) and \(shardNames[i]))")
+                }
+                shardOfTensor[tensor.name] = i
+                tensors.append(tensor)
+            }
+        }
+        for (tensor, file) in expectedShard where shardOfTensor[tensor] == nil {
+            throw .invalidTensor(path: path, tensor: tensor, reason: "named in weight_map but not found in shard '\(file)'")
+        }
+        for (name, index) in shardOfTensor where expectedShard[name].map({ $0 != shardNames[index] }) ?? false {
+            throw .invalidTensor(path: path, tensor: name, reason: "found in shard '\(shardNames[index])' but weight_map says '\(expectedShard[name] ?? "nothing")'")
+        }
+        self.tensors = tensors
+        self.metadata = metadata
+        self.shards = shards
+        self.shardOfTensor = shardOfTensor
+        self.fileSize = shards.reduce(data.count) { $0 + $1.fileSize }
+    }
+
+    public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let index = shardOfTensor[tensor.name] else {
+            throw CheckpointError.noSuchTensor(path: path, tensor: tensor.name)
+        }
+        return try shards[index].withBytes(of: tensor, body)
+    }
+}

@@ -1,0 +1,150 @@
+/// What is in a checkpoint, from its header alone: counts by dtype, component and kind, and how
+/// many parameters each parameter-efficient fine-tuning method would train.
+public struct CheckpointSummary: Sendable, Encodable {
+    /// One tensor as `ckpt inspect --json` lists it.
+    public struct TensorEntry: Sendable, Encodable {
+        public var name: String
+        public var dtype: DType
+        public var shape: [Int]
+        public var component: Component
+        public var kind: ParameterKind
+        public var layer: Int?
+        public var canonicalName: String
+
+        enum CodingKeys: String, CodingKey {
+            case name, dtype, shape, component, kind, layer
+            case canonicalName = "canonical_name"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(dtype, forKey: .dtype)
+            try container.encode(shape, forKey: .shape)
+            try container.encode(component, forKey: .component)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(layer, forKey: .layer)
+            try container.encode(canonicalName, forKey: .canonicalName)
+        }
+    }
+
+    /// Tensors and elements of one dtype.
+    public struct DTypeCount: Sendable, Encodable {
+        public var tensors: Int
+        public var elements: Int
+        public var bytes: Int
+    }
+
+    /// How many parameters a fine-tuning method trains, and what fraction of the base model that is.
+    public struct MethodCount: Sendable, Encodable {
+        public var method: String
+        public var parameters: Int
+        /// parameters / baseParameters.
+        public var fraction: Double
+    }
+
+    public var path: String
+    public var format: CheckpointFormat
+    public var fileSize: Int
+    public var tensorCount: Int
+    /// Elements over every tensor, buffers included (what safetensors' numel sums to).
+    public var elements: Int
+    /// Elements of trainable tensors: everything but buffers (position ids, integer tensors).
+    public var parameters: Int
+    /// Parameters outside task and pretraining heads: the denominator of the fractions below, as
+    /// the BitFit and LayerNorm-tuning papers count them.
+    public var baseParameters: Int
+    /// Bytes of tensor data.
+    public var bytes: Int
+    /// Number of transformer layers (highest layer index + 1), 0 if none is recognised.
+    public var layers: Int
+    public var dtypes: [String: DTypeCount]
+    public var parametersByComponent: [String: Int]
+    public var parametersByKind: [String: Int]
+    /// LayerNorm-only, bias-only (BitFit), head, and last-N-layers tuning.
+    public var methods: [MethodCount]
+    public var metadata: [String: String]
+    public var tensors: [TensorEntry]
+    /// Objects of the file that are not tensors (HDF5 string datasets, soft links), with why.
+    public var skipped: [SkippedObject]
+
+    /// An object of the file that is not read as a tensor.
+    public struct SkippedObject: Sendable, Encodable {
+        public var name: String
+        public var reason: String
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case path, format, tensors, metadata, layers, methods, parameters, elements, bytes, dtypes, skipped
+        case fileSize = "file_size"
+        case tensorCount = "tensor_count"
+        case baseParameters = "base_parameters"
+        case parametersByComponent = "parameters_by_component"
+        case parametersByKind = "parameters_by_kind"
+    }
+
+    public init(_ checkpoint: any Checkpoint) {
+        path = checkpoint.path
+        format = checkpoint.format
+        fileSize = checkpoint.fileSize
+        metadata = checkpoint.metadata
+        skipped = (checkpoint as? HDF5File)?.skippedDatasets.map { SkippedObject(name: $0.name, reason: $0.reason) } ?? []
+        tensorCount = checkpoint.tensors.count
+        var entries: [TensorEntry] = []
+        var dtypes: [String: DTypeCount] = [:]
+        var byComponent: [String: Int] = [:]
+        var byKind: [String: Int] = [:]
+        var elements = 0, parameters = 0, base = 0, bytes = 0, layers = 0
+        var layerNorm = 0, bias = 0, head = 0
+        var perLayer: [Int: Int] = [:]
+        for tensor in checkpoint.tensors {
+            let role = ParameterNames.role(of: tensor.name, dtype: tensor.dtype)
+            let n = tensor.elementCount
+            entries.append(TensorEntry(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape,
+                                       component: role.component, kind: role.kind, layer: role.layer,
+                                       canonicalName: role.canonicalName))
+            dtypes[tensor.dtype.rawValue, default: DTypeCount(tensors: 0, elements: 0, bytes: 0)].tensors += 1
+            dtypes[tensor.dtype.rawValue]!.elements += n
+            dtypes[tensor.dtype.rawValue]!.bytes += tensor.byteCount
+            elements += n
+            bytes += tensor.byteCount
+            byKind[role.kind.rawValue, default: 0] += n
+            guard role.kind != .buffer else { continue }
+            parameters += n
+            byComponent[role.component.rawValue, default: 0] += n
+            if role.component == .head || role.component == .pretrainingHead {
+                if role.component == .head { head += n }
+                continue
+            }
+            base += n
+            if role.kind.isLayerNorm { layerNorm += n }
+            if role.kind.isBias { bias += n }
+            if let layer = role.layer {
+                layers = max(layers, layer + 1)
+                perLayer[layer, default: 0] += n
+            }
+        }
+        self.elements = elements
+        self.parameters = parameters
+        self.baseParameters = base
+        self.bytes = bytes
+        self.layers = layers
+        self.dtypes = dtypes
+        parametersByComponent = byComponent
+        parametersByKind = byKind
+        tensors = entries
+        func fraction(_ count: Int) -> Double { base == 0 ? 0 : Double(count) / Double(base) }
+        var methods = [
+            MethodCount(method: "layernorm", parameters: layerNorm, fraction: fraction(layerNorm)),
+            MethodCount(method: "bias", parameters: bias, fraction: fraction(bias)),
+            MethodCount(method: "head", parameters: head, fraction: fraction(head)),
+        ]
+        var depths = [1, 2, (layers + 3) / 4].filter { $0 >= 1 && $0 <= layers }
+        depths = Array(Set(depths)).sorted()
+        for depth in depths {
+            let count = perLayer.filter { $0.key >= layers - depth }.values.reduce(0, +)
+            methods.append(MethodCount(method: "last\(depth)", parameters: count, fraction: fraction(count)))
+        }
+        self.methods = methods
+    }
+}

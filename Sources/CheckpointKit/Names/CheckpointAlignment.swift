@@ -1,0 +1,175 @@
+import Foundation
+
+/// How one side's elements map onto PyTorch's row-major layout.
+public enum ElementLayout: Hashable, Sendable {
+    /// Same element order (possibly a different but compatible shape, such as a TF bias stored
+    /// (heads, head_dim) against PyTorch's (heads x head_dim)).
+    case identity
+    /// The stored tensor, viewed as `rows x columns` row-major, is the transpose of the PyTorch
+    /// weight (a TF `kernel`: (in, out) against (out, in); 3-D attention kernels are viewed as 2-D).
+    case transposed(rows: Int, columns: Int)
+}
+
+/// A tensor of the base and the tensor of the fine-tune that holds the same parameter.
+public struct TensorPair: Sendable {
+    public var base: TensorInfo
+    public var finetuned: TensorInfo
+    /// The role, from the base name (both names give the same role).
+    public var role: ParameterRole
+    public var baseLayout: ElementLayout
+    public var finetunedLayout: ElementLayout
+    /// Why the pair cannot be compared element by element (shape mismatch), or nil.
+    public var problem: String?
+
+    /// Whether both sides store their elements in the same order, so bytes can be compared directly.
+    public var isDirect: Bool { baseLayout == .identity && finetunedLayout == .identity }
+}
+
+/// Matches the tensors of two checkpoints by parameter, across prefixes (`bert.`), frameworks (TF
+/// names and transposed kernels) and legacy spellings (`gamma`/`beta`).
+public struct CheckpointAlignment: Sendable {
+    public var pairs: [TensorPair]
+    /// Tensors only the base has (dropped pretraining heads, buffers).
+    public var onlyInBase: [TensorInfo]
+    /// Tensors only the fine-tune has (a new task head).
+    public var onlyInFinetuned: [TensorInfo]
+
+    /// Pairs tensors: first the explicit `renames` (fine-tuned name -> base name), then equal names,
+    /// then equal canonical names. Pairs come in the base's tensor order.
+    public init(base: [TensorInfo], finetuned: [TensorInfo], renames: [String: String] = [:]) {
+        var baseByName: [String: TensorInfo] = [:]
+        for tensor in base { baseByName[tensor.name] = tensor }
+        var matchOfBase: [String: TensorInfo] = [:]
+        var unmatchedFinetuned: [TensorInfo] = []
+        var takenBase = Set<String>()
+        for tensor in finetuned {
+            if let target = renames[tensor.name], baseByName[target] != nil, !takenBase.contains(target) {
+                matchOfBase[target] = tensor
+                takenBase.insert(target)
+            } else {
+                unmatchedFinetuned.append(tensor)
+            }
+        }
+        var stillUnmatched: [TensorInfo] = []
+        for tensor in unmatchedFinetuned {
+            if baseByName[tensor.name] != nil, !takenBase.contains(tensor.name) {
+                matchOfBase[tensor.name] = tensor
+                takenBase.insert(tensor.name)
+            } else {
+                stillUnmatched.append(tensor)
+            }
+        }
+        var baseByCanonical: [String: String] = [:]
+        for tensor in base where !takenBase.contains(tensor.name) {
+            let canonical = ParameterNames.canonicalize(tensor.name).name
+            if baseByCanonical[canonical] == nil { baseByCanonical[canonical] = tensor.name }
+        }
+        var onlyInFinetuned: [TensorInfo] = []
+        for tensor in stillUnmatched {
+            let canonical = ParameterNames.canonicalize(tensor.name).name
+            if let target = baseByCanonical[canonical], !takenBase.contains(target) {
+                matchOfBase[target] = tensor
+                takenBase.insert(target)
+            } else {
+                onlyInFinetuned.append(tensor)
+            }
+        }
+        var pairs: [TensorPair] = []
+        var onlyInBase: [TensorInfo] = []
+        for tensor in base {
+            guard let other = matchOfBase[tensor.name] else {
+                onlyInBase.append(tensor)
+                continue
+            }
+            pairs.append(CheckpointAlignment.pair(base: tensor, finetuned: other))
+        }
+        self.pairs = pairs
+        self.onlyInBase = onlyInBase
+        self.onlyInFinetuned = onlyInFinetuned
+    }
+
+    public init(base: any Checkpoint, finetuned: any Checkpoint, renames: [String: String] = [:]) {
+        self.init(base: base.tensors, finetuned: finetuned.tensors, renames: renames)
+    }
+
+    /// Works out how the two sides' elements correspond.
+    static func pair(base: TensorInfo, finetuned: TensorInfo) -> TensorPair {
+        let baseRole = ParameterNames.role(of: base.name, dtype: base.dtype)
+        let finetunedRole = ParameterNames.role(of: finetuned.name, dtype: finetuned.dtype)
+        var result = TensorPair(base: base, finetuned: finetuned, role: baseRole,
+                                baseLayout: .identity, finetunedLayout: .identity, problem: nil)
+        if baseRole.isTFKernel && !finetunedRole.isTFKernel {
+            result.role = finetunedRole
+        }
+        if base.shape == finetuned.shape { return result }
+        guard base.elementCount == finetuned.elementCount else {
+            result.problem = "shape \(base.shape) in base vs \(finetuned.shape) in fine-tune"
+            return result
+        }
+        if baseRole.isTFKernel != finetunedRole.isTFKernel {
+            let kernel = baseRole.isTFKernel ? base : finetuned
+            let weight = baseRole.isTFKernel ? finetuned : base
+            if let layout = transposedLayout(kernel: kernel.shape, weight: weight.shape) {
+                if baseRole.isTFKernel { result.baseLayout = layout } else { result.finetunedLayout = layout }
+                return result
+            }
+        }
+        let squeezedBase = base.shape.filter { $0 != 1 }
+        let squeezedFinetuned = finetuned.shape.filter { $0 != 1 }
+        if squeezedBase == squeezedFinetuned || base.shape.count <= 1 || finetuned.shape.count <= 1 {
+            return result
+        }
+        result.problem = "shape \(base.shape) in base vs \(finetuned.shape) in fine-tune"
+        return result
+    }
+
+    /// The 2-D view of a TF kernel whose transpose is the PyTorch `weight` shape, if there is one.
+    static func transposedLayout(kernel: [Int], weight: [Int]) -> ElementLayout? {
+        guard kernel.count >= 2, weight.count == 2 else { return nil }
+        for split in 1..<kernel.count {
+            let rows = kernel[..<split].reduce(1, *)
+            let columns = kernel[split...].reduce(1, *)
+            if weight == [columns, rows] { return .transposed(rows: rows, columns: columns) }
+        }
+        return nil
+    }
+
+    /// Reads a `--map` file: a JSON object `{"fine-tuned name": "base name"}`, or lines
+    /// `FINETUNED_NAME BASE_NAME` (whitespace-separated, `#` comments).
+    public static func loadRenames(path: String) throws -> [String: String] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CheckpointError.cannotOpen(path: path, reason: "cannot read the name map")
+        }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("{") {
+            let value: JSONValue
+            do {
+                value = try JSONValue.parse(Array(trimmed.utf8))
+            } catch {
+                throw CheckpointError.invalidHeader(path: path, reason: "name map JSON: \(error)")
+            }
+            var renames: [String: String] = [:]
+            for (key, target) in value.objectValue ?? [] {
+                guard let name = target.stringValue else {
+                    throw CheckpointError.invalidHeader(path: path, reason: "name map value for '\(key)' is not a string")
+                }
+                renames[key] = name
+            }
+            return renames
+        }
+        var renames: [String: String] = [:]
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let content = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let fields = content.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            if fields.isEmpty { continue }
+            guard fields.count == 2 else {
+                throw CheckpointError.invalidHeader(path: path, reason: "line \(number + 1): expected 'FINETUNED_NAME BASE_NAME'")
+            }
+            renames[fields[0]] = fields[1]
+        }
+        return renames
+    }
+}
