@@ -76,3 +76,25 @@ final class FisherTokenizerTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)
     }
 }
+
+/// The shared tokenizer expectations of fixtures/expected/tokenizer.json (made by
+/// fixtures/make_fixtures.py from transformers and tokenizers, max_length 64, longest_first).
+final class SharedTokenizerFixtureTests: XCTestCase {
+    func testSharedExpectations() throws {
+        let root = try Fixtures.json("expected/tokenizer.json") as! [String: Any]
+        let maxLength = root["max_length"] as! Int
+        let tiny = try WordPieceTokenizer.load(directory: Fixtures.path("tiny-bert/base"))
+        let minilm = try WordPieceTokenizer.load(tokenizerJSON: Fixtures.path("fisher/minilm-tokenizer/tokenizer.json"))
+        let cases = root["cases"] as! [[String: Any]]
+        XCTAssertGreaterThan(cases.count, 40)
+        for c in cases {
+            let text = c["text"] as! String, pair = c["text_pair"] as? String
+            for (name, tokenizer) in [("tiny", tiny), ("minilm", minilm)] {
+                let expected = c[name] as! [String: Any]
+                let encoded = tokenizer.encode(text, pair: pair, maxLength: maxLength)
+                XCTAssertEqual(encoded.inputIds, (expected["input_ids"] as! [Int]).map { Int32($0) }, "\(name): \(text.debugDescription)")
+                XCTAssertEqual(encoded.tokenTypeIds, (expected["token_type_ids"] as! [Int]).map { Int32($0) }, "\(name): \(text.debugDescription)")
+            }
+        }
+    }
+}
