@@ -235,10 +235,13 @@ public final class BertEncoder: @unchecked Sendable {
         let (denseName, outName) = electra ? ("classifier.dense", "classifier.out_proj") : ("pooler.dense", "classifier")
         var dense: Linear? = electra ? nil : try linear(denseName, out: h, in: h, bias: .poolerBias)
         if let (weight, _) = byName[outName + ".weight"], byName[outName + ".bias"] != nil {
-            guard weight.shape.count == 2, weight.shape[1] == h, weight.shape[0] >= 1 else {
+            // PyTorch stores [labels, hidden]; a TensorFlow kernel [hidden, labels].
+            let isKernel = tfKernels.contains(weight.name)
+            let (labels, inFeatures) = weight.shape.count == 2 ? (isKernel ? (weight.shape[1], weight.shape[0]) : (weight.shape[0], weight.shape[1])) : (0, 0)
+            guard inFeatures == h, labels >= 1 else {
                 throw FisherError.wrongShape(path: displayPath, tensor: weight.name, expected: [config.numLabels ?? 2, h], actual: weight.shape)
             }
-            numLabels = weight.shape[0]
+            numLabels = labels
             if electra { dense = try linear(denseName, out: h, in: h, bias: .poolerBias) }
             classifier = try linear(outName, out: numLabels, in: h, bias: .classifierBias)
             headIsFresh = false
