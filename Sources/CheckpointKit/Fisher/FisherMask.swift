@@ -128,7 +128,7 @@ public struct FisherMask: Sendable {
             var order: [String] = []
             var members: [String: [Int]] = [:]
             for (i, t) in tensors.enumerated() {
-                let layer = ParameterName.layer(of: t.name)
+                let layer = MaskGroups.layer(of: t.name)
                 if members[layer] == nil { order.append(layer) }
                 members[layer, default: []].append(i)
             }
@@ -169,10 +169,10 @@ public struct FisherMask: Sendable {
 
     /// Kept counts per component (embeddings / attention-output / output LayerNorm weight and bias,
     /// biases by type), in first-seen order.
-    public var perComponent: [MaskCount] { group(by: ParameterName.component(of:)) }
+    public var perComponent: [MaskCount] { group(by: MaskGroups.component(of:)) }
 
     /// Kept counts per layer (embeddings, layer 0, ..., pooler, classifier).
-    public var perLayer: [MaskCount] { group(by: ParameterName.layer(of:)) }
+    public var perLayer: [MaskCount] { group(by: MaskGroups.layer(of:)) }
 
     private func group(by key: (String) -> String) -> [MaskCount] {
         var order: [String] = []
@@ -221,53 +221,45 @@ extension Double {
     var compactDescription: String { self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self) }
 }
 
-/// Reading structure out of BERT-style parameter names.
-public enum ParameterName {
-    /// The name without the `bert.`-style model prefix and the `encoder.layer.N.` part, e.g.
-    /// `attention.output.LayerNorm.weight`.
-    public static func generic(_ name: String) -> String {
-        var parts = name.split(separator: ".").map(String.init)
-        if let i = parts.firstIndex(where: { $0 == "layer" || $0 == "layers" }), i + 1 < parts.count, Int(parts[i + 1]) != nil {
-            parts.removeSubrange(0...(i + 1))
-        } else if let i = parts.firstIndex(where: { $0 == "embeddings" || $0 == "pooler" || $0 == "embeddings_project" }) {
-            parts.removeSubrange(0..<i)
-        }
-        return parts.joined(separator: ".")
-    }
-
-    /// A readable component name: `embeddings LayerNorm weight`, `attention-output LayerNorm bias`,
-    /// `output LayerNorm weight`, `query bias`, `intermediate bias`, ...; other names fall back to
-    /// ``generic(_:)``.
+/// Where a parameter sits, for the mask report: built on ``ParameterNames/role(of:dtype:)``, so
+/// `bert.`-prefixed, unprefixed, legacy `gamma`/`beta` and TensorFlow names all group alike.
+public enum MaskGroups {
+    /// A readable component: `embeddings LayerNorm weight`, `attention-output LayerNorm bias`,
+    /// `output LayerNorm weight`, `query bias`, `intermediate bias`, `classifier bias`, ...
     public static func component(of name: String) -> String {
-        let g = generic(name)
-        let suffix = g.hasSuffix(".weight") || g.hasSuffix(".gamma") ? " weight" : " bias"
-        switch g {
-        case _ where g.hasPrefix("embeddings.LayerNorm."): return "embeddings LayerNorm" + suffix
-        case _ where g.hasPrefix("attention.output.LayerNorm."): return "attention-output LayerNorm" + suffix
-        case _ where g.hasPrefix("output.LayerNorm."): return "output LayerNorm" + suffix
-        case "attention.self.query.bias": return "query bias"
-        case "attention.self.key.bias": return "key bias"
-        case "attention.self.value.bias": return "value bias"
-        case "attention.output.dense.bias": return "attention-output dense bias"
-        case "intermediate.dense.bias": return "intermediate bias"
-        case "output.dense.bias": return "output dense bias"
-        case "pooler.dense.bias": return "pooler bias"
-        case "classifier.bias", "classifier.out_proj.bias": return "classifier bias"
-        case "classifier.dense.bias": return "classifier dense bias"
-        case "embeddings_project.bias": return "embedding projection bias"
-        default: return g
+        let role = ParameterNames.role(of: name)
+        let part = role.canonicalName.hasSuffix(".bias") ? "bias" : "weight"
+        let label: String
+        switch role.component {
+        case .embeddingsLayerNorm: label = "embeddings LayerNorm"
+        case .attentionLayerNorm: label = "attention-output LayerNorm"
+        case .outputLayerNorm: label = "output LayerNorm"
+        case .finalLayerNorm: label = "final LayerNorm"
+        case .query: label = "query"
+        case .key: label = "key"
+        case .value: label = "value"
+        case .fusedQKV: label = "fused QKV"
+        case .attentionOutput: label = "attention-output dense"
+        case .intermediate: label = "intermediate"
+        case .intermediateGate: label = "intermediate gate"
+        case .output: label = "output dense"
+        case .pooler: label = "pooler"
+        case .head: label = "classifier"
+        case .embeddings: label = "embedding projection"
+        case .pretrainingHead, .other: return role.canonicalName
         }
+        return label + " " + part
     }
 
     /// `embeddings`, `layer N`, `pooler`, `classifier` or `other`.
     public static func layer(of name: String) -> String {
-        let parts = name.split(separator: ".")
-        if let i = parts.firstIndex(where: { $0 == "layer" || $0 == "layers" }), i + 1 < parts.count, let n = Int(parts[i + 1]) {
-            return "layer \(n)"
+        let role = ParameterNames.role(of: name)
+        if let layer = role.layer { return "layer \(layer)" }
+        switch role.component {
+        case .embeddings, .embeddingsLayerNorm: return "embeddings"
+        case .pooler: return "pooler"
+        case .head: return "classifier"
+        default: return "other"
         }
-        if parts.contains("embeddings") || parts.contains("embeddings_project") { return "embeddings" }
-        if parts.contains("pooler") { return "pooler" }
-        if parts.first == "classifier" { return "classifier" }
-        return "other"
     }
 }
