@@ -11,7 +11,8 @@ struct Ckpt: ParsableCommand {
         .weights.h5 files, or a Hugging Face model directory. See `man ckpt` for exit codes.
         """,
         version: CkptVersion.string,
-        subcommands: [InspectCommand.self, FisherCommand.self, MaskCommand.self])
+        subcommands: [InspectCommand.self, PatchCommand.self, ApplyCommand.self, VerifyCommand.self,
+                      FisherCommand.self, MaskCommand.self])
 }
 
 enum CkptVersion {

@@ -9,7 +9,8 @@ struct InspectCommand: ParsableCommand {
         Prints the format, tensor and parameter counts, dtypes, metadata, parameters per component \
         and kind, and how many parameters LayerNorm-only tuning, bias-only tuning (BitFit) and \
         last-N-layers tuning would train. Only headers are read: inspecting a multi-gigabyte file \
-        takes milliseconds.
+        takes milliseconds. For a task patch (`ckpt patch`) it lists what the patch holds instead: \
+        selection, touched tensors (dense, sparse, new), entries, sizes and fingerprints.
         """)
 
     @Argument(help: "A .safetensors file, a *.safetensors.index.json, an HDF5 file (.h5), or a model directory.")
@@ -24,6 +25,16 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         try runReportingFailures {
             let checkpoint = try CheckpointOpener.open(path)
+            if checkpoint.metadata["format"] == PatchFormat.name {
+                // A task patch (`ckpt patch`): say what it holds instead.
+                let summary = PatchSummary(try PatchFile(path: checkpoint.path))
+                if json {
+                    try printJSON(summary)
+                } else {
+                    print(PatchInspectReport(summary: summary, listTensors: tensors).text)
+                }
+                return
+            }
             let summary = CheckpointSummary(checkpoint)
             if json {
                 try printJSON(summary)
@@ -99,5 +110,37 @@ struct InspectReport {
             if method.hasPrefix("last"), let n = Int(method.dropFirst(4)) { return "last \(n) layer\(n == 1 ? "" : "s")" }
             return method
         }
+    }
+}
+
+/// The terminal report of `ckpt inspect TASK.patch`.
+struct PatchInspectReport {
+    var summary: PatchSummary
+    /// List every touched tensor (otherwise the first 20).
+    var listTensors: Bool
+
+    var text: String {
+        let s = summary
+        var lines = [s.path]
+        lines.append("  format       \(s.format) version \(s.version)\(s.compressed ? ", zlib-compressed" : "")")
+        lines.append("  size         \(Format.count(s.fileSize)) bytes on disk; \(Format.count(s.dataSize)) bytes of data, \(Format.count(s.headerSize)) bytes of header")
+        lines.append("  selection    \(s.selection)")
+        let c = s.counts
+        lines.append("  tensors      \(s.tensors.count) touched: \(c.dense) dense, \(c.sparse) sparse, \(c.new) new (base has \(c.baseTensors))")
+        lines.append("  entries      \(Format.count(c.entries)) stored, \(Format.count(c.changed)) changed")
+        lines.append("  base         SHA-256 \(s.baseFingerprint) (manifest)")
+        lines.append("  data         SHA-256/64 \(s.dataChecksum)")
+        lines.append("")
+        lines.append("Tensors (storage, dtype, stored shape, entries, bytes, base -> result SHA-256/64)")
+        let shown = listTensors ? s.tensors : Array(s.tensors.prefix(20))
+        for t in shown {
+            let shape = "[" + t.shape.map(String.init).joined(separator: ", ") + "]"
+            let renamed = t.finetunedName != t.name ? "  (fine-tune: \(t.finetunedName))" : ""
+            lines.append("  \(t.name)  \(t.storage) \(t.dtype.rawValue) \(shape)  \(Format.count(t.entries)) entries, \(Format.count(t.bytes)) B  \(t.baseHash ?? "-") -> \(t.resultHash)\(renamed)")
+        }
+        if shown.count < s.tensors.count {
+            lines.append("  ... \(s.tensors.count - shown.count) more (--tensors lists all)")
+        }
+        return lines.joined(separator: "\n")
     }
 }

@@ -43,6 +43,9 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
     /// Byte range of `tensor`'s data in the file (for sequential-read advice and benchmarks).
     public func fileRange(of tensor: TensorInfo) -> Range<Int>? { ranges[tensor.name] }
 
+    /// Bytes `range` of the file (a run of tensors' data, for copying several at once).
+    func mappedBytes(in range: Range<Int>) -> UnsafeRawBufferPointer { file.bytes(in: range) }
+
     /// Advises the kernel that every tensor will be read in order.
     public func adviseSequentialRead() {
         file.adviseSequential(0..<file.size)
@@ -61,8 +64,11 @@ struct SafetensorsHeader {
     var metadata: [String: String]
 
     init(file: MappedFile) throws(CheckpointError) {
-        let path = file.path
-        let bytes = file.bytes
+        try self.init(bytes: file.bytes, path: file.path)
+    }
+
+    /// Parses a safetensors file held in memory (`path` is only used in messages).
+    init(bytes: UnsafeRawBufferPointer, path: String) throws(CheckpointError) {
         try SafetensorsHeader.rejectKnownImpostors(bytes, path: path)
         guard bytes.count >= 8 else {
             throw .truncated(path: path, reason: "file is \(bytes.count) bytes: too short for the 8-byte header length")

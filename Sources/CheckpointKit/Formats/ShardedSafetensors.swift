@@ -4,6 +4,9 @@ import Foundation
 /// (`{"metadata": {...}, "weight_map": {tensor: shard file}}`), read as one.
 public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
     /// The index file.
+    /// The largest index file read, in bytes (real ones are a few hundred KB).
+    public static let maxIndexSize = 64 << 20
+
     public let path: String
     public var format: CheckpointFormat { .shardedSafetensors }
     public let tensors: [TensorInfo]
@@ -16,16 +19,14 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
     /// Opens the index at `path` and every shard it names (headers only).
     public init(indexPath path: String) throws(CheckpointError) {
         self.path = path
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw .cannotOpen(path: path, reason: (error as NSError).localizedDescription)
+        let file = try MappedFile(path: path)
+        guard file.size <= ShardedSafetensors.maxIndexSize else {
+            throw .invalidHeader(path: path, reason: "index file is larger than 64 MiB")
         }
-        guard data.count <= 64 << 20 else { throw .invalidHeader(path: path, reason: "index file is larger than 64 MiB") }
+        try SafetensorsHeader.rejectKnownImpostors(file.bytes, path: path)
         let root: JSONValue
         do {
-            root = try JSONValue.parse([UInt8](data))
+            root = try JSONValue.parse(file.bytes, maxDepth: 8)
         } catch {
             throw .invalidHeader(path: path, reason: "index JSON: \(error)")
         }
@@ -87,7 +88,7 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
         self.metadata = metadata
         self.shards = shards
         self.shardOfTensor = shardOfTensor
-        self.fileSize = shards.reduce(data.count) { $0 + $1.fileSize }
+        self.fileSize = shards.reduce(file.size) { $0 + $1.fileSize }
     }
 
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {

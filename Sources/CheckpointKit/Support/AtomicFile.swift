@@ -116,6 +116,42 @@ public final class FileSink {
         try write(Array(string.utf8))
     }
 
+    /// Appends `count` bytes of the open file `source`, starting at `offset`, copied inside the kernel
+    /// (sendfile: no trip through user memory) and falling back to read/write where that is refused.
+    public func copy(from source: Int32, offset: Int, count: Int) throws {
+        try flush()
+        var position = off_t(offset)
+        var remaining = count
+        while remaining > 0 {
+            let n = sendfile(descriptor, source, &position, min(remaining, 1 << 30))
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP {
+                    try copyThroughBuffer(from: source, offset: Int(position), count: remaining)
+                    return
+                }
+                throw CheckpointError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { throw CheckpointError.writeFailed(path: path, reason: "the source file ended \(remaining) bytes early") }
+            remaining -= n
+            self.offset += n
+        }
+    }
+
+    private func copyThroughBuffer(from source: Int32, offset: Int, count: Int) throws {
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: min(count, 8 << 20), alignment: 64)
+        defer { chunk.deallocate() }
+        var done = 0
+        while done < count {
+            let n = pread(source, chunk.baseAddress, min(chunk.count, count - done), off_t(offset + done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw CheckpointError.writeFailed(path: path, reason: "cannot read the source: \(n < 0 ? String(cString: strerror(errno)) : "it ended early")") }
+            try writeAll(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+            self.offset += n
+            done += n
+        }
+    }
+
     /// Writes out what is buffered.
     public func flush() throws {
         guard !buffer.isEmpty else { return }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with AddressSanitizer and runs each for a fixed budget, seeded from
+# the committed fixtures. Crashes land in Fuzz/crashes/<target>/; a summary line per target says
+# how many inputs ran and whether anything was found.
+#   Fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")"
+budget=${1:-60}
+shift || true
+all_targets=$(sed -n 's/^let fuzzTargets = \[\(.*\)\]/\1/p' Package.swift | tr -d '" ' | tr ',' ' ')
+targets=${*:-$all_targets}
+swift build -c release --sanitize=fuzzer --sanitize=address -Xswiftc -g >/dev/null
+bin=$(swift build -c release --sanitize=fuzzer --sanitize=address --show-bin-path)
+fixtures=../fixtures
+seed() {
+    local target=$1 dir=corpus/$1
+    mkdir -p "$dir"
+    case $target in
+        FuzzSafetensors) find "$fixtures" -name '*.safetensors' -size -200k -exec cp {} "$dir"/ \; ;;
+        FuzzShardIndex) find "$fixtures" -name '*.index.json' -exec cp {} "$dir"/ \; ;;
+        FuzzHDF5) find "$fixtures" -name '*.h5' -size -300k -exec cp {} "$dir"/ \; ;;
+        FuzzPatch) find "$fixtures" -name '*.patch' -size -200k -exec cp {} "$dir"/ \; ;;
+        FuzzTokenizer) find "$fixtures" -name 'vocab.txt' -size -300k -exec cp {} "$dir"/ \; ;;
+        FuzzTaskData) find "$fixtures" ../../shared/data -name '*.tsv' -size -100k -exec cp {} "$dir"/ \; 2>/dev/null || true ;;
+    esac
+}
+status=0
+for target in $targets; do
+    seed "$target"
+    mkdir -p "crashes/$target"
+    log=$(mktemp)
+    if "$bin/$target" "corpus/$target" -max_total_time="$budget" -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="crashes/$target/" >"$log" 2>&1; then
+        result="no crash"
+    else
+        result="CRASH (see crashes/$target/)"
+        status=1
+        tail -40 "$log"
+    fi
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    echo "$target: ${runs:-?} executions in ${budget}s, $result"
+    rm -f "$log"
+done
+exit $status

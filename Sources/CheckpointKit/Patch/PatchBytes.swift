@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Byte-level helpers shared by the patch writer, applier and verifier: element comparison,
+/// transposition into the base's layout, index encoding and scattering of new values.
+enum PatchBytes {
+    /// Elements compared per block: equal blocks are skipped with one memcmp.
+    static let block = 4096
+
+    /// Whether element `i` (of `width` bytes) differs between `a` and `b`.
+    @inline(__always)
+    static func differs(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ i: Int, width: Int) -> Bool {
+        switch width {
+        case 1: return a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self)
+        case 2: return a.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) != b.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+        case 4: return a.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self) != b.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)
+        case 8: return a.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+        default: return memcmp(a + i * width, b + i * width, width) != 0
+        }
+    }
+
+    /// Whether two buffers hold the same bytes.
+    static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        guard a.count > 0 else { return true }
+        return memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+    }
+
+    /// Calls `visit(start, end)` for every block of elements whose bytes are not all equal.
+    static func forEachDifferingBlock(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, count: Int, width: Int,
+                                      _ visit: (Int, Int) throws -> Void) rethrows {
+        guard count > 0, let pa = a.baseAddress, let pb = b.baseAddress else { return }
+        var start = 0
+        while start < count {
+            let end = min(count, start + block)
+            if memcmp(pa + start * width, pb + start * width, (end - start) * width) != 0 {
+                try visit(start, end)
+            }
+            start = end
+        }
+    }
+
+    /// Copies `source`, viewed as `rows x columns` elements of `width` bytes, transposed into
+    /// `destination` (`columns x rows`): destination[c][r] = source[r][c].
+    static func transpose(_ source: UnsafeRawBufferPointer, rows: Int, columns: Int, width: Int,
+                          into destination: UnsafeMutableRawBufferPointer) {
+        precondition(source.count >= rows * columns * width && destination.count >= rows * columns * width)
+        guard rows * columns > 0, let s = source.baseAddress, let d = destination.baseAddress else { return }
+        for r in 0..<rows {
+            for c in 0..<columns {
+                memcpy(d + (c * rows + r) * width, s + (r * columns + c) * width, width)
+            }
+        }
+    }
+
+    /// The element type of the `.indices` entry for a tensor of `count` elements.
+    static func indexDType(forCount count: Int) -> DType {
+        count < (1 << 31) ? .i32 : .i64
+    }
+
+    /// `indices` as little-endian I32 or I64 bytes.
+    static func encodeIndices(_ indices: [Int], as dtype: DType) -> [UInt8] {
+        let width = dtype == .i32 ? 4 : 8
+        var out = [UInt8](repeating: 0, count: indices.count * width)
+        out.withUnsafeMutableBytes { raw in
+            for (k, index) in indices.enumerated() {
+                if width == 4 {
+                    raw.storeBytes(of: Int32(index).littleEndian, toByteOffset: 4 * k, as: Int32.self)
+                } else {
+                    raw.storeBytes(of: Int64(index).littleEndian, toByteOffset: 8 * k, as: Int64.self)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Reads index `k` of an I32/I64 `.indices` entry.
+    @inline(__always)
+    static func index(_ raw: UnsafeRawBufferPointer, _ k: Int, dtype: DType) -> Int {
+        dtype == .i32
+            ? Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * k, as: Int32.self)))
+            : Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * k, as: Int64.self)))
+    }
+
+    /// The bytes of the elements at `indices` of `source`.
+    static func gather(_ source: UnsafeRawBufferPointer, indices: [Int], width: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: indices.count * width)
+        guard let s = source.baseAddress else { return out }
+        out.withUnsafeMutableBytes { raw in
+            guard let d = raw.baseAddress else { return }
+            for (k, i) in indices.enumerated() { memcpy(d + k * width, s + i * width, width) }
+        }
+        return out
+    }
+
+    /// Writes `values[k]` over element `indices[k]` of `target` (indices as stored in a patch).
+    static func scatter(values: UnsafeRawBufferPointer, indices: UnsafeRawBufferPointer, indexDType: DType, count: Int,
+                        width: Int, into target: UnsafeMutableRawBufferPointer) {
+        guard count > 0, let d = target.baseAddress, let s = values.baseAddress else { return }
+        for k in 0..<count {
+            let i = index(indices, k, dtype: indexDType)
+            memcpy(d + i * width, s + k * width, width)
+        }
+    }
+}
+
+/// A growable scratch buffer reused across tensors (fresh memory is slow to fault in).
+final class ScratchBuffer {
+    private(set) var storage: UnsafeMutableRawBufferPointer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    /// A buffer of at least `count` bytes (contents undefined).
+    func bytes(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        if storage.count < count {
+            storage.deallocate()
+            storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 64), alignment: 64)
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: storage[0..<count])
+    }
+
+    /// A buffer of at least `count` Doubles.
+    func doubles(_ count: Int) -> UnsafeMutableBufferPointer<Double> {
+        let raw = bytes(count * 8)
+        return raw.bindMemory(to: Double.self)
+    }
+
+    deinit { storage.deallocate() }
+}

@@ -1,0 +1,76 @@
+/// What a patch holds, for `ckpt inspect TASK.patch`.
+public struct PatchSummary: Sendable, Encodable {
+    public struct Entry: Sendable, Encodable {
+        public var name: String
+        public var storage: String
+        public var dtype: DType
+        /// Shape of the stored values (dense: the tensor; sparse: [changed entries]).
+        public var shape: [Int]
+        public var entries: Int
+        public var bytes: Int
+        public var finetunedName: String
+        public var baseHash: String?
+        public var resultHash: String
+
+        enum CodingKeys: String, CodingKey {
+            case name, storage, dtype, shape, entries, bytes
+            case finetunedName = "finetuned_name"
+            case baseHash = "base_sha256_16"
+            case resultHash = "result_sha256_16"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(storage, forKey: .storage)
+            try c.encode(dtype, forKey: .dtype)
+            try c.encode(shape, forKey: .shape)
+            try c.encode(entries, forKey: .entries)
+            try c.encode(bytes, forKey: .bytes)
+            try c.encode(finetunedName, forKey: .finetunedName)
+            try c.encode(baseHash, forKey: .baseHash)
+            try c.encode(resultHash, forKey: .resultHash)
+        }
+    }
+
+    public var path: String
+    public var format: String
+    public var version: Int
+    public var fileSize: Int
+    public var compressed: Bool
+    /// Bytes of stored tensor data (inflated).
+    public var dataSize: Int
+    public var headerSize: Int
+    public var selection: String
+    public var counts: PatchCounts
+    public var baseFingerprint: String
+    public var dataChecksum: String
+    public var tensors: [Entry]
+
+    enum CodingKeys: String, CodingKey {
+        case path, format, version, compressed, selection, counts, tensors
+        case fileSize = "file_size"
+        case dataSize = "data_size"
+        case headerSize = "header_size"
+        case baseFingerprint = "base_fingerprint"
+        case dataChecksum = "data_sha256"
+    }
+
+    public init(_ patch: PatchFile) {
+        path = patch.path
+        format = PatchFormat.name
+        version = PatchFormat.version
+        fileSize = patch.fileSize
+        compressed = patch.isCompressed
+        dataSize = patch.dataSize
+        headerSize = patch.headerSize
+        selection = patch.metadata.selection
+        counts = patch.metadata.counts
+        baseFingerprint = patch.metadata.baseFingerprint
+        dataChecksum = patch.metadata.dataChecksum
+        tensors = patch.tensors.map { t in
+            Entry(name: t.name, storage: t.storage.label, dtype: t.values.dtype, shape: t.values.shape, entries: t.storedCount,
+                  bytes: t.byteCount, finetunedName: t.record.finetunedName, baseHash: t.record.baseHash, resultHash: t.record.resultHash)
+        }
+    }
+}

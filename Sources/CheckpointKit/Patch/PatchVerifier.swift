@@ -1,0 +1,147 @@
+import Foundation
+
+/// What `ckpt verify` found: whether the patch applies to the base, and whether the result
+/// reproduces the fine-tune on every tensor the patch holds.
+public struct PatchVerification: Sendable, Encodable {
+    public struct Difference: Sendable, Encodable, Equatable {
+        public var tensor: String
+        public var reason: String
+    }
+
+    public var patch: String
+    public var base: String
+    public var finetuned: String?
+    /// The patch applies to this base without --force.
+    public var applies: Bool
+    /// Why it does not apply (empty when it does).
+    public var problems: [String]
+    /// Touched tensors whose result was computed and checked against the result fingerprint.
+    public var tensorsChecked: Int
+    /// Tensors whose result does not match the patch's result fingerprint.
+    public var resultMismatches: [String]
+    /// Whether the result equals the fine-tune on every tensor the patch holds (nil without --finetuned).
+    public var reproduces: Bool?
+    /// Touched tensors where the result and the fine-tune differ.
+    public var differences: [Difference]
+    /// Tensors where the fine-tune differs from the base but the patch holds nothing (the selection
+    /// left them out): information, not a failure.
+    public var notInPatch: [String]
+
+    /// Verification passed: it applies, the results match, and (with a fine-tune) it reproduces it.
+    public var ok: Bool { applies && resultMismatches.isEmpty && (reproduces ?? true) }
+
+    enum CodingKeys: String, CodingKey {
+        case patch, base, finetuned, applies, problems, reproduces, differences, ok
+        case tensorsChecked = "tensors_checked"
+        case resultMismatches = "result_mismatches"
+        case notInPatch = "not_in_patch"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(patch, forKey: .patch)
+        try c.encode(base, forKey: .base)
+        try c.encode(finetuned, forKey: .finetuned)
+        try c.encode(ok, forKey: .ok)
+        try c.encode(applies, forKey: .applies)
+        try c.encode(problems, forKey: .problems)
+        try c.encode(tensorsChecked, forKey: .tensorsChecked)
+        try c.encode(resultMismatches, forKey: .resultMismatches)
+        try c.encode(reproduces, forKey: .reproduces)
+        try c.encode(differences, forKey: .differences)
+        try c.encode(notInPatch, forKey: .notInPatch)
+    }
+}
+
+/// Checks a patch against a base and, optionally, the fine-tune it should reproduce: `ckpt verify`.
+public enum PatchVerifier {
+    public static func verify(patch: PatchFile, base: any Checkpoint, finetuned: (any Checkpoint)? = nil) throws -> PatchVerification {
+        let applier = PatchApplier(base: base, patch: patch)
+        let compatibility = try applier.compatibility()
+        var report = PatchVerification(patch: patch.path, base: base.path, finetuned: finetuned?.path,
+                                       applies: compatibility.isApplicable && compatibility.baseMatches,
+                                       problems: compatibility.messages, tensorsChecked: 0, resultMismatches: [],
+                                       reproduces: nil, differences: [], notInPatch: [])
+        let unusable = Set(compatibility.missing + compatibility.incompatible.map(\.tensor))
+        let baseDiffers = Set(compatibility.differing.map(\.tensor))
+        // Where the fine-tune keeps each touched tensor.
+        var alignment: CheckpointAlignment?
+        var pairOfBase: [String: TensorPair] = [:]
+        var finetunedByName: [String: TensorInfo] = [:]
+        if let finetuned {
+            var renames: [String: String] = [:]
+            for tensor in patch.tensors where tensor.storage != .new { renames[tensor.record.finetunedName] = tensor.name }
+            let a = CheckpointAlignment(base: base, finetuned: finetuned, renames: renames)
+            for pair in a.pairs { pairOfBase[pair.base.name] = pair }
+            for tensor in finetuned.tensors { finetunedByName[tensor.name] = tensor }
+            alignment = a
+        }
+        let scratch = ScratchBuffer(), transposed = ScratchBuffer()
+        var differences: [PatchVerification.Difference] = []
+        for tensor in patch.tensors where !unusable.contains(tensor.name) {
+            if tensor.storage == .new, compatibility.conflicts.contains(tensor.name) { continue }
+            try applier.withResult(of: tensor, scratch: scratch) { result in
+                report.tensorsChecked += 1
+                if !baseDiffers.contains(tensor.name), PatchFormat.hash(result) != tensor.record.resultHash {
+                    report.resultMismatches.append(tensor.name)
+                }
+                guard let finetuned else { return }
+                if tensor.storage == .new {
+                    guard let info = finetunedByName[tensor.name] else {
+                        differences.append(.init(tensor: tensor.name, reason: "the fine-tune has no tensor of this name"))
+                        return
+                    }
+                    if info.dtype != tensor.values.dtype || info.shape != tensor.values.shape {
+                        differences.append(.init(tensor: tensor.name, reason: "the fine-tune has \(info.dtype.rawValue) \(info.shape), the patch \(tensor.values.dtype.rawValue) \(tensor.values.shape)"))
+                        return
+                    }
+                    let same = try finetuned.withBytes(of: info) { PatchBytes.equal($0, result) }
+                    if !same { differences.append(.init(tensor: tensor.name, reason: "values differ")) }
+                    return
+                }
+                guard let pair = pairOfBase[tensor.name] else {
+                    differences.append(.init(tensor: tensor.name, reason: "the fine-tune has no tensor for it (looked for '\(tensor.record.finetunedName)')"))
+                    return
+                }
+                let resultDType = tensor.storage == .dense ? tensor.values.dtype : (base.tensor(named: tensor.name)?.dtype ?? tensor.values.dtype)
+                if pair.finetuned.dtype != resultDType {
+                    differences.append(.init(tensor: tensor.name, reason: "the result is \(resultDType.rawValue), the fine-tune's '\(pair.finetuned.name)' is \(pair.finetuned.dtype.rawValue)"))
+                    return
+                }
+                let same = try finetuned.withBytes(of: pair.finetuned) { f -> Bool in
+                    if pair.isDirect { return PatchBytes.equal(f, result) }
+                    guard let width = pair.finetuned.dtype.byteWidth else { return false }
+                    let out = transposed.bytes(f.count)
+                    switch (pair.baseLayout, pair.finetunedLayout) {
+                    case let (.identity, .transposed(rows, columns)):
+                        PatchBytes.transpose(f, rows: rows, columns: columns, width: width, into: out)
+                    case let (.transposed(rows, columns), .identity):
+                        PatchBytes.transpose(f, rows: columns, columns: rows, width: width, into: out)
+                    default:
+                        out.copyMemory(from: f)
+                    }
+                    return PatchBytes.equal(UnsafeRawBufferPointer(out), result)
+                }
+                if !same {
+                    differences.append(.init(tensor: tensor.name, reason: "the result differs from the fine-tune's '\(pair.finetuned.name)'"))
+                }
+            }
+        }
+        if let finetuned, let alignment {
+            for name in unusable {
+                differences.append(.init(tensor: name, reason: "cannot be applied to this base"))
+            }
+            report.differences = differences
+            report.reproduces = differences.isEmpty && report.resultMismatches.isEmpty && unusable.isEmpty
+            // Changes the patch does not carry (information only).
+            let touched = Set(patch.tensors.map(\.name))
+            for pair in alignment.pairs where !touched.contains(pair.base.name) && pair.isDirect && pair.problem == nil {
+                let differs = try base.withBytes(of: pair.base) { b in
+                    try finetuned.withBytes(of: pair.finetuned) { f in pair.base.dtype != pair.finetuned.dtype || !PatchBytes.equal(b, f) }
+                }
+                if differs { report.notInPatch.append(pair.base.name) }
+            }
+        }
+        return report
+    }
+}

@@ -1,0 +1,164 @@
+import ArgumentParser
+import CheckpointKit
+import Foundation
+
+struct PatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "patch",
+        abstract: "Write a sparse task patch: the entries a fine-tune changed inside a selection.",
+        discussion: """
+        The patch is a safetensors file (see docs/patch-format.md) holding, per changed tensor, either \
+        the whole new tensor or the changed entries' flat indices and new values, whichever is smaller, \
+        plus the tensors only the fine-tune has (a new task head), whole. It stores new values, not \
+        deltas, so `ckpt apply` reproduces them bit for bit, and fingerprints of the base and of the \
+        result, so a patch is never applied to the wrong base unnoticed.
+
+        SELECTION (--select, repeatable; terms separated by commas; they combine as a union):
+          layernorm            LayerNorm weights and biases
+          bias                 every bias, LayerNorm biases included (BitFit)
+          bias:TYPE,...        biases of these types: query, key, value,
+                               attention_output, attention_layernorm, intermediate,
+                               output, output_layernorm, embeddings_layernorm,
+                               pooler, head, ...
+          layers:last=N        every tensor of the last N transformer layers
+          head                 task-head tensors (classifier, qa_outputs, score, ...)
+          mask:FILE            the entries a mask file marks 1 (safetensors of
+                               BOOL/U8 tensors named like the parameters, as
+                               `ckpt mask` writes)
+          include:GLOB         tensors whose name matches the shell pattern
+          exclude:GLOB         removes matching tensors from the rest
+          all                  every tensor
+        The default is layernorm,bias,head. When every term is an exclude, they subtract from the \
+        default. Names match by the base's name, the fine-tune's name or the canonical name.
+
+        When the fine-tune changed more than the selection keeps, the report says per component and \
+        per kind how much of the squared change (sum of delta^2) the patch keeps and drops.
+
+        EXIT STATUS: 0 written; 2 bad input (unreadable checkpoint, bad --select, bad mask or map); \
+        3 base and fine-tune do not match on a selected tensor; 4 the patch could not be written \
+        (no partial file is left); 70 internal error.
+        """)
+
+    @Argument(help: "The base checkpoint (file, sharded index or model directory).")
+    var base: String
+
+    @Argument(help: "The fine-tuned checkpoint.")
+    var finetuned: String
+
+    @Option(name: .shortAndLong, help: "The patch file to write.")
+    var output: String
+
+    @Option(name: .customLong("select"), help: ArgumentHelp("What to keep (see SELECTION); repeatable.", valueName: "SPEC"))
+    var select: [String] = []
+
+    @Flag(help: "zlib-compress the patch (detected when read).")
+    var compress = false
+
+    @Option(name: .customLong("map"), help: ArgumentHelp("Name map: JSON {\"fine-tuned name\": \"base name\"} or lines 'FINETUNED BASE'.", valueName: "FILE"))
+    var map: String?
+
+    @Flag(help: "Print a JSON report instead of the text one.")
+    var json = false
+
+    func run() throws {
+        try runReportingFailures {
+            let selection = try PatchSelection(specs: select)
+            let baseCheckpoint = try CheckpointOpener.open(base)
+            let finetunedCheckpoint = try CheckpointOpener.open(finetuned)
+            for input in FileIdentity.inputFiles(of: baseCheckpoint) + FileIdentity.inputFiles(of: finetunedCheckpoint) where FileIdentity.same(output, input) {
+                throw PatchError.outputIsInput(output: output, input: input)
+            }
+            let renames = try map.map { try CheckpointAlignment.loadRenames(path: $0) } ?? [:]
+            let maker = try PatchMaker(base: baseCheckpoint, finetuned: finetunedCheckpoint, selection: selection, renames: renames)
+            let plan = try maker.plan()
+            let size = try maker.write(plan, to: output, compress: compress)
+            let report = PatchCommandReport(patch: output, base: baseCheckpoint.path, finetuned: finetunedCheckpoint.path,
+                                            compressed: compress, fileSize: size, plan: plan)
+            if json {
+                try printJSON(report)
+            } else {
+                print(report.text)
+            }
+        }
+    }
+}
+
+/// The report of `ckpt patch`.
+struct PatchCommandReport: Encodable {
+    struct Tensor: Encodable {
+        var name: String
+        var storage: String
+        var dtype: DType
+        var stored: Int
+        var changed: Int
+    }
+
+    var patch: String
+    var base: String
+    var finetuned: String
+    var selection: String
+    var compressed: Bool
+    var fileSize: Int
+    var dataSize: Int
+    var counts: PatchCounts
+    var tensors: [Tensor]
+    var shares: PatchShares
+    var notes: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case patch, base, finetuned, selection, compressed, counts, tensors, shares, notes
+        case fileSize = "file_size"
+        case dataSize = "data_size"
+    }
+
+    init(patch: String, base: String, finetuned: String, compressed: Bool, fileSize: Int, plan: PatchPlan) {
+        self.patch = patch
+        self.base = base
+        self.finetuned = finetuned
+        self.compressed = compressed
+        self.fileSize = fileSize
+        selection = plan.metadata.selection
+        dataSize = plan.dataSize
+        counts = plan.metadata.counts
+        tensors = plan.touched.map { Tensor(name: $0.name, storage: $0.storage.label, dtype: $0.dtype, stored: $0.stored, changed: $0.changed) }
+        shares = plan.shares
+        notes = plan.notes
+    }
+
+    var text: String {
+        var lines: [String] = []
+        let c = counts
+        lines.append("wrote \(patch): \(Format.count(fileSize)) bytes (\(Format.bytes(fileSize)))\(compressed ? ", zlib-compressed" : "")")
+        lines.append("  base         \(base)")
+        lines.append("  fine-tune    \(finetuned)")
+        lines.append("  selection    \(selection)")
+        lines.append("  tensors      \(c.dense + c.sparse + c.new) (\(c.dense) dense, \(c.sparse) sparse, \(c.new) new)")
+        lines.append("  entries      \(Format.count(c.entries)) stored, \(Format.count(c.changed)) changed; \(Format.count(dataSize)) bytes of data")
+        let s = shares
+        lines.append("  kept change  \(Format.count(s.total.keptEntries)) of \(Format.count(s.total.changedEntries)) changed entries, \(Format.percent(s.total.keptShare)) of the sum of squared change")
+        if s.dropsSomething {
+            lines.append("")
+            lines.append("The fine-tune changed more than the selection keeps. Share of sum (fine-tuned - base)^2:")
+            lines += PatchCommandReport.table(title: "component", rows: s.byComponent)
+            lines.append("")
+            lines += PatchCommandReport.table(title: "kind", rows: s.byKind)
+            lines.append("")
+            lines.append("  total: kept \(Format.percent(s.total.keptShare)), dropped \(Format.percent(s.total.droppedShare)) (\(Format.count(s.total.changedEntries - s.total.keptEntries)) entries left out)")
+        }
+        if !s.unmeasured.isEmpty {
+            lines.append("  not measured (dtype cannot be decoded): \(s.unmeasured.joined(separator: ", "))")
+        }
+        let skipped = notes.filter { !$0.hasSuffix("(kept as it is)") }
+        for note in skipped.prefix(10) { lines.append("  note: \(note)") }
+        if skipped.count > 10 { lines.append("  note: ... and \(skipped.count - 10) more") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func table(title: String, rows: [ShareRow]) -> [String] {
+        var lines = ["  \(Format.pad(title, 28)) \(Format.padLeft("changed", 12)) \(Format.padLeft("kept", 12)) \(Format.padLeft("sum sq", 11)) \(Format.padLeft("kept", 8)) \(Format.padLeft("dropped", 8))"]
+        for row in rows where row.changedEntries > 0 {
+            lines.append("  \(Format.pad(row.group, 28)) \(Format.padLeft(Format.count(row.changedEntries), 12)) \(Format.padLeft(Format.count(row.keptEntries), 12)) \(Format.padLeft(Format.scientific(row.sumSquares), 11)) \(Format.padLeft(Format.percent(row.keptShare, digits: 1), 8)) \(Format.padLeft(Format.percent(row.droppedShare, digits: 1), 8))")
+        }
+        return lines
+    }
+}

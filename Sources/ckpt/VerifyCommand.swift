@@ -1,0 +1,74 @@
+import ArgumentParser
+import CheckpointKit
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check that a patch applies to a base and reproduces the fine-tune.",
+        discussion: """
+        Says whether TASK.patch applies to BASE (every touched tensor hashes to the recorded SHA-256, \
+        the tensor list matches, every index fits) and whether applying it gives the patch's recorded \
+        result. With --finetuned, also whether the result equals FT byte for byte on every tensor the \
+        patch holds, and which tensors FT changed that the patch leaves out (information only). \
+        Nothing is written.
+
+        EXIT STATUS: 0 it applies (and reproduces FT); 1 it does not; 2 bad input (unreadable or \
+        corrupt patch or checkpoint); 70 internal error.
+        """)
+
+    @Argument(help: "The patch file.")
+    var patch: String
+
+    @Option(help: "The base checkpoint.")
+    var base: String
+
+    @Option(help: "The fine-tuned checkpoint the patch should reproduce.")
+    var finetuned: String?
+
+    @Flag(help: "Print a JSON report instead of the text one.")
+    var json = false
+
+    func run() throws {
+        var ok = false
+        try runReportingFailures {
+            let patchFile = try PatchFile(path: patch)
+            let baseCheckpoint = try CheckpointOpener.open(base)
+            let finetunedCheckpoint = try finetuned.map { try CheckpointOpener.open($0) }
+            let report = try PatchVerifier.verify(patch: patchFile, base: baseCheckpoint, finetuned: finetunedCheckpoint)
+            ok = report.ok
+            if json {
+                try printJSON(report)
+            } else {
+                print(VerifyCommand.text(report, patch: patchFile))
+            }
+        }
+        if !ok { throw ExitCode(ExitStatus.different) }
+    }
+
+    static func text(_ r: PatchVerification, patch: PatchFile) -> String {
+        var lines = [r.patch]
+        lines.append("  applies to \(r.base): \(r.applies ? "yes" : "no")")
+        for problem in r.problems.prefix(10) { lines.append("    \(problem)") }
+        if r.problems.count > 10 { lines.append("    ... and \(r.problems.count - 10) more") }
+        let total = patch.tensors.count
+        if r.resultMismatches.isEmpty {
+            lines.append("  result fingerprints: \(r.tensorsChecked) of \(total) tensors checked, all match")
+        } else {
+            lines.append("  result fingerprints: \(r.resultMismatches.count) of \(r.tensorsChecked) checked do not match: \(r.resultMismatches.prefix(5).joined(separator: ", "))")
+        }
+        if let finetuned = r.finetuned, let reproduces = r.reproduces {
+            if reproduces {
+                lines.append("  reproduces \(finetuned): yes, byte for byte on all \(total) tensors the patch holds")
+            } else {
+                lines.append("  reproduces \(finetuned): no, \(r.differences.count) of \(total) tensors differ")
+                for d in r.differences.prefix(10) { lines.append("    \(d.tensor): \(d.reason)") }
+                if r.differences.count > 10 { lines.append("    ... and \(r.differences.count - 10) more") }
+            }
+            if !r.notInPatch.isEmpty {
+                lines.append("  not in the patch: \(r.notInPatch.count) tensor\(r.notInPatch.count == 1 ? "" : "s") the fine-tune changed that the selection left out (\(r.notInPatch.prefix(3).joined(separator: ", "))\(r.notInPatch.count > 3 ? ", ..." : ""))")
+            }
+        }
+        lines.append(r.ok ? "OK" : "FAILED")
+        return lines.joined(separator: "\n")
+    }
+}

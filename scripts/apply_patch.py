@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Apply a ckpt task patch (docs/patch-format.md) with only `safetensors` and numpy.
+
+    python3 scripts/apply_patch.py BASE.safetensors TASK.patch OUT.safetensors
+
+An independent reader of the ckpt-patch format: it checks the base's fingerprints, applies dense,
+sparse and new tensors, checks the result fingerprints, and writes OUT byte for byte as
+`ckpt apply` does (the base's tensor order, dtypes and metadata, new tensors appended, compact
+JSON header padded with spaces to a multiple of 8). Tensor data is handled as raw little-endian
+integers of the element's width, so BF16 and the FP8 types (which numpy lacks) need nothing special.
+BASE is a single .safetensors file. Exit status: 0 written, 1 the patch does not fit the base or is
+damaged.
+"""
+import hashlib
+import json
+import struct
+import sys
+import zlib
+
+import numpy as np
+import safetensors
+
+WIDTH = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "F8_E4M3FNUZ": 1,
+         "F8_E5M2FNUZ": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2, "U32": 4, "I32": 4, "F32": 4,
+         "U64": 8, "I64": 8, "F64": 8, "C64": 8}
+
+
+def read_st(buf):
+    """(metadata, [(name, dtype, shape, raw bytes)] in data order) of a safetensors file in memory."""
+    n = struct.unpack("<Q", buf[:8])[0]
+    header = json.loads(buf[8:8 + n])
+    meta = header.pop("__metadata__", {}) or {}
+    raw = {name: info["data"] for name, info in safetensors.deserialize(bytes(buf))}  # validates the file
+    order = sorted(header, key=lambda k: header[k]["data_offsets"][0])
+    return meta, [(k, header[k]["dtype"], header[k]["shape"], raw[k]) for k in order]
+
+
+def h16(b):
+    return hashlib.sha256(b).hexdigest()[:16]
+
+
+def manifest(tensors):
+    lines = [f"{name}\t{dtype}\t{','.join(map(str, shape))}\n".encode() for name, dtype, shape, _ in
+             sorted(tensors, key=lambda t: t[0].encode())]
+    return hashlib.sha256(b"".join(lines)).hexdigest(), "".join(hashlib.sha256(l).hexdigest()[:6] for l in lines)
+
+
+def json_str(s):
+    out = ['"']
+    for ch in s:
+        if ch == '"': out.append('\\"')
+        elif ch == "\\": out.append("\\\\")
+        elif ch == "\n": out.append("\\n")
+        elif ch == "\r": out.append("\\r")
+        elif ch == "\t": out.append("\\t")
+        elif ord(ch) < 0x20: out.append("\\u%04x" % ord(ch))
+        else: out.append(ch)
+    return "".join(out) + '"'
+
+
+def write_st(path, meta, tensors):
+    parts, offset = [], 0
+    if meta:
+        parts.append('"__metadata__":{' + ",".join(json_str(k) + ":" + json_str(meta[k]) for k in sorted(meta)) + "}")
+    for name, dtype, shape, data in tensors:
+        parts.append(f'{json_str(name)}:{{"dtype":"{dtype}","shape":[{",".join(map(str, shape))}],'
+                     f'"data_offsets":[{offset},{offset + len(data)}]}}')
+        offset += len(data)
+    header = ("{" + ",".join(parts) + "}").encode()
+    header += b" " * (-len(header) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header)
+        for t in tensors:
+            f.write(t[3])
+
+
+def fail(message):
+    print(f"apply_patch: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main(base_path, patch_path, out_path):
+    meta, entries = read_st(open(patch_path, "rb").read())
+    if meta.get("format") != "ckpt-patch" or meta.get("version") != "1":
+        fail("not a ckpt-patch version 1 file")
+    if meta.get("compression") == "zlib":  # one U8 tensor holding the zlib stream of the inner patch
+        inner = zlib.decompress(entries[0][3])
+        if len(inner) != int(meta["inner_size"]) or h16(inner) != meta["inner_sha256"]:
+            fail("inflated patch does not match inner_size / inner_sha256")
+        meta, entries = read_st(inner)
+    if h16(b"".join(e[3] for e in entries)) != meta["data_sha256"]:
+        fail("patch data does not match data_sha256 (modified or damaged)")
+    # Touched tensors, from the storage codes over the entries in data order.
+    patch, k = [], 0
+    for code, bh, rh in zip(meta["storage"], meta["base_tensors"].split(","), meta["result_fingerprint"].split(",")):
+        if code == "s":
+            name = entries[k][0][:-len(".indices")]
+            assert entries[k + 1][0] == name + ".values"
+            idx = np.frombuffer(entries[k][3], dtype="<i4" if entries[k][1] == "I32" else "<i8")
+            patch.append((name, code, bh, rh, (idx, entries[k + 1])))
+            k += 2
+        else:
+            patch.append((entries[k][0], code, bh, rh, entries[k]))
+            k += 1
+    assert k == len(entries)
+
+    base_meta, base = read_st(open(base_path, "rb").read())
+    by_name = {t[0]: t for t in base}
+    fingerprint, _ = manifest(base)
+    if fingerprint != meta["base_fingerprint"]:
+        fail("base manifest (names, dtypes, shapes) differs from the patch's base")
+    touched = {}
+    for name, code, bh, rh, payload in patch:
+        if code == "n":
+            continue
+        if name not in by_name:
+            fail(f"tensor '{name}': the base does not have it")
+        _, dtype, shape, data = by_name[name]
+        if h16(data) != bh:
+            fail(f"tensor '{name}': differs from the base the patch was made for")
+        if code == "d":
+            result = (name, payload[1], shape, payload[3])
+        else:
+            idx, values = payload
+            u = f"<u{WIDTH[dtype]}"
+            out = np.frombuffer(data, dtype=u).copy()
+            out[idx] = np.frombuffer(values[3], dtype=u)
+            result = (name, dtype, shape, out.tobytes())
+        if h16(result[3]) != rh:
+            fail(f"tensor '{name}': result does not match result_fingerprint")
+        touched[name] = result
+    tensors = [touched.get(t[0], t) for t in base]
+    for name, code, bh, rh, payload in patch:
+        if code == "n":
+            if h16(payload[3]) != rh:
+                fail(f"tensor '{name}': does not match result_fingerprint")
+            tensors.append(payload)
+    write_st(out_path, base_meta, tensors)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    main(*sys.argv[1:])
