@@ -31,10 +31,13 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "CheckpointKit",
             dependencies: [
-                "CHDF5", "CZlib",
+                "CHDF5", "CZlib", "COpenBLAS",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: kernelSettings),

@@ -12,7 +12,8 @@ struct Ckpt: ParsableCommand {
         .weights.h5 files, or a Hugging Face model directory. See `man ckpt` for exit codes.
         """,
         version: CkptVersion.string,
-        subcommands: [InspectCommand.self, DiffCommand.self, PatchCommand.self, ApplyCommand.self, VerifyCommand.self])
+        subcommands: [InspectCommand.self, DiffCommand.self, PatchCommand.self, ApplyCommand.self, VerifyCommand.self,
+                      FisherCommand.self, MaskCommand.self])
 
     /// ArgumentParser's `main`, except that under `diff --exit-code` a usage error exits with 2
     /// (as `diff` does) rather than ArgumentParser's 64: scripts test that mode's status alone.

@@ -1,0 +1,4 @@
+#ifndef CKPT_COPENBLAS_SHIM_H
+#define CKPT_COPENBLAS_SHIM_H
+#include <cblas.h>
+#endif

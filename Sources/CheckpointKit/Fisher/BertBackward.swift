@@ -1,0 +1,213 @@
+import Foundation
+
+/// Where each chosen parameter's entries sit in a per-example gradient vector.
+struct GradientLayout {
+    let parameters: [BertParameter]
+    let offsets: [BertParameter: Int]
+    let counts: [BertParameter: Int]
+    let total: Int
+    /// The lowest encoder layer whose parameters are wanted, or -1 for the embeddings LayerNorm.
+    let lowestLayer: Int
+
+    init(model: BertEncoder, parameters: [BertParameter]) {
+        self.parameters = parameters
+        var offsets: [BertParameter: Int] = [:], counts: [BertParameter: Int] = [:]
+        var total = 0
+        var lowest = Int.max
+        for p in parameters {
+            offsets[p] = total
+            counts[p] = model.elementCount(of: p)
+            total += counts[p]!
+            switch p {
+            case .embeddingsNorm, .embeddingsProjectionBias: lowest = -1
+            default: if let l = p.layer { lowest = min(lowest, l) }
+            }
+        }
+        self.offsets = offsets
+        self.counts = counts
+        self.total = total
+        lowestLayer = lowest
+    }
+}
+
+extension BertRunner {
+    /// Back-propagates the logit gradients `seed` (`[batch.count, numLabels]`) of the last
+    /// ``forward(_:)`` and writes each example's gradient of the chosen parameters to
+    /// `grads[b * layout.total ..< (b + 1) * layout.total]`.
+    ///
+    /// Only input gradients are propagated (no weight-matrix gradient is ever formed), and only
+    /// down to the lowest layer holding a chosen parameter. Parameter gradients are summed over each
+    /// example's own rows, so the batch yields per-example gradients exactly.
+    func backward(seed: UnsafePointer<Float>, layout: GradientLayout, into grads: UnsafeMutablePointer<Float>,
+                  workspace w: BackwardWorkspace) {
+        let n = batch.rows, b = batch.count, h = hidden, inter = intermediate
+        let stride = layout.total
+        grads.initialize(repeating: 0, count: b * stride)
+        w.reserve(rows: n, batch: b, hidden: h, intermediate: inter, maxLength: batch.maxLength, embedding: embeddingSize)
+
+        func perExampleSum(_ p: BertParameter, _ source: UnsafePointer<Float>, cols: Int, ld: Int) {
+            guard let off = layout.offsets[p] else { return }
+            for e in 0..<b {
+                let g = grads + e * stride + off
+                for r in batch.offsets[e]..<batch.offsets[e + 1] {
+                    let row = source + r * ld
+                    for j in 0..<cols { g[j] += row[j] }
+                }
+            }
+        }
+
+        // Classifier and pooler.
+        if let off = layout.offsets[.classifierBias] {
+            for e in 0..<b { (grads + e * stride + off).update(from: seed + e * numLabels, count: numLabels) }
+        }
+        BLAS.linearBackward(seed, rows: b, outFeatures: numLabels, weight: model.classifier.weight.pointer, inFeatures: h, into: w.dPooled.pointer)
+        if model.electraHead {
+            for i in 0..<(b * h) { w.dPooled.pointer[i] *= headGrad.pointer[i] }
+        } else {
+            for i in 0..<(b * h) {
+                let t = pooled.pointer[i]
+                w.dPooled.pointer[i] *= 1 - t * t
+            }
+        }
+        if let off = layout.offsets[.poolerBias] {
+            for e in 0..<b { (grads + e * stride + off).update(from: w.dPooled.pointer + e * h, count: h) }
+        }
+        guard layout.lowestLayer < numLayers else { return }
+        BLAS.linearBackward(w.dPooled.pointer, rows: b, outFeatures: h, weight: model.pooler.weight.pointer, inFeatures: h, into: w.dCLS.pointer)
+        let dX = w.dX.pointer
+        dX.initialize(repeating: 0, count: n * h)
+        for e in 0..<b { (dX + batch.offsets[e] * h).update(from: w.dCLS.pointer + e * h, count: h) }
+
+        for l in Swift.stride(from: numLayers - 1, through: max(layout.lowestLayer, 0), by: -1) {
+            let layer = model.layers[l]
+            // Output LayerNorm: dX is the gradient of the layer output.
+            layerNormBackward(dX, width: h, xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, weight: layer.outputNorm.weight.pointer,
+                              output: w.dA.pointer, grads: grads, stride: stride,
+                              weightOffset: layout.offsets[.outputNorm(layer: l, bias: false)],
+                              biasOffset: layout.offsets[.outputNorm(layer: l, bias: true)])
+            let dA = w.dA.pointer  // gradient of output.dense output and of h1 (residual)
+            perExampleSum(.outputBias(layer: l), dA, cols: h, ld: h)
+            BLAS.linearBackward(dA, rows: n, outFeatures: h, weight: layer.output.weight.pointer, inFeatures: inter, into: w.dInter.pointer)
+            let dI = w.dInter.pointer, gg = geluGrad[l].pointer
+            for i in 0..<(n * inter) { dI[i] *= gg[i] }
+            perExampleSum(.intermediateBias(layer: l), dI, cols: inter, ld: inter)
+            // dH1 = dA + dI W_i
+            w.dH1.pointer.update(from: dA, count: n * h)
+            BLAS.linearBackward(dI, rows: n, outFeatures: inter, weight: layer.intermediate.weight.pointer, inFeatures: h, into: w.dH1.pointer, accumulate: true)
+            // Attention-output LayerNorm.
+            layerNormBackward(w.dH1.pointer, width: h, xhat: attXhat[l].pointer, rstd: attRstd[l].pointer, weight: layer.attentionNorm.weight.pointer,
+                              output: dA, grads: grads, stride: stride,
+                              weightOffset: layout.offsets[.attentionNorm(layer: l, bias: false)],
+                              biasOffset: layout.offsets[.attentionNorm(layer: l, bias: true)])
+            perExampleSum(.attentionOutputBias(layer: l), dA, cols: h, ld: h)
+            let needsQKV = layout.offsets[.queryBias(layer: l)] != nil || layout.offsets[.keyBias(layer: l)] != nil
+                || layout.offsets[.valueBias(layer: l)] != nil
+            if l == layout.lowestLayer && !needsQKV { break }
+            BLAS.linearBackward(dA, rows: n, outFeatures: h, weight: layer.attentionOutput.weight.pointer, inFeatures: h, into: w.dCtx.pointer)
+            attentionBackward(layer: l, dCtx: w.dCtx.pointer, dQKV: w.dQKV.pointer, workspace: w)
+            perExampleSum(.queryBias(layer: l), w.dQKV.pointer, cols: h, ld: 3 * h)
+            perExampleSum(.keyBias(layer: l), w.dQKV.pointer + h, cols: h, ld: 3 * h)
+            perExampleSum(.valueBias(layer: l), w.dQKV.pointer + 2 * h, cols: h, ld: 3 * h)
+            if l == layout.lowestLayer { break }
+            // Gradient of the layer input: residual + through Q, K, V.
+            dX.update(from: dA, count: n * h)
+            BLAS.linearBackward(w.dQKV.pointer, rows: n, outFeatures: 3 * h, weight: layer.qkv.weight.pointer, inFeatures: h, into: dX, accumulate: true)
+        }
+        if layout.lowestLayer == -1 {
+            var dEmbedded: UnsafePointer<Float> = UnsafePointer(dX)
+            if let projection = model.embeddingsProjection {
+                perExampleSum(.embeddingsProjectionBias, dX, cols: h, ld: h)
+                guard layout.offsets[.embeddingsNorm(bias: false)] != nil || layout.offsets[.embeddingsNorm(bias: true)] != nil else { return }
+                BLAS.linearBackward(dX, rows: n, outFeatures: h, weight: projection.weight.pointer, inFeatures: embeddingSize, into: w.dA.pointer)
+                dEmbedded = UnsafePointer(w.dA.pointer)
+            }
+            layerNormBackward(dEmbedded, width: embeddingSize, xhat: embXhat.pointer, rstd: embRstd.pointer, weight: model.embeddingsNorm.weight.pointer,
+                              output: nil, grads: grads, stride: stride,
+                              weightOffset: layout.offsets[.embeddingsNorm(bias: false)],
+                              biasOffset: layout.offsets[.embeddingsNorm(bias: true)])
+        }
+    }
+
+    /// LayerNorm backward for every row: per-example weight/bias gradients, and the input gradient
+    /// `rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))` with `dxhat = dy * weight`.
+    private func layerNormBackward(_ dy: UnsafePointer<Float>, width h: Int, xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                                   weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>?,
+                                   grads: UnsafeMutablePointer<Float>, stride: Int, weightOffset: Int?, biasOffset: Int?) {
+        for e in 0..<batch.count {
+            for r in batch.offsets[e]..<batch.offsets[e + 1] {
+                let g = dy + r * h, xh = xhat + r * h
+                if let weightOffset {
+                    let dw = grads + e * stride + weightOffset
+                    for j in 0..<h { dw[j] += g[j] * xh[j] }
+                }
+                if let biasOffset {
+                    let db = grads + e * stride + biasOffset
+                    for j in 0..<h { db[j] += g[j] }
+                }
+                guard let output else { continue }
+                var sum: Float = 0, dot: Float = 0
+                for j in 0..<h {
+                    let d = g[j] * weight[j]
+                    sum += d
+                    dot += d * xh[j]
+                }
+                let meanD = sum / Float(h), meanDX = dot / Float(h), inv = rstd[r]
+                let out = output + r * h
+                for j in 0..<h { out[j] = inv * (g[j] * weight[j] - meanD - xh[j] * meanDX) }
+            }
+        }
+    }
+
+    /// Attention backward per example and head: from the gradient of the context to the gradients
+    /// of Q, K and V (`dQKV`, laid out like the forward `qkv`).
+    private func attentionBackward(layer l: Int, dCtx: UnsafePointer<Float>, dQKV: UnsafeMutablePointer<Float>, workspace w: BackwardWorkspace) {
+        let h = hidden, d = headSize, stride = 3 * h
+        let qkv = self.qkv[l].pointer, probs = self.probs[l].pointer
+        let scale = 1 / Float(d).squareRoot()
+        let dS = w.dScores.pointer
+        for b in 0..<batch.count {
+            let o = batch.offsets[b], len = batch.length(b)
+            for head in 0..<heads {
+                let q = qkv + o * stride + head * d, k = q + h, v = q + 2 * h
+                let dq = dQKV + o * stride + head * d, dk = dq + h, dv = dq + 2 * h
+                let p = probs + probOffsets[b] + head * len * len
+                let dc = dCtx + o * h + head * d
+                // dP = dCtx V^T; dV = P^T dCtx
+                BLAS.gemm(m: len, n: len, k: d, a: dc, lda: h, b: v, ldb: stride, transposeB: true, c: dS, ldc: len)
+                BLAS.gemm(m: len, n: d, k: len, a: p, lda: len, transposeA: true, b: dc, ldb: h, c: dv, ldc: stride)
+                // dS = P * (dP - rowsum(dP * P))
+                for i in 0..<len {
+                    let pr = p + i * len, dr = dS + i * len
+                    var dot: Float = 0
+                    for j in 0..<len { dot += pr[j] * dr[j] }
+                    for j in 0..<len { dr[j] = pr[j] * (dr[j] - dot) }
+                }
+                // dQ = scale dS K; dK = scale dS^T Q
+                BLAS.gemm(m: len, n: d, k: len, a: dS, lda: len, b: k, ldb: stride, c: dq, ldc: stride, alpha: scale)
+                BLAS.gemm(m: len, n: d, k: len, a: dS, lda: len, transposeA: true, b: q, ldb: stride, c: dk, ldc: stride, alpha: scale)
+            }
+        }
+    }
+}
+
+/// Gradient buffers of ``BertRunner/backward(seed:layout:into:workspace:)``, reused across batches.
+final class BackwardWorkspace {
+    let dX = FloatStorage(count: 0)
+    let dA = FloatStorage(count: 0)
+    let dH1 = FloatStorage(count: 0)
+    let dCtx = FloatStorage(count: 0)
+    let dInter = FloatStorage(count: 0)
+    let dQKV = FloatStorage(count: 0)
+    let dScores = FloatStorage(count: 0)
+    let dPooled = FloatStorage(count: 0)
+    let dCLS = FloatStorage(count: 0)
+
+    func reserve(rows n: Int, batch b: Int, hidden h: Int, intermediate: Int, maxLength: Int, embedding: Int) {
+        for s in [dX, dA, dH1, dCtx] { s.reserve(n * max(h, embedding)) }
+        dInter.reserve(n * intermediate)
+        dQKV.reserve(n * 3 * h)
+        dScores.reserve(maxLength * maxLength)
+        dPooled.reserve(b * h)
+        dCLS.reserve(b * h)
+    }
+}

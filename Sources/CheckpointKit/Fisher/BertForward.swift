@@ -1,0 +1,255 @@
+import Foundation
+
+/// A batch of tokenized examples packed end to end without padding: example `b` owns rows
+/// `offsets[b]..<offsets[b+1]`. Every operation but attention is row-wise, and attention runs per
+/// example over its own rows, so this computes exactly what a padded batch with an attention mask
+/// computes (masked keys get probability 0) without spending work on padding.
+struct PackedBatch {
+    var inputIds: [Int32] = []
+    var tokenTypeIds: [Int32] = []
+    var offsets: [Int] = [0]
+
+    var count: Int { offsets.count - 1 }
+    var rows: Int { offsets[offsets.count - 1] }
+    func length(_ b: Int) -> Int { offsets[b + 1] - offsets[b] }
+    var maxLength: Int { (0..<count).map(length).max() ?? 0 }
+
+    mutating func append(_ input: TokenizedInput) {
+        inputIds += input.inputIds
+        tokenTypeIds += input.tokenTypeIds
+        offsets.append(inputIds.count)
+    }
+}
+
+/// Runs `BertForSequenceClassification` in eval mode (no dropout) on packed batches and keeps
+/// what the backward pass needs: normalized LayerNorm inputs and inverse deviations, the QKV
+/// projections, the attention probabilities, GELU derivatives and the pooler output.
+///
+/// Buffers grow to the largest batch seen and are reused; one runner is not thread-safe.
+final class BertRunner {
+    let model: BertEncoder
+    let hidden: Int
+    let intermediate: Int
+    let embeddingSize: Int
+    let heads: Int
+    let headSize: Int
+    let numLayers: Int
+    let numLabels: Int
+    let eps: Float
+
+    // Saved activations.
+    let embXhat = FloatStorage(count: 0)
+    let embRstd = FloatStorage(count: 0)
+    let qkv: [FloatStorage]
+    let probs: [FloatStorage]
+    let attXhat: [FloatStorage]
+    let attRstd: [FloatStorage]
+    let geluGrad: [FloatStorage]
+    let outXhat: [FloatStorage]
+    let outRstd: [FloatStorage]
+    let pooled = FloatStorage(count: 0)
+    /// GELU derivative of ELECTRA's head dense layer.
+    let headGrad = FloatStorage(count: 0)
+    let logits = FloatStorage(count: 0)
+    /// Start of each example's `heads x L x L` probabilities in `probs[l]`.
+    var probOffsets: [Int] = []
+
+    // Forward temporaries.
+    let x = FloatStorage(count: 0)
+    let ctx = FloatStorage(count: 0)
+    let tmp = FloatStorage(count: 0)
+    let h1 = FloatStorage(count: 0)
+    let act = FloatStorage(count: 0)
+    let cls = FloatStorage(count: 0)
+
+    var batch = PackedBatch()
+
+    init(model: BertEncoder) {
+        self.model = model
+        let c = model.config
+        hidden = c.hiddenSize
+        intermediate = c.intermediateSize
+        embeddingSize = c.embeddingSize
+        heads = c.numAttentionHeads
+        headSize = c.headSize
+        numLayers = c.numHiddenLayers
+        numLabels = model.numLabels
+        eps = c.layerNormEps
+        func perLayer() -> [FloatStorage] { (0..<c.numHiddenLayers).map { _ in FloatStorage(count: 0) } }
+        qkv = perLayer(); probs = perLayer(); attXhat = perLayer(); attRstd = perLayer()
+        geluGrad = perLayer(); outXhat = perLayer(); outRstd = perLayer()
+    }
+
+    private func reserve(for batch: PackedBatch) {
+        let n = batch.rows, b = batch.count, h = hidden
+        var probTotal = 0
+        probOffsets = []
+        for i in 0..<b {
+            probOffsets.append(probTotal)
+            probTotal += heads * batch.length(i) * batch.length(i)
+        }
+        let wide = max(h, embeddingSize)
+        for s in [x, ctx, tmp, h1] { s.reserve(n * wide) }
+        embXhat.reserve(n * embeddingSize)
+        embRstd.reserve(n)
+        act.reserve(n * intermediate)
+        for l in 0..<numLayers {
+            qkv[l].reserve(n * 3 * h)
+            probs[l].reserve(probTotal)
+            attXhat[l].reserve(n * h); outXhat[l].reserve(n * h)
+            attRstd[l].reserve(n); outRstd[l].reserve(n)
+            geluGrad[l].reserve(n * intermediate)
+        }
+        pooled.reserve(b * h)
+        headGrad.reserve(b * h)
+        cls.reserve(b * h)
+        logits.reserve(b * numLabels)
+    }
+
+    /// Runs the model; returns the logits, `[batch.count, numLabels]` row-major.
+    @discardableResult
+    func forward(_ batch: PackedBatch) -> UnsafeMutablePointer<Float> {
+        self.batch = batch
+        reserve(for: batch)
+        let n = batch.rows, h = hidden
+        let x = self.x.pointer
+        // Embeddings: word + position + token type, LayerNorm, and ELECTRA's projection if any.
+        let e = embeddingSize
+        let embedded = model.embeddingsProjection == nil ? x : tmp.pointer
+        let word = model.wordEmbeddings.pointer, position = model.positionEmbeddings.pointer, type = model.tokenTypeEmbeddings.pointer
+        for b in 0..<batch.count {
+            for r in batch.offsets[b]..<batch.offsets[b + 1] {
+                let t = r - batch.offsets[b]
+                let w = word + Int(batch.inputIds[r]) * e, p = position + t * e, ty = type + Int(batch.tokenTypeIds[r]) * e
+                let row = embedded + r * e
+                for j in 0..<e { row[j] = w[j] + p[j] + ty[j] }
+            }
+        }
+        layerNorm(embedded, rows: n, width: e, weight: model.embeddingsNorm.weight.pointer, bias: model.embeddingsNorm.bias.pointer,
+                  xhat: embXhat.pointer, rstd: embRstd.pointer, output: embedded)
+        if let projection = model.embeddingsProjection {
+            BLAS.linear(embedded, rows: n, inFeatures: e, weight: projection.weight.pointer, outFeatures: h, into: x)
+            addBias(x, rows: n, cols: h, bias: projection.bias.pointer)
+        }
+
+        for l in 0..<numLayers {
+            let layer = model.layers[l]
+            // Self-attention.
+            let qkv = self.qkv[l].pointer
+            BLAS.linear(x, rows: n, inFeatures: h, weight: layer.qkv.weight.pointer, outFeatures: 3 * h, into: qkv)
+            addBias(qkv, rows: n, cols: 3 * h, bias: layer.qkv.bias.pointer)
+            attention(layer: l)
+            // Output projection + residual + LayerNorm.
+            BLAS.linear(ctx.pointer, rows: n, inFeatures: h, weight: layer.attentionOutput.weight.pointer, outFeatures: h, into: tmp.pointer)
+            addBiasAndResidual(tmp.pointer, rows: n, cols: h, bias: layer.attentionOutput.bias.pointer, residual: x)
+            layerNorm(tmp.pointer, rows: n, width: h, weight: layer.attentionNorm.weight.pointer, bias: layer.attentionNorm.bias.pointer,
+                      xhat: attXhat[l].pointer, rstd: attRstd[l].pointer, output: h1.pointer)
+            // Feed-forward: intermediate + GELU, output + residual + LayerNorm.
+            BLAS.linear(h1.pointer, rows: n, inFeatures: h, weight: layer.intermediate.weight.pointer, outFeatures: intermediate, into: act.pointer)
+            geluInPlace(act.pointer, rows: n, cols: intermediate, bias: layer.intermediate.bias.pointer, derivative: geluGrad[l].pointer)
+            BLAS.linear(act.pointer, rows: n, inFeatures: intermediate, weight: layer.output.weight.pointer, outFeatures: h, into: tmp.pointer)
+            addBiasAndResidual(tmp.pointer, rows: n, cols: h, bias: layer.output.bias.pointer, residual: h1.pointer)
+            layerNorm(tmp.pointer, rows: n, width: h, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
+                      xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, output: x)
+        }
+
+        // Pooler (tanh of a dense layer on [CLS]) or ELECTRA's dense + GELU, then the classifier.
+        let b = batch.count
+        for i in 0..<b { (cls.pointer + i * h).update(from: x + batch.offsets[i] * h, count: h) }
+        BLAS.linear(cls.pointer, rows: b, inFeatures: h, weight: model.pooler.weight.pointer, outFeatures: h, into: pooled.pointer)
+        if model.electraHead {
+            geluInPlace(pooled.pointer, rows: b, cols: h, bias: model.pooler.bias.pointer, derivative: headGrad.pointer)
+        } else {
+            addBias(pooled.pointer, rows: b, cols: h, bias: model.pooler.bias.pointer)
+            for i in 0..<(b * h) { pooled.pointer[i] = tanhf(pooled.pointer[i]) }
+        }
+        BLAS.linear(pooled.pointer, rows: b, inFeatures: h, weight: model.classifier.weight.pointer, outFeatures: numLabels, into: logits.pointer)
+        addBias(logits.pointer, rows: b, cols: numLabels, bias: model.classifier.bias.pointer)
+        return logits.pointer
+    }
+
+    /// Scaled dot-product attention of every example and head over its own rows; writes `ctx` and
+    /// keeps the probabilities.
+    private func attention(layer l: Int) {
+        let h = hidden, d = headSize, stride = 3 * h
+        let qkv = self.qkv[l].pointer, probs = self.probs[l].pointer, ctx = self.ctx.pointer
+        let scale = 1 / Float(d).squareRoot()
+        for b in 0..<batch.count {
+            let o = batch.offsets[b], len = batch.length(b)
+            for head in 0..<heads {
+                let q = qkv + o * stride + head * d
+                let k = q + h, v = q + 2 * h
+                let p = probs + probOffsets[b] + head * len * len
+                BLAS.gemm(m: len, n: len, k: d, a: q, lda: stride, b: k, ldb: stride, transposeB: true, c: p, ldc: len, alpha: scale)
+                for i in 0..<len { softmaxInPlace(p + i * len, count: len) }
+                BLAS.gemm(m: len, n: d, k: len, a: p, lda: len, b: v, ldb: stride, c: ctx + o * h + head * d, ldc: h)
+            }
+        }
+    }
+
+    // MARK: Kernels
+
+    private func addBias(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>) {
+        for r in 0..<rows {
+            let row = y + r * cols
+            for j in 0..<cols { row[j] += bias[j] }
+        }
+    }
+
+    private func addBiasAndResidual(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>) {
+        for r in 0..<rows {
+            let row = y + r * cols, res = residual + r * cols
+            for j in 0..<cols { row[j] += bias[j] + res[j] }
+        }
+    }
+
+    /// LayerNorm over each row (biased variance, as torch), keeping `xhat` and `1/sigma`.
+    /// `output` may alias `input`.
+    private func layerNorm(_ input: UnsafePointer<Float>, rows: Int, width h: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                           xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let row = input + r * h, xh = xhat + r * h, out = output + r * h
+            var sum: Float = 0
+            for j in 0..<h { sum += row[j] }
+            let mean = sum / Float(h)
+            var sq: Float = 0
+            for j in 0..<h {
+                let c = row[j] - mean
+                sq += c * c
+            }
+            let inv = 1 / (sq / Float(h) + eps).squareRoot()
+            rstd[r] = inv
+            for j in 0..<h { xh[j] = (row[j] - mean) * inv }
+            for j in 0..<h { out[j] = xh[j] * weight[j] + bias[j] }
+        }
+    }
+
+    /// Adds the bias, applies the exact GELU `x * Phi(x)` and stores its derivative
+    /// `Phi(x) + x * phi(x)` for the backward pass.
+    private func geluInPlace(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>, derivative: UnsafeMutablePointer<Float>) {
+        let invSqrt2: Float = 0.70710678118654752
+        let invSqrt2Pi: Float = 0.39894228040143268
+        for r in 0..<rows {
+            let row = y + r * cols, der = derivative + r * cols
+            for j in 0..<cols {
+                let v = row[j] + bias[j]
+                let cdf = 0.5 * (1 + erff(v * invSqrt2))
+                der[j] = cdf + v * invSqrt2Pi * expf(-0.5 * v * v)
+                row[j] = v * cdf
+            }
+        }
+    }
+
+    private func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        var m = -Float.infinity
+        for i in 0..<count { m = max(m, p[i]) }
+        var sum: Float = 0
+        for i in 0..<count {
+            let e = expf(p[i] - m)
+            p[i] = e
+            sum += e
+        }
+        let inv = 1 / sum
+        for i in 0..<count { p[i] *= inv }
+    }
+}

@@ -1,0 +1,284 @@
+import Foundation
+
+/// Which Fisher information to estimate.
+public enum FisherKind: String, Sendable, CaseIterable {
+    /// Squared gradient of log p(gold label | x).
+    case empirical
+    /// Sum over labels y of p(y | x) times the squared gradient of log p(y | x), exactly.
+    case expected
+}
+
+/// Which parameters get a Fisher diagonal.
+public enum FisherParameterSet: String, Sendable, CaseIterable {
+    /// Every LayerNorm weight and bias (the embeddings LayerNorm included).
+    case layernorm
+    /// Every bias vector: query/key/value, attention-output, intermediate, output, LayerNorm,
+    /// pooler and classifier biases.
+    case bias
+    /// Both sets.
+    case both
+
+    public func includes(_ parameter: BertParameter) -> Bool {
+        switch self {
+        case .layernorm: return parameter.isLayerNorm
+        case .bias: return parameter.isBias
+        case .both: return parameter.isLayerNorm || parameter.isBias
+        }
+    }
+}
+
+public struct FisherOptions: Sendable {
+    public var kind: FisherKind
+    public var parameters: FisherParameterSet
+    /// Use the first `samples` examples (FISH uses 1024); `nil` uses all.
+    public var samples: Int?
+    /// Truncate each example to this many tokens (special tokens included).
+    public var maxLength: Int
+    /// Examples per forward/backward batch.
+    public var batchSize: Int
+    /// Names of the labels in class order, for data files whose labels are words
+    /// (`entailment`, `not_entailment`); the config's `label2id` is used otherwise.
+    public var labelNames: [String]?
+
+    public init(kind: FisherKind = .empirical, parameters: FisherParameterSet = .layernorm, samples: Int? = 1024,
+                maxLength: Int = 128, batchSize: Int = 32, labelNames: [String]? = nil) {
+        self.kind = kind
+        self.parameters = parameters
+        self.samples = samples
+        self.maxLength = maxLength
+        self.batchSize = batchSize
+        self.labelNames = labelNames
+    }
+}
+
+/// The Fisher diagonal of one parameter tensor.
+public struct FisherTensor: Sendable, Equatable {
+    /// The name the model file gives the parameter.
+    public var name: String
+    public var shape: [Int]
+    public var values: [Double]
+
+    public init(name: String, shape: [Int], values: [Double]) {
+        self.name = name
+        self.shape = shape
+        self.values = values
+    }
+
+    public var sum: Double { values.reduce(0, +) }
+    public var max: Double { values.max() ?? 0 }
+}
+
+/// A diagonal Fisher: one tensor per parameter plus the `__metadata__` of the file.
+public struct FisherResult: Sendable {
+    public var tensors: [FisherTensor]
+    /// `format` = `ckpt-fisher`, `kind`, `samples`, `data`, `model`, `params`, `max_length`, ...
+    public var metadata: [String: String]
+
+    public init(tensors: [FisherTensor], metadata: [String: String]) {
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+
+    public var samples: Int? { metadata["samples"].flatMap { Int($0) } }
+    public var entryCount: Int { tensors.reduce(0) { $0 + $1.values.count } }
+}
+
+/// Estimates the diagonal Fisher information of LayerNorm and/or bias parameters of a BERT
+/// sequence classifier from per-example gradients: the mean over examples of each example's own
+/// squared gradient of log p, never the square of a batch gradient.
+///
+/// Batches run forward together; the backward pass is linear in the logit gradient, so one backward
+/// per seed gives every example's gradient (summed over its own rows only). The empirical Fisher
+/// needs one backward (seed e_y - p); the expected one needs C - 1 (seeds e_k - e_{C-1}, from which
+/// each class's e_c - p is combined exactly); a regression head one (seed 1, scaled by (y - f)^2
+/// for the empirical kind, whose log-likelihood is -(y - f)^2 / 2). Sums are kept in `Double`.
+public final class FisherEstimator {
+    public let model: BertEncoder
+    public let tokenizer: WordPieceTokenizer?
+    public let options: FisherOptions
+
+    /// The parameters the estimate covers, bottom to top.
+    public var parameters: [BertParameter] {
+        model.parameters.filter(options.parameters.includes)
+    }
+
+    public init(model: BertEncoder, tokenizer: WordPieceTokenizer?, options: FisherOptions = FisherOptions()) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.options = options
+    }
+
+    /// One example ready for the model.
+    public struct EncodedExample: Sendable {
+        public var input: TokenizedInput
+        /// Class index, or the target of a regression head.
+        public var label: Double
+        public var line: Int
+    }
+
+    /// Tokenizes the examples the estimate will use and checks their labels and ids against the
+    /// model. Errors name the data file and line.
+    public func encode(_ dataset: TaskDataset) throws(FisherError) -> [EncodedExample] {
+        let config = model.config
+        let maxLength = min(options.maxLength, config.maxPositionEmbeddings)
+        guard maxLength >= 3 else { throw .invalidOption("--max-length must be at least 3") }
+        let examples = options.samples.map { Array(dataset.examples.prefix($0)) } ?? dataset.examples
+        guard !examples.isEmpty else { throw .emptyData(path: dataset.path) }
+        var out: [EncodedExample] = []
+        out.reserveCapacity(examples.count)
+        for example in examples {
+            let label = try resolveLabel(example.label, path: dataset.path, line: example.line)
+            var input: TokenizedInput
+            if let ids = example.inputIds {
+                let n = min(ids.count, maxLength)
+                input = TokenizedInput(inputIds: Array(ids.prefix(n)),
+                                       tokenTypeIds: example.tokenTypeIds.map { Array($0.prefix(n)) } ?? [Int32](repeating: 0, count: n))
+            } else {
+                guard let tokenizer else { throw .missingTokenizer(directory: model.path) }
+                input = tokenizer.encode(example.text ?? "", pair: example.textPair, maxLength: maxLength)
+            }
+            if let bad = input.inputIds.first(where: { Int($0) >= config.vocabSize }) {
+                throw .invalidData(path: dataset.path, line: example.line, reason: "token id \(bad) is outside the vocabulary (\(config.vocabSize) tokens)")
+            }
+            if let bad = input.tokenTypeIds.first(where: { Int($0) >= config.typeVocabSize }) {
+                throw .invalidData(path: dataset.path, line: example.line, reason: "token type \(bad) is outside 0..<\(config.typeVocabSize)")
+            }
+            out.append(EncodedExample(input: input, label: label, line: example.line))
+        }
+        return out
+    }
+
+    func resolveLabel(_ text: String, path: String, line: Int) throws(FisherError) -> Double {
+        if model.numLabels == 1 {
+            guard let value = Double(text), value.isFinite else {
+                throw .invalidData(path: path, line: line, reason: "label '\(text)' is not a number (the head is a regression head)")
+            }
+            return value
+        }
+        var index: Int? = options.labelNames?.firstIndex(of: text)
+        if index == nil { index = Int(text) }
+        if index == nil, let d = Double(text), d == d.rounded(), abs(d) < 1e9 { index = Int(d) }
+        if index == nil { index = model.config.labelToId[text] }
+        guard let index, (0..<model.numLabels).contains(index) else {
+            throw .labelOutOfRange(path: path, line: line, label: text, numLabels: model.numLabels)
+        }
+        return Double(index)
+    }
+
+    /// Runs the estimate over `examples` (see ``encode(_:)``).
+    /// - Parameter progress: called after each batch with (examples done, total).
+    public func estimate(_ examples: [EncodedExample], progress: ((Int, Int) -> Void)? = nil) -> [FisherTensor] {
+        let parameters = self.parameters
+        let layout = GradientLayout(model: model, parameters: parameters)
+        let runner = BertRunner(model: model)
+        let workspace = BackwardWorkspace()
+        let c = model.numLabels
+        let width = layout.total
+        let batchSize = max(1, options.batchSize)
+        var sums = [Double](repeating: 0, count: width)
+        let seedCount = c == 1 ? 1 : (options.kind == .empirical ? 1 : c - 1)
+        let grads = (0..<seedCount).map { _ in FloatStorage(count: batchSize * width) }
+        let seed = FloatStorage(count: batchSize * c)
+        var probabilities = [Double](repeating: 0, count: c)
+        var weights = [Double](repeating: 0, count: seedCount)
+
+        var start = 0
+        while start < examples.count {
+            let end = min(start + batchSize, examples.count)
+            var batch = PackedBatch()
+            for e in start..<end { batch.append(examples[e].input) }
+            let b = batch.count
+            let logits = runner.forward(batch)
+
+            // Seeds: gradients of log p (or of f) with respect to the logits.
+            for s in 0..<seedCount {
+                for e in 0..<b {
+                    let row = seed.pointer + e * c
+                    if c == 1 {
+                        row[0] = 1
+                    } else if options.kind == .empirical {
+                        Self.softmax(logits + e * c, count: c, into: &probabilities)
+                        let y = Int(examples[start + e].label)
+                        for k in 0..<c { row[k] = Float((k == y ? 1 : 0) - probabilities[k]) }
+                    } else {
+                        for k in 0..<c { row[k] = k == s ? 1 : (k == c - 1 ? -1 : 0) }
+                    }
+                }
+                runner.backward(seed: seed.pointer, layout: layout, into: grads[s].pointer, workspace: workspace)
+            }
+
+            // Accumulate squared per-example gradients.
+            sums.withUnsafeMutableBufferPointer { sum in
+                for e in 0..<b {
+                    let example = examples[start + e]
+                    if c == 1 {
+                        let f = Double(logits[e])
+                        let scale = options.kind == .empirical ? (example.label - f) * (example.label - f) : 1
+                        let g = grads[0].pointer + e * width
+                        for j in 0..<width {
+                            let v = Double(g[j])
+                            sum[j] += scale * v * v
+                        }
+                    } else if options.kind == .empirical {
+                        let g = grads[0].pointer + e * width
+                        for j in 0..<width {
+                            let v = Double(g[j])
+                            sum[j] += v * v
+                        }
+                    } else {
+                        // grad log p(c) = sum_k (delta_ck - p_k) V_k, V_k = backward(e_k - e_{C-1}).
+                        Self.softmax(logits + e * c, count: c, into: &probabilities)
+                        let rows = grads.map { $0.pointer + e * width }
+                        for cls in 0..<c {
+                            let pc = probabilities[cls]
+                            for k in 0..<seedCount { weights[k] = (k == cls ? 1 : 0) - probabilities[k] }
+                            for j in 0..<width {
+                                var v = 0.0
+                                for k in 0..<seedCount { v += weights[k] * Double(rows[k][j]) }
+                                sum[j] += pc * v * v
+                            }
+                        }
+                    }
+                }
+            }
+            start = end
+            progress?(end, examples.count)
+        }
+
+        let n = Double(examples.count)
+        return parameters.map { p in
+            let off = layout.offsets[p]!, count = layout.counts[p]!
+            return FisherTensor(name: model.name(of: p), shape: [count], values: sums[off..<(off + count)].map { $0 / n })
+        }
+    }
+
+    /// Tokenizes, runs and packages the estimate with its file metadata.
+    public func run(dataset: TaskDataset, progress: ((Int, Int) -> Void)? = nil) throws(FisherError) -> FisherResult {
+        let examples = try encode(dataset)
+        let tensors = estimate(examples, progress: progress)
+        var metadata = [
+            "format": "ckpt-fisher",
+            "kind": options.kind.rawValue,
+            "samples": String(examples.count),
+            "data": (dataset.path as NSString).lastPathComponent,
+            "model": model.path,
+            "params": options.parameters.rawValue,
+            "max_length": String(min(options.maxLength, model.config.maxPositionEmbeddings)),
+            "num_labels": String(model.numLabels),
+            "head": model.headIsFresh ? "fresh" : "checkpoint",
+        ]
+        if model.numLabels == 1 { metadata["likelihood"] = "gaussian" }
+        return FisherResult(tensors: tensors, metadata: metadata)
+    }
+
+    static func softmax(_ logits: UnsafePointer<Float>, count: Int, into out: inout [Double]) {
+        var m = -Double.infinity
+        for k in 0..<count { m = Swift.max(m, Double(logits[k])) }
+        var s = 0.0
+        for k in 0..<count {
+            out[k] = Foundation.exp(Double(logits[k]) - m)
+            s += out[k]
+        }
+        for k in 0..<count { out[k] /= s }
+    }
+}

@@ -1,0 +1,191 @@
+import ArgumentParser
+import CheckpointKit
+import Foundation
+
+extension FisherKind: ExpressibleByArgument {}
+extension FisherParameterSet: ExpressibleByArgument {}
+extension TaskDataFormat: ExpressibleByArgument {}
+
+/// `ckpt fisher MODEL --data FILE -o FISHER.safetensors`: diagonal Fisher information of the
+/// LayerNorm and/or bias parameters of a BERT sequence classifier, from per-example gradients.
+struct FisherCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fisher",
+        abstract: "Diagonal Fisher information of LayerNorm/bias parameters, computed natively.",
+        discussion: """
+        MODEL is a Hugging Face directory of a BERT-family sequence classifier (config.json, \
+        model.safetensors, tokenizer.json or vocab.txt). Gradients of log p(y|x) are taken one example \
+        at a time (the forward runs batched); the Fisher is the mean of their squares. A checkpoint \
+        without a head takes --num-labels N --seed S (fresh head, as FISH does). With --from-grads, a \
+        file of squared-gradient sums from another framework is turned into a Fisher file instead.
+        """)
+
+    @Argument(help: "Model directory (optional with --from-grads; then used to check the names).")
+    var model: String?
+
+    @Option(help: "Task data: GLUE-style .tsv, .csv or .jsonl (text columns, or input_ids in JSONL).")
+    var data: String?
+
+    @Option(name: [.short, .customLong("output")], help: "Fisher file to write (safetensors).")
+    var output: String
+
+    @Option(help: "empirical (gold label) or expected (sum over labels weighted by p).")
+    var kind: FisherKind = .empirical
+
+    @Option(help: "layernorm, bias or both.")
+    var params: FisherParameterSet = .layernorm
+
+    @Option(help: "Number of examples (the first N; default 1024). With --from-grads: how many examples the sums cover.")
+    var samples: Int?
+
+    @Option(help: "Truncate each example to this many tokens.")
+    var maxLength: Int = 128
+
+    @Option(help: "Examples per batch.")
+    var batchSize: Int = 32
+
+    @Option(help: "Text column (default: sentence1/question1/question/premise with their pair column, or sentence, text).")
+    var textColumn: String?
+
+    @Option(help: "Second text column of a pair (\"\" for none).")
+    var textPairColumn: String?
+
+    @Option(help: "Label column.")
+    var labelColumn: String = "label"
+
+    @Option(help: "Label names in class order, for labels written as words (e.g. entailment,not_entailment).")
+    var labelNames: String?
+
+    @Option(help: "Data format when the file name does not tell: tsv, csv, jsonl.")
+    var format: TaskDataFormat?
+
+    @Option(help: "Labels of a fresh head for a checkpoint without one.")
+    var numLabels: Int?
+
+    @Option(help: "Seed of the fresh head's initialisation.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Squared-gradient sums (safetensors) saved by another framework.")
+    var fromGrads: String?
+
+    @Flag(help: "Print a JSON summary on stdout.")
+    var json = false
+
+    func validate() throws {
+        if fromGrads == nil {
+            guard model != nil else { throw ValidationError("Missing expected argument '<model>' (or use --from-grads)") }
+            guard data != nil else { throw ValidationError("Missing --data FILE (or use --from-grads)") }
+        } else if data != nil {
+            throw ValidationError("--from-grads replaces --data: give one of them")
+        }
+        if let samples, samples <= 0 { throw ValidationError("--samples must be positive") }
+        guard maxLength >= 3 else { throw ValidationError("--max-length must be at least 3") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        if let numLabels, numLabels < 1 { throw ValidationError("--num-labels must be at least 1") }
+    }
+
+    func run() throws {
+        try runReportingFailures { try runFisher() }
+    }
+
+    private func runFisher() throws {
+        let start = Date()
+        var computeSeconds: Double? = nil
+        let result: FisherResult
+        if let fromGrads {
+            var tensors: [TensorInfo]? = nil
+            if let model {
+                tensors = try CheckpointOpener.open(model).tensors
+            }
+            result = try FisherFile.fromGradientSums(path: fromGrads, samples: samples, modelTensors: tensors, modelPath: model)
+        } else {
+            let model = self.model!, data = self.data!
+            let encoder = try BertEncoder(directory: model, freshHead: numLabels.map { ($0, seed) })
+            if let numLabels, !encoder.headIsFresh, numLabels != encoder.numLabels {
+                throw ValidationError("\(model) has a classification head with \(encoder.numLabels) labels; --num-labels \(numLabels) contradicts it")
+            }
+            let dataset = try TaskDataset.load(path: data, options: TaskDatasetOptions(
+                textColumn: textColumn, textPairColumn: textPairColumn, labelColumn: labelColumn, format: format,
+                limit: samples ?? 1024))
+            let tokenizer: WordPieceTokenizer?
+            if dataset.textColumn == nil {
+                tokenizer = nil
+            } else {
+                tokenizer = try WordPieceTokenizer.load(directory: model)
+            }
+            let estimator = FisherEstimator(model: encoder, tokenizer: tokenizer, options: FisherOptions(
+                kind: kind, parameters: params, samples: samples ?? 1024, maxLength: maxLength, batchSize: batchSize,
+                labelNames: labelNames.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }))
+            let computeStart = Date()
+            var r = try estimator.run(dataset: dataset, progress: Progress.reporter(start: computeStart))
+            computeSeconds = Date().timeIntervalSince(computeStart)
+            if encoder.headIsFresh { r.metadata["seed"] = String(seed) }
+            Progress.finish()
+            result = r
+        }
+        try FisherFile.write(result, to: output)
+        let elapsed = Date().timeIntervalSince(start)
+        let samples = result.samples ?? 0
+        if json {
+            var members: [(key: String, value: JSONValue)] = [
+                ("output", .string(output)),
+                ("format", .string("ckpt-fisher")),
+                ("kind", .string(result.metadata["kind"] ?? "")),
+                ("params", .string(result.metadata["params"] ?? "")),
+                ("samples", .integer(samples)),
+                ("model", result.metadata["model"].map { .string($0) } ?? .null),
+                ("data", result.metadata["data"].map { .string($0) } ?? .null),
+                ("max_length", result.metadata["max_length"].flatMap { Int($0) }.map { .integer($0) } ?? .null),
+                ("seconds", .number(elapsed)),
+            ]
+            if let computeSeconds {
+                members.append(("compute_seconds", .number(computeSeconds)))
+                members.append(("examples_per_second", .number(Double(samples) / max(computeSeconds, 1e-9))))
+            }
+            members.append(("tensors", .array(result.tensors.map {
+                .object([("name", .string($0.name)), ("shape", .array($0.shape.map { .integer($0) })),
+                         ("sum", .number($0.sum)), ("max", .number($0.max))])
+            })))
+            members.append(("total", .object([("entries", .integer(result.entryCount)),
+                                              ("sum", .number(result.tensors.reduce(0) { $0 + $1.sum })),
+                                              ("max", .number(result.tensors.map(\.max).max() ?? 0))])))
+            print(JSONValue.object(members).serialized())
+            return
+        }
+        let described = ["layernorm": "LayerNorm", "bias": "bias", "both": "LayerNorm and bias"][params.rawValue] ?? params.rawValue
+        let what = fromGrads != nil ? "Fisher from squared-gradient sums \(fromGrads!)" : "\(kind.rawValue) Fisher of the \(described) parameters"
+        print("wrote \(output): \(what), \(samples) examples, \(result.tensors.count) tensors, \(result.entryCount) entries, \(String(format: "%.1f", elapsed)) s" +
+              (computeSeconds.map { String(format: " (%.1f examples/s)", Double(samples) / max($0, 1e-9)) } ?? ""))
+        let width = max(6, result.tensors.map(\.name.count).max() ?? 6)
+        print("tensor".padding(toLength: width, withPad: " ", startingAt: 0) + "  entries          sum          max")
+        for t in result.tensors {
+            print(t.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                  + String(format: "  %7d  %11.4e  %11.4e", t.values.count, t.sum, t.max))
+        }
+    }
+}
+
+/// Progress on stderr, only when stderr is a terminal.
+enum Progress {
+    nonisolated(unsafe) static var active = false
+
+    static func reporter(start: Date) -> ((Int, Int) -> Void)? {
+        guard standardErrorIsTerminal else { return nil }
+        nonisolated(unsafe) var lastPrint = -1.0
+        return { done, total in
+            let elapsed = Date().timeIntervalSince(start)
+            guard elapsed - lastPrint >= 0.2 || done == total else { return }
+            lastPrint = elapsed
+            let rate = Double(done) / max(elapsed, 1e-9)
+            let eta = Double(total - done) / max(rate, 1e-9)
+            let line = String(format: "\r\u{1B}[K%d/%d examples, %.1f examples/s, ETA %.0f s", done, total, rate, eta)
+            FileHandle.standardError.write(Data(line.utf8))
+            active = true
+        }
+    }
+
+    static func finish() {
+        if active { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        active = false
+    }
+}
