@@ -8,13 +8,17 @@
 #
 # usage: Benchmarks/diff_bench.sh [DATA_DIR] [RUNS]
 #   DATA_DIR  holds large-{base,ft}.safetensors and bf16-{base,ft}.safetensors
-#             (default /work/data/bench-diff; Benchmarks/make_diff_data.py DATA_DIR writes them)
+#             (default /work/data/bench if it has them, else /work/data/bench-diff;
+#             Benchmarks/make_diff_data.py DATA_DIR writes them)
 #   RUNS      timed runs of ckpt per pair, the fastest kept (default 5); the torch script, which
 #             takes tens of seconds, runs TORCH_RUNS times (default 1)
 # env: PYTHON (default /work/venv/bin/python, needs torch + safetensors), CKPT (default .build/release/ckpt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${1:-/work/data/bench-diff}
+DATA=${1:-}
+if [[ -z "$DATA" ]]; then
+  if [[ -f /work/data/bench/large-base.safetensors ]]; then DATA=/work/data/bench; else DATA=/work/data/bench-diff; fi
+fi
 RUNS=${2:-5}
 TORCH_RUNS=${TORCH_RUNS:-1}
 PYTHON=${PYTHON:-/work/venv/bin/python}
@@ -42,7 +46,8 @@ for pair in large bf16; do
 import json, sys
 pair, size = sys.argv[1], int(sys.argv[2])
 ckpt, torch, norms = (json.loads(a) for a in sys.argv[3:6])
-label = {"large": "BERT-large F32, 2 x 1.34 GB", "bf16": "LLaMA-1.1B BF16, 2 x 2.2 GB"}[pair]
+kind = {"large": "BERT-large F32", "bf16": "LLaMA-style BF16"}[pair]
+label = f"{kind}, 2 x {size / 2 / 1e9:.2f} GB"
 for tool, m in (("ckpt diff", ckpt), ("torch, same numbers", torch), ("torch, norms only", norms)):
     ratio = m["seconds"] / ckpt["seconds"]
     print(f"| {label} | {tool} | {m['seconds']:.2f} | {size / m['seconds'] / 1e9:.2f} | {m['cpu_seconds']:.2f} | "

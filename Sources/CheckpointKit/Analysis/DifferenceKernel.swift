@@ -20,6 +20,9 @@ import Darwin
 /// A ``blockSize``-element block whose `Float` sums come out non-finite (a NaN or infinity in the
 /// data, or values so large their squares overflow `Float`) is recomputed in `Double`, which also
 /// counts the NaN and infinite elements on each side. Finite data never pays for that check.
+///
+/// The SIMD loads read elements in host byte order: the kernel assumes a little-endian host, as
+/// the file formats do (x86-64 and ARM64 both are).
 public enum DifferenceKernel {
     /// Elements per block: the unit of decoding, of the non-finite check, and of scratch buffers.
     public static let blockSize = 4096
