@@ -6,7 +6,6 @@ import XCTest
 /// fixtures/expected/diff/pairs/<pair>.json (make_diff_fixtures.py).
 final class DiffFixtureTests: XCTestCase {
     static let regimes = ["full", "layernorm", "bias", "last1"]
-    static let tolerance = 1e-6
 
     func diff(_ base: String, _ finetuned: String, options: CheckpointDiff.Options = .init()) throws -> CheckpointDiff {
         try CheckpointDiff(base: CheckpointOpener.open(Fixtures.path(base)),
@@ -15,65 +14,6 @@ final class DiffFixtureTests: XCTestCase {
 
     func expected(_ relative: String) throws -> [String: Any] {
         try XCTUnwrap(Fixtures.json(relative) as? [String: Any])
-    }
-
-    func assertClose(_ actual: Double?, _ expected: Any?, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
-        guard let e = expected as? Double else {
-            // numpy writes null for an undefined ratio (zero norm).
-            return
-        }
-        guard let a = actual else { return XCTFail("\(what): missing, expected \(e)", file: file, line: line) }
-        if e == 0 {
-            XCTAssertLessThanOrEqual(abs(a), 1e-12, "\(what): \(a) vs 0", file: file, line: line)
-        } else {
-            XCTAssertLessThanOrEqual(abs(a - e) / abs(e), Self.tolerance, "\(what): \(a) vs \(e)", file: file, line: line)
-        }
-    }
-
-    /// Compares every tensor entry of an expectation file with the diff.
-    func assertTensorsMatch(_ diff: CheckpointDiff, _ expectation: [String: Any], file: StaticString = #filePath, line: UInt = #line) throws {
-        let entries = try XCTUnwrap(expectation["tensors"] as? [[String: Any]])
-        let byName = Dictionary(uniqueKeysWithValues: diff.tensors.map { ($0.name, $0) })
-        XCTAssertEqual(diff.tensors.count, entries.count, "paired tensors", file: file, line: line)
-        for entry in entries {
-            let name = try XCTUnwrap(entry["name"] as? String)
-            guard let t = byName[name] else {
-                XCTFail("\(name) not paired", file: file, line: line)
-                continue
-            }
-            XCTAssertNil(t.problem, name, file: file, line: line)
-            XCTAssertEqual(t.numel, entry["numel"] as? Int, "\(name) numel", file: file, line: line)
-            XCTAssertEqual(t.changed, entry["changed"] as? Int, "\(name) changed", file: file, line: line)
-            assertClose(t.baseL2, entry["base_l2"], "\(name) base_l2", file: file, line: line)
-            if entry["finetuned_l2"] != nil { assertClose(t.finetunedL2, entry["finetuned_l2"], "\(name) finetuned_l2", file: file, line: line) }
-            assertClose(t.deltaL2, entry["delta_l2"], "\(name) delta_l2", file: file, line: line)
-            assertClose(t.relativeChange, entry["relative_change"], "\(name) relative_change", file: file, line: line)
-            assertClose(t.meanAbsDelta, entry["mean_abs_delta"], "\(name) mean_abs_delta", file: file, line: line)
-            assertClose(t.maxAbsDelta, entry["max_abs_delta"], "\(name) max_abs_delta", file: file, line: line)
-            assertClose(t.cosine, entry["cosine"], "\(name) cosine", file: file, line: line)
-        }
-        XCTAssertEqual(diff.onlyInBase.map(\.name).sorted(), (expectation["only_in_base"] as? [String])?.sorted(), "only in base", file: file, line: line)
-        XCTAssertEqual(diff.onlyInFinetuned.map(\.name).sorted(), (expectation["only_in_finetuned"] as? [String])?.sorted(), "only in fine-tune", file: file, line: line)
-    }
-
-    func assertGroupsMatch(_ groups: [DifferenceGroup], _ expected: [[String: Any]], _ what: String) {
-        XCTAssertEqual(groups.count, expected.count, "\(what) group count")
-        let byName = Dictionary(uniqueKeysWithValues: groups.map { ($0.name, $0) })
-        for entry in expected {
-            guard let name = entry["group"] as? String, let g = byName[name] else {
-                XCTFail("\(what): group \(entry["group"] ?? "?") missing")
-                continue
-            }
-            XCTAssertEqual(g.tensorCount, entry["tensor_count"] as? Int, "\(what) \(name) tensor_count")
-            XCTAssertEqual(g.numel, entry["numel"] as? Int, "\(what) \(name) numel")
-            XCTAssertEqual(g.changed, entry["changed"] as? Int, "\(what) \(name) changed")
-            assertClose(g.baseL2, entry["base_l2"], "\(what) \(name) base_l2")
-            assertClose(g.deltaL2, entry["delta_l2"], "\(what) \(name) delta_l2")
-            assertClose(g.relativeChange, entry["relative_change"], "\(what) \(name) relative_change")
-            assertClose(g.meanAbsDelta, entry["mean_abs_delta"], "\(what) \(name) mean_abs_delta")
-            assertClose(g.maxAbsDelta, entry["max_abs_delta"], "\(what) \(name) max_abs_delta")
-            XCTAssertEqual(g.tensors.sorted(), (entry["tensors"] as? [String])?.sorted(), "\(what) \(name) tensors")
-        }
     }
 
     func testPerTensorNumbersMatchNumpyForEveryRegime() throws {

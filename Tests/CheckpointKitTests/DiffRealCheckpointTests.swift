@@ -40,3 +40,22 @@ final class DiffRealCheckpointTests: XCTestCase {
         }
     }
 }
+
+extension DiffRealCheckpointTests {
+    /// Per-tensor and group numbers against the numpy float64 expectations written beside the
+    /// fine-tunes (expected-diff-REGIME.json).
+    func testNumbersMatchNumpyExpectations() throws {
+        let base = try open("base")
+        for regime in ["full", "layernorm", "bias", "last2"] {
+            let path = "\(Self.root)/expected-diff-\(regime).json"
+            guard let data = FileManager.default.contents(atPath: path) else { throw XCTSkip("\(path) not present") }
+            let expectation = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let diff = try CheckpointDiff(base: base, finetuned: try open("ft-\(regime)"))
+            try assertTensorsMatch(diff, expectation)
+            let groups = DifferenceGroups(diff.tensors)
+            assertGroupsMatch(groups.byComponent, try XCTUnwrap(expectation["by_component"] as? [[String: Any]]), "\(regime) component")
+            assertGroupsMatch(groups.byLayer, try XCTUnwrap(expectation["by_layer"] as? [[String: Any]]), "\(regime) layer")
+            XCTAssertEqual(FineTuningRegime(diff).identifier, expectation["regime"] as? String)
+        }
+    }
+}
