@@ -18,6 +18,9 @@ public enum FuzzInput {
         return path
     }
 
+    /// A path in the process's scratch directory for an output.
+    public static func scratchPath(_ name: String) -> String { directory + "/" + name }
+
     /// Reads every tensor the way an analysis would: decode what is decodable (bounded in size),
     /// and summarise; every error must be a typed CheckpointError.
     public static func exercise(_ checkpoint: any Checkpoint) {
