@@ -22,12 +22,18 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release
+	mkdir -p out
 
-# The main job on the fixtures: what did LayerNorm-only fine-tuning change, and how small is its patch?
+# The main job on the fixtures: what did LayerNorm-only fine-tuning change, and how small is the
+# patch that ships it? (outputs go to out/, which git ignores)
 demo: release
 	$(CKPT) inspect fixtures/tiny-bert/base
 	@echo
-	$(CKPT) diff fixtures/tiny-bert/base fixtures/tiny-bert/ft-layernorm
+	$(CKPT) diff fixtures/tiny-bert/base fixtures/tiny-bert/ft-layernorm --html out/diff.html
+	@echo
+	$(CKPT) patch fixtures/tiny-bert/base fixtures/tiny-bert/ft-layernorm -o out/layernorm.patch
+	$(CKPT) apply fixtures/tiny-bert/base out/layernorm.patch -o out/task-model.safetensors
+	$(CKPT) verify out/layernorm.patch --base fixtures/tiny-bert/base --finetuned fixtures/tiny-bert/ft-layernorm
 
 test: deps
 	$(SWIFT) build
