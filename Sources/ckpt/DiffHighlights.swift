@@ -77,7 +77,7 @@ extension Component {
 }
 
 /// Number formats of the diff reports.
-enum NumberText {
+extension NumberText {
     /// Three significant digits: "0.123", "3.45e-05", "0", "inf".
     static func short(_ x: Double) -> String {
         if x.isNaN { return "nan" }

@@ -1,17 +1,10 @@
+import CheckpointKit
 import Foundation
 
 /// Formatting helpers shared by the commands' terminal reports.
 enum Format {
     /// 1234567 -> "1,234,567".
-    static func count(_ n: Int) -> String {
-        let digits = String(n.magnitude)
-        var out = ""
-        for (i, c) in digits.reversed().enumerated() {
-            if i > 0 && i % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return (n < 0 ? "-" : "") + String(out.reversed())
-    }
+    static func count(_ n: Int) -> String { NumberText.grouped(n) }
 
     /// Bytes in binary units: "1.3 GiB".
     static func bytes(_ n: Int) -> String {

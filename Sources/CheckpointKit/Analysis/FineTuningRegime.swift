@@ -61,7 +61,7 @@ public struct FineTuningRegime: Sendable {
         let roles = changed.map(\.role)
         let headComponents: Set<Component> = [.head, .pooler, .pretrainingHead]
         let layerCount = (parameters.compactMap(\.role.layer).max() ?? -1) + 1
-        let counts = "\(FineTuningRegime.count(changedParameters)) of \(FineTuningRegime.count(self.parameters)) parameters changed"
+        let counts = "\(NumberText.grouped(changedParameters)) of \(NumberText.grouped(self.parameters)) parameters changed"
         var detail: String
         if parameters.isEmpty, !(diff.onlyInBase.isEmpty && diff.onlyInFinetuned.isEmpty) {
             kind = .unrelated
@@ -129,7 +129,7 @@ public struct FineTuningRegime: Sendable {
             let names = newTensors.prefix(4).map(\.name).joined(separator: ", ")
             let more = newTensors.count > 4 ? " and \(newTensors.count - 4) more" : ""
             let size = newTensors.reduce(0) { $0 + $1.elementCount }
-            line += "; new head: \(names)\(more) (\(FineTuningRegime.count(size)) parameters)"
+            line += "; new head: \(names)\(more) (\(NumberText.grouped(size)) parameters)"
         }
         self.line = line
     }
@@ -175,16 +175,5 @@ public struct FineTuningRegime: Sendable {
             }
         }
         return names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " and " + names.last!
-    }
-
-    /// 39264 -> "39,264".
-    static func count(_ n: Int) -> String {
-        let digits = String(n.magnitude)
-        var out = ""
-        for (i, c) in digits.reversed().enumerated() {
-            if i > 0 && i % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return (n < 0 ? "-" : "") + String(out.reversed())
     }
 }

@@ -335,11 +335,12 @@ public struct PatchApplier {
                       seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9, writeSeconds: writeSeconds)
     }
 
-    /// Re-reads the temporary output and checks every touched tensor against the result fingerprint.
+    /// Re-reads the temporary output (safetensors or HDF5, detected by content) and checks every
+    /// touched tensor against the result fingerprint.
     static func checkWritten(_ temporary: String, output: String, patch: PatchFile, forced: Set<String>) throws {
-        let written: SafetensorsFile
+        let written: any Checkpoint
         do {
-            written = try SafetensorsFile(path: temporary)
+            written = try CheckpointOpener.open(temporary)
         } catch {
             throw CheckpointError.writeFailed(path: output, reason: "the written file does not read back: \(error)")
         }
@@ -373,32 +374,12 @@ public struct PatchApplier {
             try HDF5File.writeModifiedCopy(of: base.path, to: sink.temporaryPath, replacing: replacing)
             return replacing.values.reduce(0) { $0 + $1.count }
         }, beforePublish: { temporary in
-            try PatchApplier.checkWrittenHDF5(temporary, output: output, patch: patch, forced: forced)
+            try PatchApplier.checkWritten(temporary, output: output, patch: patch, forced: forced)
         })
         return Report(output: output, base: base.path, patch: patch.path, tensors: base.tensors.count,
                       replaced: replacing.count, added: 0, forced: forced.sorted(), bytes: bytes,
                       seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
                       writeSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
-    }
-
-    /// Re-reads an HDF5 output with libhdf5 and checks every touched dataset against the result
-    /// fingerprint.
-    static func checkWrittenHDF5(_ temporary: String, output: String, patch: PatchFile, forced: Set<String>) throws {
-        let written: HDF5File
-        do {
-            written = try HDF5File(path: temporary)
-        } catch {
-            throw CheckpointError.writeFailed(path: output, reason: "the written file does not read back: \(error)")
-        }
-        for tensor in patch.tensors where !forced.contains(tensor.name) {
-            guard let info = written.tensor(named: tensor.name) else {
-                throw PatchError.resultMismatch(path: output, tensor: tensor.name, reason: "missing from the written file")
-            }
-            let hash = try written.withBytes(of: info) { PatchFormat.hash($0) }
-            guard hash == tensor.record.resultHash else {
-                throw PatchError.resultMismatch(path: output, tensor: tensor.name, reason: "the written bytes hash to \(hash), the patch records \(tensor.record.resultHash)")
-            }
-        }
     }
 }
 
