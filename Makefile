@@ -35,9 +35,10 @@ demo: release
 	$(CKPT) apply fixtures/tiny-bert/base out/layernorm.patch -o out/task-model.safetensors
 	$(CKPT) verify out/layernorm.patch --base fixtures/tiny-bert/base --finetuned fixtures/tiny-bert/ft-layernorm
 
+# Every test is XCTest; Swift Testing is switched off so the run ends on XCTest's summary line.
 test: deps
 	$(SWIFT) build
-	$(SWIFT) test
+	$(SWIFT) test --disable-swift-testing
 
 clean:
 	rm -rf .build
