@@ -391,6 +391,9 @@ enum HDF5 {
         case H5S_SIMPLE:
             let rank = H5Sget_simple_extent_ndims(space.id)
             guard rank >= 0 else { throw context.failure("H5Sget_simple_extent_ndims", "reading the dataspace") }
+            guard rank <= HDF5File.maxRank else {
+                throw .invalidTensor(path: context.path, tensor: context.object, reason: "\(rank) dimensions (the limit is \(HDF5File.maxRank))")
+            }
             var dims = [hsize_t](repeating: 0, count: Int(rank))
             guard H5Sget_simple_extent_dims(space.id, &dims, nil) == rank else {
                 throw context.failure("H5Sget_simple_extent_dims", "reading the dataspace")
