@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import CheckpointKit
 
-/// Fault injection: `ckpt apply` and `ckpt patch` are SIGKILLed at random (seeded) points while
+/// Fault injection: `ckpt apply` and `ckpt patch` are SIGKILLed at random (seeded) points, between 20% and 110% of a complete run's time, while
 /// they write over an existing output, and after every kill the output path must hold either its
 /// old content or the complete new file, byte for byte, never a partial one; the inputs must be
 /// untouched. A killed process cannot remove its `.ckpt-tmp-XXXXXX` temporary file, so one may be
@@ -90,7 +90,7 @@ final class KillLoopTests: XCTestCase {
         var killed = 0, completed = 0, leftovers = 0, sawOld = 0, sawNew = 0
         for iteration in 0..<iterations {
             try old.write(to: URL(fileURLWithPath: output))
-            let delay = Double.random(in: 0...(duration * 1.1), using: &generator)
+            let delay = Double.random(in: (duration * 0.2)...(duration * 1.1), using: &generator)
             let process = Process()
             process.executableURL = Self.binary
             process.arguments = arguments
