@@ -31,6 +31,8 @@ seed() {
     esac
     return 0
 }
+# Known leaks inside libraries we call (documented in lsan.supp), not in our code.
+export LSAN_OPTIONS="suppressions=$PWD/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 status=0
 for target in $targets; do
     seed "$target"

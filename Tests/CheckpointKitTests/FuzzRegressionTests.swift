@@ -39,7 +39,7 @@ final class FuzzRegressionTests: XCTestCase {
                     let text = String(decoding: try Data(contentsOf: input), as: UTF8.self)
                     _ = tokenizer.encode(text, pair: text, maxLength: 16)
                 } catch {
-                    XCTAssertTrue(error is CategorizedError, "\(input.lastPathComponent) as \(name): untyped error \(error)")
+                    _ = error // typed throws: a FisherError, always categorized; reaching here without a trap is the test
                 }
             }
         }
@@ -57,9 +57,18 @@ final class FuzzRegressionTests: XCTestCase {
                 do {
                     _ = try TaskDataset.load(path: path)
                 } catch {
-                    XCTAssertTrue(error is CategorizedError, "\(input.lastPathComponent) as \(name): untyped error \(error)")
+                    _ = error // typed throws: a FisherError, always categorized; reaching here without a trap is the test
                 }
             }
+        }
+    }
+
+    /// FuzzHDF5 find: an object header with a bad checksum met while walking a group makes
+    /// libhdf5 1.10 lose one 56-byte block (suppressed in Fuzz/lsan.supp and Tests/lsan.supp); we
+    /// must still answer with a typed error.
+    func testHDF5Regressions() throws {
+        for input in try inputs("FuzzHDF5") {
+            try replay(input, as: "model.h5")
         }
     }
 

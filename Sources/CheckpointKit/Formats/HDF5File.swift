@@ -33,6 +33,13 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
     public static let maxDeclaredBytesPerFileByte = 1032
     /// Declared bytes always allowed, whatever the file size (covers tiny files' headroom).
     public static let declaredBytesAllowance = 1 << 20
+    /// Most strings a string attribute may hold (Keras `layer_names` / `weight_names` lists have a
+    /// few thousand at most). Each variable-length string is a separate global-heap read in
+    /// libhdf5, so a fuzzed attribute claiming millions of them took minutes (FuzzHDF5 timeout).
+    public static let maxAttributeStrings = 1 << 16
+    /// Most bytes a fixed-length string attribute may declare (count x string size), checked
+    /// before the read buffer is allocated.
+    public static let maxAttributeBytes = 16 << 20
     /// Most dimensions a dataset may have (libhdf5's own `H5S_MAX_RANK` is 32).
     public static let maxRank = 32
 
