@@ -12,18 +12,27 @@ targets=${*:-$all_targets}
 swift build -c release --sanitize=fuzzer --sanitize=address -Xswiftc -g >/dev/null
 bin=$(swift build -c release --sanitize=fuzzer --sanitize=address --show-bin-path)
 fixtures=../fixtures
+# Copies the matching files into the corpus under names made from their paths (fixtures share
+# names such as vocab.txt, model.safetensors: a plain cp would keep only the last).
+copy_seeds() {
+    local dir=$1; shift
+    find "$@" 2>/dev/null | while read -r file; do cp "$file" "$dir/$(echo "$file" | tr '/.' '__')"; done
+}
 seed() {
     local target=$1 dir=corpus/$1
     mkdir -p "$dir"
     case $target in
-        FuzzSafetensors) find "$fixtures" -name '*.safetensors' -size -200k -exec cp {} "$dir"/ \; ;;
-        FuzzShardIndex) find "$fixtures" -name '*.index.json' -exec cp {} "$dir"/ \; ;;
-        FuzzHDF5) find "$fixtures" -name '*.h5' -size -300k -exec cp {} "$dir"/ \; ;;
-        FuzzPatch) find "$fixtures" -name '*.patch' -size -200k -exec cp {} "$dir"/ \; ;;
-        FuzzTokenizer) find "$fixtures" -name 'vocab.txt' -size -300k -exec cp {} "$dir"/ \; ;;
-        FuzzTaskData) find "$fixtures" ../../shared/data -name '*.tsv' -size -100k -exec cp {} "$dir"/ \; 2>/dev/null || true ;;
+        FuzzSafetensors) copy_seeds "$dir" "$fixtures" -name '*.safetensors' -size -200k ;;
+        FuzzShardIndex) copy_seeds "$dir" "$fixtures" -name '*.index.json' ;;
+        FuzzHDF5) copy_seeds "$dir" "$fixtures" -name '*.h5' -size -300k ;;
+        FuzzPatch) copy_seeds "$dir" "$fixtures" -name '*.patch' -size -200k ;;
+        FuzzTokenizer) copy_seeds "$dir" "$fixtures" \( -name 'vocab.txt' -o -name 'tokenizer.json' \) -size -64k ;;
+        FuzzTaskData) copy_seeds "$dir" "$fixtures" ../../shared/data \( -name '*.tsv' -o -name '*.csv' -o -name '*.jsonl' \) -size -100k ;;
     esac
+    return 0
 }
+# Known leaks inside libraries we call (documented in lsan.supp), not in our code.
+export LSAN_OPTIONS="suppressions=$PWD/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 status=0
 for target in $targets; do
     seed "$target"

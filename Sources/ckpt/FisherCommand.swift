@@ -79,6 +79,9 @@ struct FisherCommand: ParsableCommand {
             throw ValidationError("--from-grads replaces --data: give one of them")
         }
         if let samples, samples <= 0 { throw ValidationError("--samples must be positive") }
+        if fromGrads == nil, let samples, samples > TaskDataset.maxExamples {
+            throw ValidationError("--samples must be at most \(TaskDataset.maxExamples)")
+        }
         guard maxLength >= 3 else { throw ValidationError("--max-length must be at least 3") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         if let numLabels, numLabels < 1 { throw ValidationError("--num-labels must be at least 1") }

@@ -57,11 +57,12 @@ public struct BertConfig: Sendable, Equatable {
     public static func load(directory: String) throws(FisherError) -> BertConfig {
         let path = directory + "/config.json"
         guard FileManager.default.fileExists(atPath: path) else { throw .missingConfig(directory: directory) }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .invalidConfig(path: path, reason: "cannot read the file")
+        let data: [UInt8]
+        do { data = try MappedFile.contents(of: path, maxBytes: WordPieceTokenizer.maxFileBytes) } catch {
+            throw .invalidConfig(path: path, reason: "cannot read the file: \(error)")
         }
         let root: JSONValue
-        do { root = try JSONValue.parse(Array(data)) } catch {
+        do { root = try JSONValue.parse(data) } catch {
             throw .invalidConfig(path: path, reason: "JSON: \(error)")
         }
         return try parse(root, path: path)

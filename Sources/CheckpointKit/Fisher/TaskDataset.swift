@@ -80,16 +80,27 @@ public struct TaskDataset: Sendable {
                                                    ("question", "sentence"), ("premise", "hypothesis")]
     static let defaultSingles = ["sentence", "text"]
 
+    /// Largest data file read, in bytes; checked before the file is read into memory.
+    public static let maxFileBytes = 1 << 30
+    /// Longest line (TSV, JSONL) or CSV field, in UTF-8 bytes. A JSONL line of 512 `input_ids`
+    /// takes about 4 KB; an example longer than this cannot be meant for a 512-token encoder.
+    public static let maxLineBytes = 1 << 20
+    /// Most examples one run reads (`ckpt fisher --samples` is refused above it); the Fisher
+    /// estimate converges long before.
+    public static let maxExamples = 1_000_000
+
     /// Reads `path`. Errors name the file and line; a missing column lists the columns there are.
     public static func load(path: String, options: TaskDatasetOptions = TaskDatasetOptions()) throws(FisherError) -> TaskDataset {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
             throw .cannotReadData(path: path, reason: "no such file")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let bytes: [UInt8]
+        do { bytes = try MappedFile.contents(of: path, maxBytes: maxFileBytes) } catch {
+            if case let .cannotOpen(_, reason) = error { throw .cannotReadData(path: path, reason: reason) }
             throw .cannotReadData(path: path, reason: "cannot read the file")
         }
-        guard var text = String(data: data, encoding: .utf8) else {
+        guard var text = String(validating: bytes, as: UTF8.self) else {
             throw .cannotReadData(path: path, reason: "not UTF-8 text")
         }
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
@@ -137,7 +148,7 @@ public struct TaskDataset: Sendable {
     }
 
     static func loadDelimited(path: String, text: String, format: TaskDataFormat, options: TaskDatasetOptions) throws(FisherError) -> TaskDataset {
-        let records = format == .tsv ? splitTSV(text) : try splitCSV(text, path: path)
+        let records = format == .tsv ? try splitTSV(text, path: path) : try splitCSV(text, path: path)
         guard let header = records.first else { throw .emptyData(path: path) }
         let columns = header.fields
         let (textColumn, pairColumn) = try chooseColumns(columns, options: options, path: path, allowIds: false)
@@ -147,8 +158,9 @@ public struct TaskDataset: Sendable {
         let textIndex = textColumn.flatMap { columns.firstIndex(of: $0) }!
         let pairIndex = pairColumn.flatMap { columns.firstIndex(of: $0) }
         var examples: [TaskExample] = []
+        let limit = min(options.limit ?? maxExamples, maxExamples)
         for record in records.dropFirst() {
-            if let limit = options.limit, examples.count >= limit { break }
+            if examples.count >= limit { break }
             if record.fields.count == 1, record.fields[0].isEmpty { continue }
             guard record.fields.count == columns.count else {
                 throw .invalidData(path: path, line: record.line, reason: "\(record.fields.count) fields, the header has \(columns.count)")
@@ -165,11 +177,12 @@ public struct TaskDataset: Sendable {
         var line: Int
     }
 
-    static func splitTSV(_ text: String) -> [Record] {
+    static func splitTSV(_ text: String, path: String) throws(FisherError) -> [Record] {
         var records: [Record] = []
         var lineNumber = 0
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
+            guard line.utf8.count <= maxLineBytes else { throw lineTooLong(path: path, line: lineNumber) }
             var line = Substring(line)
             if line.hasSuffix("\r") { line = line.dropLast() }
             if line.isEmpty { continue }
@@ -206,6 +219,7 @@ public struct TaskDataset: Sendable {
                 } else {
                     if c == "\n" { line += 1 }
                     field.unicodeScalars.append(c)
+                    if field.utf8.count > maxLineBytes { throw lineTooLong(path: path, line: recordLine) }
                 }
                 continue
             }
@@ -225,6 +239,7 @@ public struct TaskDataset: Sendable {
                 recordLine = line
             default:
                 field.unicodeScalars.append(c)
+                if field.utf8.count > maxLineBytes { throw lineTooLong(path: path, line: recordLine) }
             }
         }
         if inQuotes { throw .invalidData(path: path, line: recordLine, reason: "unterminated quoted field") }
@@ -237,9 +252,11 @@ public struct TaskDataset: Sendable {
         var columns: [String] = []
         var chosen: (String?, String?)?
         var lineNumber = 0
+        let limit = min(options.limit ?? maxExamples, maxExamples)
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
-            if let limit = options.limit, examples.count >= limit { break }
+            if examples.count >= limit { break }
+            guard rawLine.utf8.count <= maxLineBytes else { throw lineTooLong(path: path, line: lineNumber) }
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }
             let object: JSONValue
@@ -291,6 +308,10 @@ public struct TaskDataset: Sendable {
         }
         guard !examples.isEmpty else { throw .emptyData(path: path) }
         return TaskDataset(path: path, format: .jsonl, columns: columns, textColumn: chosen?.0, textPairColumn: chosen?.1, examples: examples)
+    }
+
+    static func lineTooLong(path: String, line: Int) -> FisherError {
+        .invalidData(path: path, line: line, reason: "longer than \(maxLineBytes) bytes")
     }
 
     static func intArray(_ value: JSONValue, key: String, path: String, line: Int) throws(FisherError) -> [Int32] {

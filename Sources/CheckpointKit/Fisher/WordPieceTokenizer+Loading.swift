@@ -1,6 +1,35 @@
 import Foundation
 
 extension WordPieceTokenizer {
+    /// Largest tokenizer file read (`vocab.txt`, `tokenizer.json`, `tokenizer_config.json`), in
+    /// bytes; checked before the file is read. BERT's `tokenizer.json` is 466 KB, multilingual
+    /// vocabularies a few MB.
+    public static let maxFileBytes = 256 << 20
+    /// Most tokens a vocabulary may have (the largest real ones have about 250,000).
+    public static let maxVocabularySize = 10_000_000
+    /// Longest token, in UTF-8 bytes. Matching a word costs up to its length times this.
+    public static let maxTokenBytes = 1024
+    /// Largest `max_input_chars_per_word` accepted (Hugging Face's default is 100); longer words
+    /// become `[UNK]` without being matched.
+    public static let maxInputCharsPerWordLimit = 10_000
+
+    /// The contents of a tokenizer file, refused above ``maxFileBytes`` before it is read.
+    static func readLimited(_ path: String) throws(FisherError) -> [UInt8] {
+        do { return try MappedFile.contents(of: path, maxBytes: maxFileBytes) } catch {
+            if case let .cannotOpen(_, reason) = error { throw .invalidTokenizer(path: path, reason: reason) }
+            throw .invalidTokenizer(path: path, reason: "cannot read the file")
+        }
+    }
+
+    /// Refuses vocabularies over the size and token-length limits.
+    static func checkLimits(_ vocabulary: [String], path: String) throws(FisherError) {
+        guard vocabulary.count <= maxVocabularySize else {
+            throw .invalidTokenizer(path: path, reason: "\(vocabulary.count) tokens, over the limit of \(maxVocabularySize)")
+        }
+        if let long = vocabulary.firstIndex(where: { $0.utf8.count > maxTokenBytes }) {
+            throw .invalidTokenizer(path: path, reason: "token \(long) is \(vocabulary[long].utf8.count) bytes long, over the limit of \(maxTokenBytes)")
+        }
+    }
     /// Loads the tokenizer of a Hugging Face model directory: `tokenizer.json` (WordPiece model,
     /// `BertNormalizer` settings, added tokens) if present, otherwise `vocab.txt` with
     /// `do_lower_case`, `strip_accents` and `tokenize_chinese_chars` from `tokenizer_config.json`.
@@ -17,21 +46,21 @@ extension WordPieceTokenizer {
     /// Loads `vocab.txt` (one token a line, id = line number) with the options of a
     /// `tokenizer_config.json` if that file exists.
     public static func load(vocabTxt path: String, config configPath: String? = nil) throws(FisherError) -> WordPieceTokenizer {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .invalidTokenizer(path: path, reason: "cannot read the file")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
+        let data = try readLimited(path)
+        guard let text = String(validating: data, as: UTF8.self) else {
             throw .invalidTokenizer(path: path, reason: "not UTF-8")
         }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
         }
         if lines.last == "" { lines.removeLast() }
+        try checkLimits(lines, path: path)
         var options = BertNormalizerOptions()
         var unk = "[UNK]", cls = "[CLS]", sep = "[SEP]", pad = "[PAD]"
-        if let configPath, let configData = FileManager.default.contents(atPath: configPath) {
+        if let configPath, FileManager.default.fileExists(atPath: configPath) {
+            let configData = try readLimited(configPath)
             let config: JSONValue
-            do { config = try JSONValue.parse(Array(configData)) } catch {
+            do { config = try JSONValue.parse(configData) } catch {
                 throw .invalidTokenizer(path: configPath, reason: "JSON: \(error)")
             }
             if case let .bool(b)? = config["do_lower_case"] { options.lowercase = b }
@@ -51,11 +80,9 @@ extension WordPieceTokenizer {
 
     /// Loads a `tokenizers` `tokenizer.json` whose model is WordPiece.
     public static func load(tokenizerJSON path: String) throws(FisherError) -> WordPieceTokenizer {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .invalidTokenizer(path: path, reason: "cannot read the file")
-        }
+        let data = try readLimited(path)
         let root: JSONValue
-        do { root = try JSONValue.parse(Array(data)) } catch {
+        do { root = try JSONValue.parse(data) } catch {
             throw .invalidTokenizer(path: path, reason: "JSON: \(error)")
         }
         guard let model = root["model"], model.objectValue != nil else {
@@ -75,9 +102,10 @@ extension WordPieceTokenizer {
             }
             maxId = max(maxId, id)
         }
-        guard maxId < 10_000_000 else { throw .invalidTokenizer(path: path, reason: "vocabulary id \(maxId) is too large") }
+        guard maxId < maxVocabularySize else { throw .invalidTokenizer(path: path, reason: "vocabulary id \(maxId) is too large (the limit is \(maxVocabularySize - 1))") }
         var vocabulary = [String](repeating: "", count: maxId + 1)
         for member in vocabMembers { vocabulary[member.value.intValue!] = member.key }
+        try checkLimits(vocabulary, path: path)
 
         var options = BertNormalizerOptions()
         if let normalizer = root["normalizer"], normalizer != .null {
@@ -117,6 +145,9 @@ extension WordPieceTokenizer {
         let unk = model["unk_token"]?.stringValue ?? "[UNK]"
         let prefix = model["continuing_subword_prefix"]?.stringValue ?? "##"
         let maxChars = model["max_input_chars_per_word"]?.intValue ?? 100
+        guard maxChars <= maxInputCharsPerWordLimit else {
+            throw .invalidTokenizer(path: path, reason: "max_input_chars_per_word \(maxChars) is over the limit of \(maxInputCharsPerWordLimit)")
+        }
         do {
             return try WordPieceTokenizer(vocabulary: vocabulary, normalizer: options, unknownToken: unk,
                                           clsToken: cls, sepToken: sep, continuingSubwordPrefix: prefix,

@@ -391,6 +391,9 @@ enum HDF5 {
         case H5S_SIMPLE:
             let rank = H5Sget_simple_extent_ndims(space.id)
             guard rank >= 0 else { throw context.failure("H5Sget_simple_extent_ndims", "reading the dataspace") }
+            guard rank <= HDF5File.maxRank else {
+                throw .invalidTensor(path: context.path, tensor: context.object, reason: "\(rank) dimensions (the limit is \(HDF5File.maxRank))")
+            }
             var dims = [hsize_t](repeating: 0, count: Int(rank))
             guard H5Sget_simple_extent_dims(space.id, &dims, nil) == rank else {
                 throw context.failure("H5Sget_simple_extent_dims", "reading the dataspace")
@@ -454,6 +457,9 @@ enum HDF5 {
             let count = shape.first ?? 1
             if count == 0 { return HDF5StringAttribute(values: [], isScalar: false) }
             guard H5Tget_class(type.id) == H5T_STRING else { return nil }
+            guard count <= HDF5File.maxAttributeStrings else {
+                throw .invalidTensor(path: context.path, tensor: context.object, reason: "attribute '\(name)' holds \(count) strings (the limit is \(HDF5File.maxAttributeStrings))")
+            }
 
             let variable = H5Tis_variable_str(type.id)
             guard variable >= 0 else { throw context.failure("H5Tis_variable_str", "reading attribute '\(name)'") }
@@ -481,7 +487,11 @@ enum HDF5 {
                 let size = H5Tget_size(type.id)
                 guard size > 0 else { throw context.failure("H5Tget_size", "reading attribute '\(name)'") }
                 let spacePadded = H5Tget_strpad(type.id) == H5T_STR_SPACEPAD
-                var bytes = [UInt8](repeating: 0, count: size * count)
+                let (total, overflow) = size.multipliedReportingOverflow(by: count)
+                guard !overflow, total <= HDF5File.maxAttributeBytes else {
+                    throw .invalidTensor(path: context.path, tensor: context.object, reason: "attribute '\(name)' declares \(count) strings of \(size) bytes (the limit is \(HDF5File.maxAttributeBytes) bytes)")
+                }
+                var bytes = [UInt8](repeating: 0, count: total)
                 guard H5Aread(attribute.id, type.id, &bytes) >= 0 else {
                     throw context.failure("H5Aread", "reading attribute '\(name)'")
                 }

@@ -26,6 +26,22 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
     /// Longest metadata value kept whole, in UTF-8 bytes; longer ones (a Keras 2 `model_config`) are
     /// cut there and marked.
     public static let maxMetadataValueBytes = 1024
+    /// Most bytes the datasets of a file may declare, as a multiple of the file's size. deflate (the
+    /// strongest filter h5py and Keras use) cannot compress better than about 1032:1, so a file whose
+    /// datasets claim more is lying (or is all unwritten fill value, which no checkpoint writer
+    /// produces); it is refused when opened, before any read buffer is allocated.
+    public static let maxDeclaredBytesPerFileByte = 1032
+    /// Declared bytes always allowed, whatever the file size (covers tiny files' headroom).
+    public static let declaredBytesAllowance = 1 << 20
+    /// Most strings a string attribute may hold (Keras `layer_names` / `weight_names` lists have a
+    /// few thousand at most). Each variable-length string is a separate global-heap read in
+    /// libhdf5, so a fuzzed attribute claiming millions of them took minutes (FuzzHDF5 timeout).
+    public static let maxAttributeStrings = 1 << 16
+    /// Most bytes a fixed-length string attribute may declare (count x string size), checked
+    /// before the read buffer is allocated.
+    public static let maxAttributeBytes = 16 << 20
+    /// Most dimensions a dataset may have (libhdf5's own `H5S_MAX_RANK` is 32).
+    public static let maxRank = 32
 
     public let path: String
     public let format: CheckpointFormat
@@ -67,6 +83,16 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         try HDF5File.walk(file, prefix: "", depth: 0, visited: &visited, into: &walk, context)
         let (format, layout) = try HDF5File.layout(of: file, walk: walk, context)
         var datasets = walk.datasets
+        let limit = fileSize.multipliedReportingOverflow(by: HDF5File.maxDeclaredBytesPerFileByte)
+        let allowed = limit.overflow ? Int.max : limit.partialValue + HDF5File.declaredBytesAllowance
+        var declared = 0
+        for entry in datasets {
+            let (sum, overflow) = declared.addingReportingOverflow(entry.info.byteCount)
+            guard !overflow, sum <= allowed else {
+                throw .invalidTensor(path: path, tensor: entry.info.name, reason: "the datasets declare more than \(allowed) bytes, over \(HDF5File.maxDeclaredBytesPerFileByte) times the \(fileSize)-byte file (no compression reaches that)")
+            }
+            declared = sum
+        }
         switch format {
         case .huggingFaceTFH5, .keras2H5:
             var position: [String: Int] = [:]

@@ -8,6 +8,19 @@
 public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
     /// The largest header the reference reader accepts, in bytes.
     public static let maxHeaderSize = 100_000_000
+    /// Most dimensions a tensor may have. PyTorch allows 64 (`MAX_DIMS`); real checkpoints
+    /// use at most 5; a longer `shape` array is refused while the header JSON is parsed (no JSON
+    /// array in a header may be longer), before anything is allocated for it.
+    public static let maxRank = 64
+    /// Longest tensor name, in UTF-8 bytes. Real names are under 200 bytes.
+    public static let maxTensorNameBytes = 4096
+    /// Longest `__metadata__` key or value, in UTF-8 bytes (training tools store JSON blobs of a
+    /// few hundred kilobytes there; nothing legitimate comes near this).
+    public static let maxMetadataStringBytes = 16 << 20
+    /// The tensor count needs no limit of its own: every entry takes at least
+    /// `{"":{"dtype":"U8","shape":[],"data_offsets":[0,0]}}`-many header bytes (about 50), so the
+    /// header limit bounds it at about 2 million.
+    public static let minEntryBytes = 50
 
     public let path: String
     public var format: CheckpointFormat { .safetensors }
@@ -89,7 +102,7 @@ struct SafetensorsHeader {
         }
         let root: JSONValue
         do {
-            root = try JSONValue.parse(json, maxDepth: 8)
+            root = try JSONValue.parse(json, maxDepth: 8, maxArrayCount: SafetensorsFile.maxRank)
         } catch {
             throw .invalidHeader(path: path, reason: "JSON: \(error)")
         }
@@ -108,6 +121,10 @@ struct SafetensorsHeader {
                 for (key, item) in pairs {
                     guard let string = item.stringValue else {
                         throw .invalidHeader(path: path, reason: "__metadata__ value for '\(key)' is not a string")
+                    }
+                    guard key.utf8.count <= SafetensorsFile.maxMetadataStringBytes,
+                          string.utf8.count <= SafetensorsFile.maxMetadataStringBytes else {
+                        throw .invalidHeader(path: path, reason: "__metadata__ entry '\(key.prefix(64))' is longer than \(SafetensorsFile.maxMetadataStringBytes) bytes")
                     }
                     metadata[key] = string
                 }
@@ -139,6 +156,9 @@ struct SafetensorsHeader {
 
     /// Parses one `{"dtype", "shape", "data_offsets"}` entry; offsets are relative to the data buffer.
     static func parseEntry(name: String, value: JSONValue, path: String) throws(CheckpointError) -> (TensorInfo, Range<Int>) {
+        guard name.utf8.count <= SafetensorsFile.maxTensorNameBytes else {
+            throw .invalidTensor(path: path, tensor: String(name.prefix(64)) + "...", reason: "name is \(name.utf8.count) bytes long (the limit is \(SafetensorsFile.maxTensorNameBytes))")
+        }
         guard value.objectValue != nil else {
             throw .invalidTensor(path: path, tensor: name, reason: "entry is not an object")
         }
@@ -150,6 +170,9 @@ struct SafetensorsHeader {
         }
         guard let shapeValues = value["shape"]?.arrayValue else {
             throw .invalidTensor(path: path, tensor: name, reason: "missing or non-array 'shape'")
+        }
+        guard shapeValues.count <= SafetensorsFile.maxRank else {
+            throw .invalidTensor(path: path, tensor: name, reason: "shape has \(shapeValues.count) dimensions (the limit is \(SafetensorsFile.maxRank))")
         }
         var shape: [Int] = []
         shape.reserveCapacity(shapeValues.count)

@@ -42,9 +42,13 @@ public enum JSONValue: Equatable, Sendable {
     }
 
     /// Parses `bytes` as one JSON document, allowing surrounding whitespace.
-    /// - Parameter maxDepth: deepest nesting of arrays and objects accepted.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
+    /// - Parameters:
+    ///   - maxDepth: deepest nesting of arrays and objects accepted.
+    ///   - maxArrayCount: most elements one array may hold; checked as elements are parsed, so a
+    ///     hostile document is refused before the array grows past it.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 64, maxArrayCount: Int = .max) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+        parser.maxArrayCount = maxArrayCount
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -53,9 +57,9 @@ public enum JSONValue: Equatable, Sendable {
     }
 
     /// Parses a byte array (convenience for small documents such as index and config files).
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 64, maxArrayCount: Int = .max) throws(JSONParseError) -> JSONValue {
         do {
-            return try bytes.withUnsafeBytes { buffer in try parse(buffer, maxDepth: maxDepth) }
+            return try bytes.withUnsafeBytes { buffer in try parse(buffer, maxDepth: maxDepth, maxArrayCount: maxArrayCount) }
         } catch let error as JSONParseError {
             throw error
         } catch {
@@ -75,6 +79,7 @@ public struct JSONParseError: Error, CustomStringConvertible, Equatable {
 private struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     let maxDepth: Int
+    var maxArrayCount = Int.max
     var position = 0
 
     init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
@@ -153,6 +158,7 @@ private struct JSONParser {
         if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .array(elements) }
         while true {
             skipWhitespace()
+            guard elements.count < maxArrayCount else { throw error("array longer than \(maxArrayCount) elements") }
             elements.append(try parseValue(depth: depth))
             skipWhitespace()
             guard position < bytes.count else { throw error("unexpected end of JSON") }

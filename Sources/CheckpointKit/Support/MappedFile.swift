@@ -58,3 +58,19 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_SEQUENTIAL)
     }
 }
+
+extension MappedFile {
+    /// The whole contents of a small file (a tokenizer, a data file, a config), refused above
+    /// `maxBytes` before anything is copied.
+    ///
+    /// Read through a map rather than Foundation's `FileManager.contents(atPath:)`, which on Linux
+    /// leaks its 4 KB read buffer for an empty file (found by the FuzzTaskData and FuzzTokenizer
+    /// targets; see docs/reliability.md).
+    public static func contents(of path: String, maxBytes: Int) throws(CheckpointError) -> [UInt8] {
+        let file = try MappedFile(path: path)
+        guard file.size <= maxBytes else {
+            throw .cannotOpen(path: path, reason: "the file is \(file.size) bytes, over the \(maxBytes)-byte limit")
+        }
+        return Array(file.bytes)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import XCTest
+@testable import CheckpointKit
+
+/// The error contract of `ckpt` (man/ckpt.1, EXIT STATUS and DIAGNOSTICS), one test per exit-code
+/// row, each running the built binary: 0 success, 1 different, 2 bad input, 3 mismatch, 4 I/O
+/// failure, 64 usage. Every failure prints exactly one line on stderr, `ckpt: ` followed by the
+/// message (usage errors excepted: ArgumentParser prints the usage after its line).
+///
+/// Exit code 70 (internal error) has no test: it is what `runReportingFailures` reports for an error
+/// that is not a `CategorizedError`, which no input can produce; every library error is typed (the
+/// fuzz targets check exactly that), so 70 cannot be triggered from outside the process.
+final class ErrorContractTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws { directory = try Fixtures.temporaryDirectory() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    func tmp(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    var base: String { Fixtures.path("tiny-bert/base") }
+    var layerNormPatch: String { Fixtures.path("patch/layernorm.patch") }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func run(_ arguments: [String]) throws -> Result {
+        let binary = Bundle.main.bundleURL.appendingPathComponent("ckpt")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw XCTSkip("ckpt binary not built at \(binary.path); run `swift build` first")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// A failure's stderr is one line: `ckpt: <message>`, the message containing `needle`.
+    func assertOneLine(_ result: Result, contains needle: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(result.stderr.hasPrefix("ckpt: "), result.stderr, file: file, line: line)
+        XCTAssertEqual(result.stderr.filter { $0 == "\n" }.count, 1, result.stderr, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(needle), "'\(needle)' not in \(result.stderr)", file: file, line: line)
+    }
+
+    func testExit0Success() throws {
+        let result = try run(["apply", base, layerNormPatch, "-o", tmp("out.safetensors")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stderr, "")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tmp("out.safetensors")))
+    }
+
+    func testExit1Different() throws {
+        let result = try run(["verify", layerNormPatch, "--base", base, "--finetuned", Fixtures.path("tiny-bert/ft-bias")])
+        XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
+        XCTAssertEqual(result.stderr, "")
+    }
+
+    func testExit2BadInput() throws {
+        let truncated = tmp("model.safetensors")
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("tiny-bert/base/model.safetensors")))
+        bytes.removeLast(100)
+        try bytes.write(to: URL(fileURLWithPath: truncated))
+        let result = try run(["inspect", truncated])
+        XCTAssertEqual(result.status, 2, result.stderr)
+        XCTAssertEqual(result.stdout, "")
+        assertOneLine(result, contains: "\(truncated): truncated")
+    }
+
+    func testExit3Mismatch() throws {
+        // A checkpoint without the tensors the patch changes as the base.
+        let result = try run(["apply", Fixtures.path("tiny-bert/ft-bias"), layerNormPatch, "-o", tmp("out.safetensors")])
+        XCTAssertEqual(result.status, 3, result.stderr)
+        assertOneLine(result, contains: "which the base \(Fixtures.path("tiny-bert/ft-bias/model.safetensors")) does not have")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp("out.safetensors")))
+    }
+
+    func testExit4IOFailure() throws {
+        // The output's directory is a regular file: the temporary file cannot be created.
+        let notADirectory = tmp("file")
+        FileManager.default.createFile(atPath: notADirectory, contents: Data("x".utf8))
+        let result = try run(["apply", base, layerNormPatch, "-o", notADirectory + "/out.safetensors"])
+        XCTAssertEqual(result.status, 4, result.stderr)
+        assertOneLine(result, contains: "cannot write")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["file"])
+    }
+
+    func testExit64Usage() throws {
+        let unknown = try run(["apply", base, layerNormPatch, "-o", tmp("out.safetensors"), "--no-such-flag"])
+        XCTAssertEqual(unknown.status, 64, unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("--no-such-flag"), unknown.stderr)
+        let missing = try run(["apply", base])
+        XCTAssertEqual(missing.status, 64, missing.stderr)
+        let badValue = try run(["patch", base, Fixtures.path("tiny-bert/ft-full")])
+        XCTAssertEqual(badValue.status, 64, badValue.stderr)
+    }
+}
