@@ -4,32 +4,9 @@ import XCTest
 /// Runs the built `ckpt` binary as a user would and checks exit codes, stderr and the JSON
 /// contract of `inspect`. (`make test` builds the binary before the tests run.)
 final class CommandLineTests: XCTestCase {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Result = CommandResult
 
-    static var binary: URL { Bundle.main.bundleURL.appendingPathComponent("ckpt") }
-
-    func run(_ arguments: [String]) throws -> Result {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
-            throw XCTSkip("ckpt binary not built at \(Self.binary.path); run `swift build` first")
-        }
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
-    }
+    func run(_ arguments: [String]) throws -> Result { try CommandRunner.run(arguments) }
 
     func testInspectJSONHasTheDocumentedFields() throws {
         let result = try run(["inspect", Fixtures.path("tiny-bert/ft-layernorm"), "--json"])

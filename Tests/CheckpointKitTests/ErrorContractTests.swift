@@ -20,30 +20,9 @@ final class ErrorContractTests: XCTestCase {
     var base: String { Fixtures.path("tiny-bert/base") }
     var layerNormPatch: String { Fixtures.path("patch/layernorm.patch") }
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Result = CommandResult
 
-    func run(_ arguments: [String]) throws -> Result {
-        let binary = Bundle.main.bundleURL.appendingPathComponent("ckpt")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw XCTSkip("ckpt binary not built at \(binary.path); run `swift build` first")
-        }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
-    }
+    func run(_ arguments: [String]) throws -> Result { try CommandRunner.run(arguments) }
 
     /// A failure's stderr is one line: `ckpt: <message>`, the message containing `needle`.
     func assertOneLine(_ result: Result, contains needle: String, file: StaticString = #filePath, line: UInt = #line) {

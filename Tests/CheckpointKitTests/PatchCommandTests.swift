@@ -5,11 +5,7 @@ import XCTest
 /// `ckpt patch`, `apply`, `verify` and `inspect TASK.patch` as a user runs them: exit codes, the
 /// one-line errors, JSON reports. Runs the binary `swift build` put beside the test bundle.
 final class PatchCommandTests: XCTestCase {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Result = CommandResult
 
     var directory: URL!
 
@@ -23,26 +19,7 @@ final class PatchCommandTests: XCTestCase {
 
     func tmp(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
-    static var binary: URL? {
-        [Bundle.main.bundleURL.appendingPathComponent("ckpt"),
-         Fixtures.root.deletingLastPathComponent().appendingPathComponent(".build/debug/ckpt")]
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-    }
-
-    func run(_ arguments: [String]) throws -> Result {
-        guard let binary = Self.binary else { throw XCTSkip("ckpt binary not built; run `swift build` first") }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
-    }
+    func run(_ arguments: [String]) throws -> Result { try CommandRunner.run(arguments) }
 
     var base: String { Fixtures.path("tiny-bert/base") }
 
