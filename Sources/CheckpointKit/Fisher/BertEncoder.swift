@@ -192,11 +192,12 @@ public final class BertEncoder: @unchecked Sendable {
             // A TensorFlow kernel: (in, out) (or (in, heads, head_size)) holding the transposed weight.
             if isKernel, case let .transposed(rows, columns)? = CheckpointAlignment.transposedLayout(kernel: tensor.shape, weight: shape) {
                 let kernel = try TensorDecoder.floats(of: tensor, in: checkpoint)
-                var weight = [Float](repeating: 0, count: kernel.count)
-                for r in 0..<rows {
-                    for c in 0..<columns { weight[c * rows + r] = kernel[r * columns + c] }
+                return [Float](unsafeUninitializedCapacity: kernel.count) { weight, count in
+                    kernel.withUnsafeBytes { source in
+                        ElementTransposition.transpose(source, rows: rows, columns: columns, width: 4, into: UnsafeMutableRawBufferPointer(weight))
+                    }
+                    count = kernel.count
                 }
-                return weight
             }
             throw FisherError.wrongShape(path: displayPath, tensor: tensor.name, expected: shape, actual: tensor.shape)
         }

@@ -175,3 +175,21 @@ public struct CheckpointAlignment: Sendable {
         return renames
     }
 }
+
+extension TensorPair {
+    /// Copies the fine-tuned tensor's raw bytes (`finetuned`) into `destination` in the base's
+    /// element order, transposing a TF kernel on either side, so that entry i of both sides is the
+    /// same parameter. Returns false for packed dtypes (F4/F6), which have no per-element bytes.
+    func copyFinetunedInBaseOrder(_ finetuned: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Bool {
+        guard let width = self.finetuned.dtype.byteWidth else { return false }
+        switch (baseLayout, finetunedLayout) {
+        case let (.identity, .transposed(rows, columns)):
+            ElementTransposition.transpose(finetuned, rows: rows, columns: columns, width: width, into: destination)
+        case let (.transposed(rows, columns), .identity):
+            ElementTransposition.transpose(finetuned, rows: columns, columns: rows, width: width, into: destination)
+        default:
+            destination.copyMemory(from: finetuned)
+        }
+        return true
+    }
+}

@@ -43,19 +43,6 @@ enum PatchBytes {
         }
     }
 
-    /// Copies `source`, viewed as `rows x columns` elements of `width` bytes, transposed into
-    /// `destination` (`columns x rows`): destination[c][r] = source[r][c].
-    static func transpose(_ source: UnsafeRawBufferPointer, rows: Int, columns: Int, width: Int,
-                          into destination: UnsafeMutableRawBufferPointer) {
-        precondition(source.count >= rows * columns * width && destination.count >= rows * columns * width)
-        guard rows * columns > 0, let s = source.baseAddress, let d = destination.baseAddress else { return }
-        for r in 0..<rows {
-            for c in 0..<columns {
-                memcpy(d + (c * rows + r) * width, s + (r * columns + c) * width, width)
-            }
-        }
-    }
-
     /// The element type of the `.indices` entry for a tensor of `count` elements.
     static func indexDType(forCount count: Int) -> DType {
         count < (1 << 31) ? .i32 : .i64

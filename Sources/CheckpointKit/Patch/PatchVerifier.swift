@@ -110,16 +110,8 @@ public enum PatchVerifier {
                 }
                 let same = try finetuned.withBytes(of: pair.finetuned) { f -> Bool in
                     if pair.isDirect { return PatchBytes.equal(f, result) }
-                    guard let width = pair.finetuned.dtype.byteWidth else { return false }
                     let out = transposed.bytes(f.count)
-                    switch (pair.baseLayout, pair.finetunedLayout) {
-                    case let (.identity, .transposed(rows, columns)):
-                        PatchBytes.transpose(f, rows: rows, columns: columns, width: width, into: out)
-                    case let (.transposed(rows, columns), .identity):
-                        PatchBytes.transpose(f, rows: columns, columns: rows, width: width, into: out)
-                    default:
-                        out.copyMemory(from: f)
-                    }
+                    guard pair.copyFinetunedInBaseOrder(f, into: out) else { return false }
                     return PatchBytes.equal(UnsafeRawBufferPointer(out), result)
                 }
                 if !same {

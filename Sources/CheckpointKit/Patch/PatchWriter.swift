@@ -150,18 +150,10 @@ public struct PatchMaker {
         try base.withBytes(of: pair.base) { b in
             try finetuned.withBytes(of: pair.finetuned) { f in
                 if pair.isDirect { return try body(b, f) }
-                guard let width = pair.finetuned.dtype.byteWidth else {
+                let out = scratch.bytes(f.count)
+                guard pair.copyFinetunedInBaseOrder(f, into: out) else {
                     throw PatchError.pairMismatch(base: base.path, finetuned: finetuned.path, tensor: pair.base.name,
                                                   reason: "transposed layout of packed dtype \(pair.finetuned.dtype.rawValue) is not supported")
-                }
-                let out = scratch.bytes(f.count)
-                switch (pair.baseLayout, pair.finetunedLayout) {
-                case let (.identity, .transposed(rows, columns)):
-                    PatchBytes.transpose(f, rows: rows, columns: columns, width: width, into: out)
-                case let (.transposed(rows, columns), .identity):
-                    PatchBytes.transpose(f, rows: columns, columns: rows, width: width, into: out)
-                default:
-                    out.copyMemory(from: f)
                 }
                 return try body(b, UnsafeRawBufferPointer(out))
             }
