@@ -35,9 +35,12 @@ let package = Package(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .target(
+            name: "CHDF5Guard",
+            dependencies: ["CHDF5"]),
+        .target(
             name: "CheckpointKit",
             dependencies: [
-                "CHDF5", "CZlib", "COpenBLAS",
+                "CHDF5", "CHDF5Guard", "CZlib", "COpenBLAS",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: kernelSettings),

@@ -66,7 +66,7 @@ final class ErrorContractTests: XCTestCase {
     func testExit4IOFailure() throws {
         // The output's directory is a regular file: the temporary file cannot be created.
         let notADirectory = tmp("file")
-        FileManager.default.createFile(atPath: notADirectory, contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: notADirectory, contents: Data("x".utf8))
         let result = try run(["apply", base, layerNormPatch, "-o", notADirectory + "/out.safetensors"])
         XCTAssertEqual(result.status, 4, result.stderr)
         assertOneLine(result, contains: "cannot write")

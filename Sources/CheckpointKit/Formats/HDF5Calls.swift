@@ -1,4 +1,5 @@
 import CHDF5
+import CHDF5Guard
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -77,7 +78,7 @@ enum HDF5ErrorStack {
 
 /// An open libhdf5 identifier, closed exactly once when the value goes away.
 struct HDF5Handle: ~Copyable {
-    enum Kind { case file, object, dataset, datatype, dataspace, attribute }
+    enum Kind { case file, object, dataset, datatype, dataspace, attribute, propertyList }
 
     let id: hid_t
     let kind: Kind
@@ -109,6 +110,7 @@ struct HDF5Handle: ~Copyable {
         case .datatype: return H5Tclose(id)
         case .dataspace: return H5Sclose(id)
         case .attribute: return H5Aclose(id)
+        case .propertyList: return H5Pclose(id)
         }
     }
 }
@@ -194,18 +196,62 @@ struct HDF5StringAttribute {
 /// The calls, one Swift function per libhdf5 operation. Handles passed in must be open.
 enum HDF5 {
     /// Opens `path` read-only, or read-write for modifying a copy.
+    ///
+    /// Read-only opens go through the guarded file driver (`CHDF5Guard`), which refuses malformed
+    /// global heap collections that make libhdf5 1.10 loop forever or read out of bounds (found by
+    /// FuzzHDF5). Writable opens are only ever of ckpt's own copy of a file already read that way.
     static func openFile(_ path: String, writable: Bool) throws(CheckpointError) -> HDF5Handle {
         try HDF5Library.locked { () throws(CheckpointError) -> HDF5Handle in
             let flags = writable ? ckpt_H5F_ACC_RDWR() : ckpt_H5F_ACC_RDONLY()
-            let id = H5Fopen(path, flags, ckpt_H5P_DEFAULT())
+            // The error stack is read before the access list is closed: every API call clears it.
+            let id: hid_t
+            var messages: [String] = []
+            if writable {
+                id = H5Fopen(path, flags, ckpt_H5P_DEFAULT())
+                if id < 0 { messages = HDF5ErrorStack.takeMessages() }
+            } else {
+                let access = try guardedFileAccess(path)
+                id = H5Fopen(path, flags, access.id)
+                if id < 0 { messages = HDF5ErrorStack.takeMessages() }
+            }
             guard id >= 0 else {
-                let messages = HDF5ErrorStack.takeMessages()
                 if let message = messages.first(where: { $0.contains("truncated file") }) {
                     throw .truncated(path: path, reason: truncationReason(message))
                 }
                 throw .hdf5(path: path, object: "", operation: "opening the file (H5Fopen: \(messages.first ?? "no detail from libhdf5"))")
             }
-            return HDF5Handle(id, .file)
+            let file = HDF5Handle(id, .file)
+            if !writable { try tellGuardLengthWidth(file, HDF5Context(path: path)) }
+            return file
+        }
+    }
+
+    /// A file access property list that selects the guarded read-only driver.
+    private static func guardedFileAccess(_ path: String) throws(CheckpointError) -> HDF5Handle {
+        let driver = ckpt_guard_driver()
+        guard driver >= 0 else { throw HDF5Context(path: path).failure("H5FDregister", "registering the guarded file driver") }
+        let id = H5Pcreate(ckpt_H5P_FILE_ACCESS())
+        guard id >= 0 else { throw HDF5Context(path: path).failure("H5Pcreate", "creating a file access list") }
+        let access = HDF5Handle(id, .propertyList)
+        guard H5Pset_driver(access.id, driver, nil) >= 0 else {
+            throw HDF5Context(path: path).failure("H5Pset_driver", "selecting the guarded file driver")
+        }
+        return access
+    }
+
+    /// Passes the file's length width (`sizeof_size`, from its superblock) to the guarded driver,
+    /// which needs it to walk global heap collections.
+    private static func tellGuardLengthWidth(_ file: borrowing HDF5Handle, _ context: HDF5Context) throws(CheckpointError) {
+        let id = H5Fget_create_plist(file.id)
+        guard id >= 0 else { throw context.failure("H5Fget_create_plist", "reading the superblock's sizes") }
+        let creation = HDF5Handle(id, .propertyList)
+        var addressWidth = 0
+        var lengthWidth = 0
+        guard H5Pget_sizes(creation.id, &addressWidth, &lengthWidth) >= 0 else {
+            throw context.failure("H5Pget_sizes", "reading the superblock's sizes")
+        }
+        guard ckpt_guard_set_length_width(file.id, UInt32(lengthWidth)) >= 0 else {
+            throw context.failure("ckpt_guard_set_length_width", "setting up the guarded file driver")
         }
     }
 
