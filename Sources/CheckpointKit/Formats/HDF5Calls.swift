@@ -194,16 +194,17 @@ struct HDF5StringAttribute {
 /// The calls, one Swift function per libhdf5 operation. Handles passed in must be open.
 enum HDF5 {
     /// Opens `path` read-only, or read-write for modifying a copy.
-    static func openFile(_ path: String, writable: Bool) throws(CheckpointError) -> HDF5Handle {
+    /// Errors name `shown` when given (the output a temporary file stands for), else `path`.
+    static func openFile(_ path: String, writable: Bool, reportingAs shown: String? = nil) throws(CheckpointError) -> HDF5Handle {
         try HDF5Library.locked { () throws(CheckpointError) -> HDF5Handle in
             let flags = writable ? ckpt_H5F_ACC_RDWR() : ckpt_H5F_ACC_RDONLY()
             let id = H5Fopen(path, flags, ckpt_H5P_DEFAULT())
             guard id >= 0 else {
                 let messages = HDF5ErrorStack.takeMessages()
                 if let message = messages.first(where: { $0.contains("truncated file") }) {
-                    throw .truncated(path: path, reason: truncationReason(message))
+                    throw .truncated(path: shown ?? path, reason: truncationReason(message))
                 }
-                throw .hdf5(path: path, object: "", operation: "opening the file (H5Fopen: \(messages.first ?? "no detail from libhdf5"))")
+                throw .hdf5(path: shown ?? path, object: "", operation: "opening the file (H5Fopen: \(messages.first ?? "no detail from libhdf5"))")
             }
             return HDF5Handle(id, .file)
         }
