@@ -17,7 +17,15 @@ struct Ckpt: ParsableCommand {
 
     /// ArgumentParser's `main`, except that under `diff --exit-code` a usage error exits with 2
     /// (as `diff` does) rather than ArgumentParser's 64: scripts test that mode's status alone.
+    ///
+    /// SIGXFSZ is ignored first: by default, writing past the file size limit (`ulimit -f`) kills
+    /// the process with no message and leaves the temporary output behind. Ignored, the write fails
+    /// with EFBIG instead, and the usual path reports it (exit 4) and removes the temporary file.
+    ///
+    /// A run that produced its result (exit 0, or 1 for "different") then checks that standard
+    /// output was written in full: see ``reportStandardOutputFailure()``.
     static func main() {
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -27,8 +35,21 @@ struct Ckpt: ParsableCommand {
                 printError(fullMessage(for: error))
                 Foundation.exit(2)
             }
+            if let code = error as? ExitCode, code.rawValue == ExitStatus.success || code.rawValue == ExitStatus.different {
+                reportStandardOutputFailure()
+            }
             exit(withError: error)
         }
+        reportStandardOutputFailure()
+    }
+
+    /// Exits with one line and status 4 (2 under `diff --exit-code`, where every error is 2) when
+    /// standard output could not be written in full, so that a report cut short by a full disk
+    /// never passes for a complete one.
+    static func reportStandardOutputFailure() {
+        guard let reason = standardOutputFailure() else { return }
+        printError("ckpt: \(CheckpointError.writeFailed(path: "standard output", reason: reason))")
+        Foundation.exit(DiffCommand.exitCodeModeRequested(in: CommandLine.arguments) ? 2 : Int32(FailureCategory.io.rawValue))
     }
 }
 

@@ -85,8 +85,7 @@ struct DiffCommand: ParsableCommand {
         if let csv { try DiffCSV.write(diff, to: csv) }
         if let html { try DiffHTMLReport(document: document, top: top).write(to: html) }
         if json {
-            FileHandle.standardOutput.write(try document.jsonData())
-            FileHandle.standardOutput.write(Data("\n".utf8))
+            printJSONData(try document.jsonData())
         } else {
             print(DiffTerminalReport(document: document, top: top).text)
         }

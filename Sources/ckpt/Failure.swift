@@ -32,6 +32,16 @@ func runReportingFailures(_ body: () throws -> Void) throws {
     }
 }
 
+/// Flushes standard output and returns why writing it failed, or nil if it did not. Reports go
+/// out through stdio (`print`), which drops write errors: without this check a report redirected
+/// to a file on a full disk or over the file size limit (`ulimit -f`) would be cut short while
+/// `ckpt` exits 0. `fflush(NULL)` returns EOF when any earlier, buffered write failed as well.
+func standardOutputFailure() -> String? {
+    errno = 0
+    guard fflush(nil) != 0 else { return nil }
+    return errno == 0 ? "a write failed" : CheckpointError.writeReason(errno: errno)
+}
+
 /// Writes `message` and a newline to standard error.
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))

@@ -41,7 +41,12 @@ func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    let data = try encoder.encode(value)
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    printJSONData(try encoder.encode(value))
+}
+
+/// Writes a UTF-8 JSON document and a newline to standard output through `print`, like every other
+/// report, so that ``standardOutputFailure()`` sees a failed write. (`FileHandle.write` traps on one:
+/// a full disk under `--json > FILE` crashed instead of exiting 4.)
+func printJSONData(_ data: Data) {
+    print(String(decoding: data, as: UTF8.self))
 }

@@ -82,6 +82,24 @@ final class LimitsTests: XCTestCase {
         XCTAssertLessThanOrEqual(HDF5File.maxRank, 32, "libhdf5 itself allows no more than 32 dimensions")
     }
 
+    /// fixtures/hdf5/too-many-layer-names.h5 (make_hdf5_fixtures.py): a root `layer_names` of
+    /// 65,537 one-byte strings, one over the limit, is refused from its dataspace before any
+    /// string is read, as one bad-input line naming the file, the attribute and the limit.
+    func testHDF5StringAttributeCountLimit() throws {
+        let path = Fixtures.path("hdf5/too-many-layer-names.h5")
+        XCTAssertEqual(HDF5File.maxAttributeStrings, 65_536, "the fixture holds one string more than this")
+        let start = Date()
+        XCTAssertThrowsError(try HDF5File(path: path)) { error in
+            XCTAssertEqual((error as? CategorizedError)?.category, .badInput, "\(error)")
+            XCTAssertEqual("\(error)", "\(path): tensor '/': attribute 'layer_names' holds 65537 strings (the limit is 65536)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        let result = try CommandRunner.run(["inspect", path])
+        XCTAssertEqual(result.status, 2, result.stderr)
+        XCTAssertEqual(result.stdout, "")
+        XCTAssertEqual(result.stderr, "ckpt: \(path): tensor '/': attribute 'layer_names' holds 65537 strings (the limit is 65536)\n")
+    }
+
     // MARK: Tokenizer
 
     func testTokenizerTokenLengthAndVocabularyLimits() throws {

@@ -200,7 +200,8 @@ enum HDF5 {
     /// Read-only opens go through the guarded file driver (`CHDF5Guard`), which refuses malformed
     /// global heap collections that make libhdf5 1.10 loop forever or read out of bounds (found by
     /// FuzzHDF5). Writable opens are only ever of ckpt's own copy of a file already read that way.
-    static func openFile(_ path: String, writable: Bool) throws(CheckpointError) -> HDF5Handle {
+    /// Errors name `shown` when given (the output a temporary file stands for), else `path`.
+    static func openFile(_ path: String, writable: Bool, reportingAs shown: String? = nil) throws(CheckpointError) -> HDF5Handle {
         try HDF5Library.locked { () throws(CheckpointError) -> HDF5Handle in
             let flags = writable ? ckpt_H5F_ACC_RDWR() : ckpt_H5F_ACC_RDONLY()
             // The error stack is read before the access list is closed: every API call clears it.
@@ -216,9 +217,9 @@ enum HDF5 {
             }
             guard id >= 0 else {
                 if let message = messages.first(where: { $0.contains("truncated file") }) {
-                    throw .truncated(path: path, reason: truncationReason(message))
+                    throw .truncated(path: shown ?? path, reason: truncationReason(message))
                 }
-                throw .hdf5(path: path, object: "", operation: "opening the file (H5Fopen: \(messages.first ?? "no detail from libhdf5"))")
+                throw .hdf5(path: shown ?? path, object: "", operation: "opening the file (H5Fopen: \(messages.first ?? "no detail from libhdf5"))")
             }
             let file = HDF5Handle(id, .file)
             if !writable { try tellGuardLengthWidth(file, HDF5Context(path: path)) }

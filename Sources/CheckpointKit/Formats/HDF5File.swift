@@ -440,7 +440,10 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
     ///   - replacing: tensor name -> raw little-endian bytes in the tensor's own dtype, exactly
     ///     ``TensorInfo/byteCount`` of them (BOOL bytes 0 or 1). Everything is checked before
     ///     anything is written; the source is never opened for writing.
-    public static func writeModifiedCopy(of source: String, to destination: String, replacing: [String: [UInt8]]) throws {
+    ///   - output: the path errors about the copy name (default `destination`): the output the
+    ///     user asked for, rather than a temporary name that is gone once the error is reported.
+    public static func writeModifiedCopy(of source: String, to destination: String, replacing: [String: [UInt8]],
+                                         reportingAs output: String? = nil) throws {
         let original = try HDF5File(path: source)
         var plan: [(entry: Entry, bytes: [UInt8])] = []
         for name in replacing.keys.sorted() {
@@ -461,9 +464,9 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
             plan.append((entry, bytes))
         }
 
-        try FileCopy.copyContents(of: source, to: destination)
-        let context = HDF5Context(path: destination)
-        let copy = try HDF5.openFile(destination, writable: true)
+        try FileCopy.copyContents(of: source, to: destination, reportingAs: output)
+        let context = HDF5Context(path: output ?? destination)
+        let copy = try HDF5.openFile(destination, writable: true, reportingAs: output)
         for (entry, bytes) in plan {
             let datasetContext = context.at(entry.info.name)
             let dataset = try HDF5.openDataset(entry.info.name, in: copy, datasetContext)

@@ -371,7 +371,7 @@ public struct PatchApplier {
             replacing[tensor.name] = try withResult(of: tensor, scratch: scratch) { [UInt8]($0) }
         }
         let bytes = try AtomicFile(destination: output).write({ sink -> Int in
-            try HDF5File.writeModifiedCopy(of: base.path, to: sink.temporaryPath, replacing: replacing)
+            try HDF5File.writeModifiedCopy(of: base.path, to: sink.temporaryPath, replacing: replacing, reportingAs: output)
             return replacing.values.reduce(0) { $0 + $1.count }
         }, beforePublish: { temporary in
             try PatchApplier.checkWritten(temporary, output: output, patch: patch, forced: forced)

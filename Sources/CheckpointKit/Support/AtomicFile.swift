@@ -8,7 +8,7 @@ import Foundation
 /// Writes a file so that the destination holds either its old content or the complete new one,
 /// never a partial file: data goes to a temporary file in the same directory, is fsync'ed, and is
 /// renamed over the destination; the directory is fsync'ed after the rename. A failure (full disk,
-/// permissions, a thrown error from the producer) removes the temporary file.
+/// file size limit, permissions, a thrown error from the producer) removes the temporary file.
 ///
 /// A process killed with SIGKILL (or by a power cut) cannot remove its temporary file: a
 /// `.ckpt-tmp-XXXXXX` file may be left beside the destination, while the destination itself keeps
@@ -59,7 +59,7 @@ public struct AtomicFile {
         do {
             result = try produce(sink)
             try sink.flush()
-            guard fsync(fd) == 0 else { throw CheckpointError.writeFailed(path: destination, reason: "fsync: \(String(cString: strerror(errno)))") }
+            guard fsync(fd) == 0 else { throw CheckpointError.writeFailed(path: destination, reason: "fsync: \(CheckpointError.writeReason(errno: errno))") }
             close(fd)
         } catch {
             close(fd)
@@ -168,7 +168,7 @@ public final class FileSink {
                     try copyThroughBuffer(from: source, offset: Int(position), count: remaining)
                     return
                 }
-                throw CheckpointError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+                throw CheckpointError.writeFailed(path: path, reason: CheckpointError.writeReason(errno: errno))
             }
             if n == 0 { throw CheckpointError.writeFailed(path: path, reason: "the source file ended \(remaining) bytes early") }
             remaining -= n
@@ -203,7 +203,7 @@ public final class FileSink {
             let n = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CheckpointError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+                throw CheckpointError.writeFailed(path: path, reason: CheckpointError.writeReason(errno: errno))
             }
             done += n
         }

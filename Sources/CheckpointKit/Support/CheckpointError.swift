@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Everything that can be wrong with a checkpoint a user hands us. Each case names the file and,
 /// where there is one, the tensor, so that the one-line message is enough to find the problem.
 public enum CheckpointError: Error, CustomStringConvertible, Equatable {
@@ -66,6 +72,22 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): cannot replace tensor '\(tensor)': \(reason)"
         case let .writeFailed(path, reason):
             return "\(path): cannot write: \(reason)"
+        }
+    }
+}
+
+extension CheckpointError {
+    /// The reason for a failed write, from its `errno`, for ``writeFailed(path:reason:)``. Mostly
+    /// `strerror`'s text; EFBIG gets its cause spelled out, because "File too large" alone reads
+    /// like a complaint about the input, while it means the output reached the process's file size
+    /// limit (`ulimit -f`, which `ckpt` turns from a silent SIGXFSZ kill into this error) or the
+    /// largest file the file system can hold.
+    public static func writeReason(errno code: Int32) -> String {
+        switch code {
+        case EFBIG:
+            return "File too large (the file size limit, `ulimit -f`, or the file system's largest file size was reached)"
+        default:
+            return String(cString: strerror(code))
         }
     }
 }
