@@ -19,9 +19,9 @@ enum HDF5Library {
     /// libhdf5 is built thread-safe behind its own global lock, so parallel calls gain nothing. This
     /// lock makes the serialisation explicit and keeps a failing call together with the reading of
     /// its error stack. It is recursive: iteration callbacks and closes run inside locked sections.
-    private static let lock = RecursiveLock()
+    fileprivate static let lock = RecursiveLock()
     /// How many ``locked(_:)`` sections the lock holder is inside (only touched under the lock).
-    nonisolated(unsafe) private static var depth = 0
+    nonisolated(unsafe) fileprivate static var depth = 0
 
     /// Runs `body` with libhdf5 to itself.
     ///
@@ -35,6 +35,26 @@ enum HDF5Library {
             defer { depth -= 1 }
             return try body()
         }
+    }
+}
+
+extension HDF5Library {
+    /// Forks the process while no thread is inside libhdf5 (so libhdf5's own state and locks are
+    /// consistent in the child), and gives the child a free lock. Returns `fork()`'s result.
+    static func fork() -> pid_t {
+        lock.lock()
+        #if canImport(Glibc)
+        let pid = Glibc.fork()
+        #else
+        let pid = Darwin.fork()
+        #endif
+        if pid == 0 {
+            lock.resetInForkedChild()
+            depth = 0
+        } else {
+            lock.unlock()
+        }
+        return pid
     }
 }
 
@@ -326,6 +346,38 @@ enum HDF5 {
             let id = H5Dopen2(file.id, name, ckpt_H5P_DEFAULT())
             guard id >= 0 else { throw context.failure("H5Dopen2", "opening the dataset") }
             return HDF5Handle(id, .dataset)
+        }
+    }
+
+    /// Where a dataset's elements are stored.
+    enum Storage: Equatable {
+        /// One run of bytes in the file.
+        case contiguous
+        /// Chunks found through a B-tree or other index, possibly filtered (deflate, shuffle).
+        case chunked
+        /// Inside the dataset's object header.
+        case compact
+        /// In other files: a virtual dataset's source files, or an external raw-data file list.
+        /// Both name arbitrary paths on the reader's machine, so such datasets are never read.
+        case otherFiles
+    }
+
+    /// How `dataset` stores its elements (`H5Pget_layout`, `H5Pget_external_count`).
+    static func storage(of dataset: borrowing HDF5Handle, _ context: HDF5Context) throws(CheckpointError) -> Storage {
+        try HDF5Library.locked { () throws(CheckpointError) -> Storage in
+            let id = H5Dget_create_plist(dataset.id)
+            guard id >= 0 else { throw context.failure("H5Dget_create_plist", "reading the storage layout") }
+            let creation = HDF5Handle(id, .propertyList)
+            let external = H5Pget_external_count(creation.id)
+            guard external >= 0 else { throw context.failure("H5Pget_external_count", "reading the storage layout") }
+            if external > 0 { return .otherFiles }
+            switch H5Pget_layout(creation.id) {
+            case H5D_CONTIGUOUS: return .contiguous
+            case H5D_CHUNKED: return .chunked
+            case H5D_COMPACT: return .compact
+            case H5D_VIRTUAL: return .otherFiles
+            default: throw context.failure("H5Pget_layout", "reading the storage layout")
+            }
         }
     }
 

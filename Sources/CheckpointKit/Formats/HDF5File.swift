@@ -62,10 +62,17 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
     struct Entry {
         var info: TensorInfo
         var memoryType: HDF5MemoryType
+        var storage: HDF5.Storage
     }
 
-    /// Opens `path` read-only and lists its datasets.
-    public init(path: String) throws(CheckpointError) {
+    /// Opens `path` read-only and lists its datasets, after ``HDF5Rehearsal`` has read its
+    /// structure once in a child process.
+    public convenience init(path: String) throws(CheckpointError) {
+        try self.init(path: path, rehearsed: false)
+    }
+
+    /// `rehearsed` is true inside the rehearsal's child process.
+    init(path: String, rehearsed: Bool) throws(CheckpointError) {
         self.path = path
         let probe = try HDF5File.probe(path)
         try probe.prefix.withUnsafeBytes { bytes in
@@ -76,6 +83,14 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         }
         fileSize = probe.size
 
+        if !rehearsed {
+            try HDF5Rehearsal.run(path) {
+                let file = try HDF5File(path: path, rehearsed: true)
+                for tensor in file.tensors where file.entries[tensor.name]?.storage != .contiguous {
+                    try file.withBytes(of: tensor) { _ in }
+                }
+            }
+        }
         let file = try HDF5.openFile(path, writable: false)
         let context = HDF5Context(path: path)
         var walk = Walk()
@@ -209,8 +224,8 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
                 try HDF5File.walk(object, prefix: name, depth: depth + 1, visited: &visited, into: &walk, context)
             case .dataset:
                 switch try describeDataset(object, context.at(name)) {
-                case let .tensor(info, memoryType):
-                    walk.datasets.append(Entry(info: info, memoryType: memoryType))
+                case let .tensor(info, memoryType, storage):
+                    walk.datasets.append(Entry(info: info, memoryType: memoryType, storage: storage))
                 case let .skipped(reason):
                     walk.skipped.append((name, reason))
                 }
@@ -221,7 +236,7 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
     }
 
     enum DatasetKind {
-        case tensor(TensorInfo, HDF5MemoryType)
+        case tensor(TensorInfo, HDF5MemoryType, HDF5.Storage)
         case skipped(String)
     }
 
@@ -248,6 +263,10 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         guard let shape = try HDF5.shape(of: dataset, context) else {
             return .skipped("null dataspace (no data)")
         }
+        let storage = try HDF5.storage(of: dataset, context)
+        if storage == .otherFiles {
+            return .skipped("stored in other files (a virtual or external dataset; never read)")
+        }
         var byteCount = dtype.byteWidth!
         for size in shape {
             let (product, overflow) = byteCount.multipliedReportingOverflow(by: size)
@@ -256,7 +275,7 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
             }
             byteCount = product
         }
-        return .tensor(TensorInfo(name: context.object, dtype: dtype, shape: shape, byteCount: byteCount), memoryType)
+        return .tensor(TensorInfo(name: context.object, dtype: dtype, shape: shape, byteCount: byteCount), memoryType, storage)
     }
 
     struct SkipReason: Error { var message: String }
