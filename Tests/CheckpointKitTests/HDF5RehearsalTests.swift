@@ -41,6 +41,20 @@ final class HDF5RehearsalTests: XCTestCase {
         }
     }
 
+    /// External raw-data files and virtual datasets name paths on the reader's machine
+    /// (fixtures/hdf5/guard/other-files.h5 names /etc/hostname and elsewhere.h5): listed as
+    /// skipped, never read. h5py reported the layouts in expected.json.
+    func testDatasetsStoredInOtherFilesAreSkipped() throws {
+        let expected = try XCTUnwrap(Fixtures.json("hdf5/guard/expected.json") as? [String: Any])
+        let layouts = try XCTUnwrap(expected["other_files"] as? [String: String])
+        let file = try HDF5File(path: Fixtures.path("hdf5/guard/other-files.h5"))
+        XCTAssertEqual(file.tensors.map(\.name), layouts.filter { $0.value == "contiguous" }.map(\.key))
+        XCTAssertEqual(Set(file.skippedDatasets.map(\.name)), Set(layouts.filter { $0.value != "contiguous" }.map(\.key)))
+        for skipped in file.skippedDatasets {
+            XCTAssertEqual(skipped.reason, "stored in other files (a virtual or external dataset; never read)")
+        }
+    }
+
     /// FuzzHDF5 find: a compact group whose link messages do not decode makes libhdf5 1.10 free an
     /// uninitialised pointer in `H5G__link_release_table` (inside `H5Literate`). The release
     /// `ckpt inspect` died of SIGSEGV. Whether the pointer is bad depends on what the heap held
