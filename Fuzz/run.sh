@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with AddressSanitizer and runs each for a fixed budget, seeded from
-# the committed fixtures. Crashes land in Fuzz/crashes/<target>/; a summary line per target says
-# how many inputs ran and whether anything was found.
+# Builds the libFuzzer targets with AddressSanitizer (and UBSan for C code) and runs each for a
+# fixed budget, seeded from the committed fixtures. Crashes land in Fuzz/crashes/<target>/; a
+# summary line per target says how many inputs ran and whether anything was found.
 #   Fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,8 +9,12 @@ budget=${1:-60}
 shift || true
 all_targets=$(sed -n 's/^let fuzzTargets = \[\(.*\)\]/\1/p' Package.swift | tr -d '" ' | tr ',' ' ')
 targets=${*:-$all_targets}
-swift build -c release --sanitize=fuzzer --sanitize=address -Xswiftc -g >/dev/null
-bin=$(swift build -c release --sanitize=fuzzer --sanitize=address --show-bin-path)
+# C code (the HDF5 guard driver) is also built with UndefinedBehaviorSanitizer in trap mode: undefined
+# behaviour stops the process with SIGILL, which libFuzzer records as a crash. Swift has no UBSan
+# on Linux; its own overflow and bounds checks trap the same way.
+build_flags=(-c release --sanitize=fuzzer --sanitize=address -Xcc -fsanitize=undefined -Xcc -fsanitize-trap=undefined)
+swift build "${build_flags[@]}" -Xswiftc -g >/dev/null
+bin=$(swift build "${build_flags[@]}" --show-bin-path)
 fixtures=../fixtures
 # Copies the matching files into the corpus under names made from their paths (fixtures share
 # names such as vocab.txt, model.safetensors: a plain cp would keep only the last).

@@ -3,10 +3,10 @@ import Foundation
 /// A checkpoint split over several safetensors files by a `*.safetensors.index.json`
 /// (`{"metadata": {...}, "weight_map": {tensor: shard file}}`), read as one.
 public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
-    /// The index file.
     /// The largest index file read, in bytes (real ones are a few hundred KB).
     public static let maxIndexSize = 64 << 20
 
+    /// The index file.
     public let path: String
     public var format: CheckpointFormat { .shardedSafetensors }
     public let tensors: [TensorInfo]
