@@ -12,8 +12,8 @@ final class FileSizeLimitTests: XCTestCase {
     var directory: URL!
 
     override func setUpWithError() throws {
-        if let reason = try Self.binaryCannotStartUnderALimit.get() { throw XCTSkip(reason) }
         directory = try Fixtures.temporaryDirectory()
+        if let reason = try Self.binaryCannotStartUnderALimit.get() { throw XCTSkip(reason) }
     }
 
     /// Whether the built binary starts at all under a one-block limit. ThreadSanitizer's runtime

@@ -52,7 +52,9 @@ public enum HDF5Rehearsal {
         guard isEnabled else { return }
         let pid = HDF5Library.fork()
         if pid == 0 {
-            for signalNumber in [SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGALRM] {
+            // Default actions: the child dies of the signal at once, with no crash handler (Swift's
+            // backtracer, a sanitizer's) running in it, and the parent reads the signal.
+            for signalNumber in [SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP, SIGALRM] {
                 signal(signalNumber, SIG_DFL)
             }
             silenceStandardError()
