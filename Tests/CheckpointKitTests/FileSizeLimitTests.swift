@@ -24,6 +24,7 @@ final class FileSizeLimitTests: XCTestCase {
         guard result.status != 0 else { return nil }
         return "the ckpt binary does not start under `ulimit -f 1` (status \(result.status)); a sanitizer runtime? \(result.stderr.prefix(200))"
     }
+
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     func tmp(_ name: String) -> String { directory.appendingPathComponent(name).path }
