@@ -9,9 +9,9 @@ budget=${1:-60}
 shift || true
 all_targets=$(sed -n 's/^let fuzzTargets = \[\(.*\)\]/\1/p' Package.swift | tr -d '" ' | tr ',' ' ')
 targets=${*:-$all_targets}
-# C code (the HDF5 guard driver) is also built with UndefinedBehaviorSanitizer in trap mode: undefined
-# behaviour stops the process with SIGILL, which libFuzzer records as a crash. Swift has no UBSan
-# on Linux; its own overflow and bounds checks trap the same way.
+# C code (the HDF5 guard driver) is also built with UndefinedBehaviorSanitizer in trap mode:
+# undefined behaviour stops the process with SIGILL, which libFuzzer records as a crash. Swift has
+# no UBSan on Linux; its own overflow and bounds checks trap the same way.
 build_flags=(-c release --sanitize=fuzzer --sanitize=address -Xcc -fsanitize=undefined -Xcc -fsanitize-trap=undefined)
 swift build "${build_flags[@]}" -Xswiftc -g >/dev/null
 bin=$(swift build "${build_flags[@]}" --show-bin-path)
