@@ -49,7 +49,7 @@ struct Ckpt: ParsableCommand {
     static func reportStandardOutputFailure() {
         guard let reason = standardOutputFailure() else { return }
         printError("ckpt: \(CheckpointError.writeFailed(path: "standard output", reason: reason))")
-        Foundation.exit(DiffCommand.exitCodeModeRequested(in: CommandLine.arguments) ? 2 : Int32(FailureCategory.io.rawValue))
+        Foundation.exit(DiffCommand.exitCodeModeRequested(in: CommandLine.arguments) ? 2 : FailureCategory.io.exitCode)
     }
 }
 

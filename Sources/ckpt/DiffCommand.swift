@@ -66,7 +66,7 @@ struct DiffCommand: ParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
-            printError("ckpt: \(error)")
+            printError("ckpt: \(FlagAdvice.message(for: error))")
             throw ExitCode(2)
         }
     }

@@ -119,7 +119,7 @@ struct DiffHTMLReport {
         if !layers.isEmpty {
             for (i, component) in columns.enumerated() {
                 let x = left + i * cellWidth + cellWidth / 2
-                let (upper, lower) = component.headingLines
+                let (upper, lower) = component.names.heading
                 svg += "<text x=\"\(x)\" y=\"\(topMargin - 22)\" text-anchor=\"middle\" font-size=\"11\" fill=\"#6e6e73\">\(esc(upper))</text>"
                 svg += "<text x=\"\(x)\" y=\"\(topMargin - 8)\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"600\" fill=\"#333\">\(esc(lower))</text>\n"
             }
@@ -129,7 +129,7 @@ struct DiffHTMLReport {
                 for (i, component) in columns.enumerated() {
                     guard let group = cell["\(layer) \(component.rawValue)"] else { continue }
                     svg += heatCell(group, x: left + i * cellWidth, y: y, width: cellWidth, height: cellHeight,
-                                    scale: scale, metric: metric, title: "layer \(layer) · \(component.rawValue)")
+                                    scale: scale, metric: metric, title: "layer \(layer) · \(component.names.label)")
                 }
             }
             svg += "<text x=\"\(left)\" y=\"\(topMargin + layers.count * cellHeight + 16)\" font-size=\"11\" fill=\"#6e6e73\">layer 0 is the bottom of the stack (next to the embeddings)</text>\n"
@@ -139,7 +139,7 @@ struct DiffHTMLReport {
             for (i, group) in outside.enumerated() {
                 let x = left + i * cellWidth
                 svg += heatCell(group, x: x, y: stripTop, width: cellWidth, height: cellHeight, scale: scale, metric: metric, title: group.name)
-                let (upper, lower) = group.component?.headingLines ?? ("", group.name)
+                let (upper, lower) = group.component?.names.heading ?? ("", group.name)
                 svg += "<text x=\"\(x + cellWidth / 2)\" y=\"\(stripTop + cellHeight + 14)\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">\(esc(upper.isEmpty ? lower : upper))</text>"
                 if !upper.isEmpty {
                     svg += "<text x=\"\(x + cellWidth / 2)\" y=\"\(stripTop + cellHeight + 27)\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">\(esc(lower))</text>"
@@ -239,28 +239,6 @@ struct DiffHTMLReport {
             }
         }
         return out
-    }
-}
-
-extension Component {
-    /// A heatmap column heading in two short lines: the block, then the module.
-    var headingLines: (String, String) {
-        switch self {
-        case .query: return ("attention", "query")
-        case .key: return ("attention", "key")
-        case .value: return ("attention", "value")
-        case .fusedQKV: return ("attention", "qkv")
-        case .attentionOutput: return ("attention", "output")
-        case .attentionLayerNorm: return ("attention", "LayerNorm")
-        case .intermediate: return ("intermediate", "dense")
-        case .intermediateGate: return ("intermediate", "gate")
-        case .output: return ("output", "dense")
-        case .outputLayerNorm: return ("output", "LayerNorm")
-        case .embeddingsLayerNorm: return ("embeddings", "LayerNorm")
-        case .finalLayerNorm: return ("final", "LayerNorm")
-        case .pretrainingHead: return ("pretraining", "head")
-        default: return ("", rawValue)
-        }
     }
 }
 

@@ -51,29 +51,6 @@ extension Component {
             return false
         }
     }
-
-    /// A column heading of at most 8 characters.
-    var shortLabel: String {
-        switch self {
-        case .embeddings: return "emb"
-        case .embeddingsLayerNorm: return "emb.LN"
-        case .query: return "query"
-        case .key: return "key"
-        case .value: return "value"
-        case .fusedQKV: return "qkv"
-        case .attentionOutput: return "attn.out"
-        case .attentionLayerNorm: return "attn.LN"
-        case .intermediate: return "interm."
-        case .intermediateGate: return "gate"
-        case .output: return "output"
-        case .outputLayerNorm: return "out.LN"
-        case .finalLayerNorm: return "final.LN"
-        case .pooler: return "pooler"
-        case .head: return "head"
-        case .pretrainingHead: return "pt.head"
-        case .other: return "other"
-        }
-    }
 }
 
 /// Number formats of the diff reports.

@@ -78,7 +78,7 @@ struct DiffTerminalReport {
         var cell: [String: DifferenceGroup] = [:]
         for group in groups.cells { cell[group.name] = group }
         var lines = ["", "Layer x component, \(metric.label) (. = unchanged)"]
-        lines.append("  " + Format.pad("", 9) + components.map { Format.padLeft($0.shortLabel, 9) }.joined())
+        lines.append("  " + Format.pad("", 9) + components.map { Format.padLeft($0.names.short, 9) }.joined())
         for layer in groups.byLayer.compactMap(\.layer) {
             let row = components.map { component -> String in
                 guard let group = cell["\(layer) \(component.rawValue)"] else { return Format.padLeft("", 9) }

@@ -12,6 +12,17 @@ enum ExitStatus {
     static let internalError: Int32 = 70
 }
 
+extension FailureCategory {
+    /// The exit status of a failure of this category (man/ckpt.1, EXIT STATUS).
+    var exitCode: Int32 {
+        switch self {
+        case .badInput: return 2
+        case .mismatch: return 3
+        case .io: return 4
+        }
+    }
+}
+
 /// Runs a command body and turns library errors into one line on stderr and the documented exit
 /// code, instead of ArgumentParser's generic "Error:" output.
 func runReportingFailures(_ body: () throws -> Void) throws {
@@ -24,8 +35,8 @@ func runReportingFailures(_ body: () throws -> Void) throws {
     } catch let error as ValidationError {
         throw error
     } catch let error as CategorizedError {
-        printError("ckpt: \(error)")
-        throw ExitCode(Int32(error.category.rawValue))
+        printError("ckpt: \(FlagAdvice.message(for: error))")
+        throw ExitCode(error.category.exitCode)
     } catch {
         printError("ckpt: internal error: \(error)")
         throw ExitCode(ExitStatus.internalError)

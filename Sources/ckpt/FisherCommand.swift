@@ -78,13 +78,12 @@ struct FisherCommand: ParsableCommand {
         } else if data != nil {
             throw ValidationError("--from-grads replaces --data: give one of them")
         }
-        if let samples, samples <= 0 { throw ValidationError("--samples must be positive") }
-        if fromGrads == nil, let samples, samples > TaskDataset.maxExamples {
-            throw ValidationError("--samples must be at most \(TaskDataset.maxExamples)")
+        try FlagAdvice.validating {
+            // With --from-grads, --samples is the count the sums cover, not examples to read.
+            if let samples, fromGrads != nil { try FisherOptions.checkSampleCount(samples) }
+            try FisherOptions(samples: fromGrads == nil ? samples : nil, maxLength: maxLength, batchSize: batchSize).validate()
+            if let numLabels { try BertEncoder.checkFreshHead(numLabels: numLabels) }
         }
-        guard maxLength >= 3 else { throw ValidationError("--max-length must be at least 3") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        if let numLabels, numLabels < 1 { throw ValidationError("--num-labels must be at least 1") }
     }
 
     func run() throws {

@@ -40,12 +40,17 @@ struct MaskCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard !fisher.isEmpty else { throw ValidationError("Missing expected argument '<fisher> ...'") }
-        guard (keep == nil) != (count == nil) else { throw ValidationError("Give exactly one of --keep P and --count K") }
-        if let keep, !(keep > 0 && keep <= 100) { throw ValidationError("--keep must be a percentage in (0, 100]") }
-        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        // The library checks the file count, the kept share and the combination; an empty file
+        // list is reported first, as a missing argument.
+        guard fisher.isEmpty || (keep == nil) != (count == nil) else { throw ValidationError("Give exactly one of --keep P and --count K") }
+        try FlagAdvice.validating { try options.validate(fileCount: fisher.count) }
         if union && intersect { throw ValidationError("--union and --intersect exclude each other") }
-        if fisher.count > 1 && !union && !intersect { throw ValidationError("Several Fisher files: pass --union or --intersect") }
+    }
+
+    /// The mask options the flags describe (valid once `validate()` passed).
+    private var options: MaskOptions {
+        MaskOptions(selection: keep.map { .percent($0) } ?? .count(count ?? 0), scope: scope,
+                    combination: fisher.count <= 1 ? .single : (union ? .union : (intersect ? .intersect : .single)))
     }
 
     func run() throws {
@@ -54,8 +59,6 @@ struct MaskCommand: ParsableCommand {
 
     private func runMask() throws {
         let fishers = try fisher.map { try FisherFile.read(path: $0) }
-        let options = MaskOptions(selection: keep.map { .percent($0) } ?? .count(count!), scope: scope,
-                                  combination: fisher.count == 1 ? .single : (union ? .union : .intersect))
         let mask = try FisherMask.select(fishers, sources: fisher, options: options)
         try mask.write(to: output)
         if json {

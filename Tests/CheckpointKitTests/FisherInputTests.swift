@@ -108,7 +108,7 @@ final class FisherInputTests: XCTestCase {
         // Word labels need names in class order.
         let words = try TaskDataset.load(path: try write("w.tsv", "sentence\tlabel\ngood film\tpositive\nbad film\tnegative\n"))
         expect(try estimator.encode(words)) {
-            if case let .labelOutOfRange(_, line, _, _) = $0 { return line == 2 && $0.description.contains("--label-names") }
+            if case let .labelOutOfRange(_, line, _, _) = $0 { return line == 2 && $0.remedy == .nameLabels }
             return false
         }
         let named = FisherEstimator(model: estimator.model, tokenizer: estimator.tokenizer, options: FisherOptions(labelNames: ["negative", "positive"]))
@@ -144,7 +144,7 @@ final class FisherInputTests: XCTestCase {
     func testUnsupportedArchitectureSuggestsFromGrads() throws {
         let dir = try tinyCopy(config: { $0.replacingOccurrences(of: "\"model_type\": \"bert\"", with: "\"model_type\": \"roberta\"") })
         expect(try BertEncoder(directory: dir)) {
-            if case let .unsupportedArchitecture(_, type, _) = $0 { return type == "roberta" && $0.description.contains("--from-grads") }
+            if case let .unsupportedArchitecture(_, type, _) = $0 { return type == "roberta" && $0.remedy == .supplyGradients }
             return false
         }
     }

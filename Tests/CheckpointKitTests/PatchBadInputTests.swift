@@ -46,8 +46,9 @@ final class PatchBadInputTests: XCTestCase {
     func testPatchForAnotherBaseIsRefusedNamingTheTensor() throws {
         let other = try alteredBase(tensor: "encoder.layer.2.output.LayerNorm.bias")
         assertApplyFails(base: other, patch: Fixtures.path("patch/layernorm.patch"),
-                         contains: ["made for another base", "encoder.layer.2.output.LayerNorm.bias", "--force", Fixtures.path("patch/layernorm.patch")]) { error in
+                         contains: ["made for another base", "encoder.layer.2.output.LayerNorm.bias", Fixtures.path("patch/layernorm.patch")]) { error in
             XCTAssertEqual((error as? PatchError)?.category, .mismatch)
+            XCTAssertEqual((error as? PatchError)?.remedy, .applyAnyway)
         }
         // The whole fine-tune as "base": every touched tensor differs; the first is named.
         assertApplyFails(base: Fixtures.path("tiny-bert/variants/model-f16.safetensors"), patch: Fixtures.path("patch/layernorm.patch"),

@@ -25,7 +25,7 @@ public struct FineTuningRegime: Sendable {
         /// Some other subset of tensors changed.
         case partial
         /// No tensor could be compared: the checkpoints share no parameter (another model, or
-        /// names that need `--map`).
+        /// names that need a name map, see ``CheckpointAlignment``).
         case unrelated
     }
 
@@ -56,16 +56,39 @@ public struct FineTuningRegime: Sendable {
         tensors = parameters.count
         changedTensors = changed.count
         newTensors = diff.onlyInFinetuned.filter { $0.dtype.isFloatingPoint }
-        lastLayerCount = nil
+        let verdict = FineTuningRegime.classify(diff, parameters: parameters, changed: changed, newTensors: newTensors,
+                                                changedParameters: changedParameters, total: self.parameters)
+        kind = verdict.kind
+        lastLayerCount = verdict.lastLayerCount
+        var detail = verdict.detail
+        let name = FineTuningRegime.title(of: kind, lastLayerCount: lastLayerCount, identical: diff.isIdentical)
+        let mixed = parameters.filter { $0.baseDType != $0.finetunedDType }
+        if !mixed.isEmpty, let first = mixed.first {
+            detail += "; dtypes differ (\(first.baseDType.rawValue) vs \(first.finetunedDType.rawValue)), so rounding counts as change"
+        }
+        var line = "regime: \(name) (\(detail))"
+        if !newTensors.isEmpty, kind != .unrelated {
+            let names = newTensors.prefix(4).map(\.name).joined(separator: ", ")
+            let more = newTensors.count > 4 ? " and \(newTensors.count - 4) more" : ""
+            let size = newTensors.reduce(0) { $0 + $1.elementCount }
+            line += "; new head: \(names)\(more) (\(NumberText.grouped(size)) parameters)"
+        }
+        self.line = line
+    }
 
+    /// Which regime the changed tensors point to, and the detail of the one-line verdict.
+    static func classify(_ diff: CheckpointDiff, parameters: [TensorDifference], changed: [TensorDifference], newTensors: [TensorInfo],
+                         changedParameters: Int, total: Int) -> (kind: Kind, lastLayerCount: Int?, detail: String) {
+        var kind: Kind
+        var lastLayerCount: Int? = nil
         let roles = changed.map(\.role)
         let headComponents: Set<Component> = [.head, .pooler, .pretrainingHead]
         let layerCount = (parameters.compactMap(\.role.layer).max() ?? -1) + 1
-        let counts = "\(NumberText.grouped(changedParameters)) of \(NumberText.grouped(self.parameters)) parameters changed"
+        let counts = "\(NumberText.grouped(changedParameters)) of \(NumberText.grouped(total)) parameters changed"
         var detail: String
         if parameters.isEmpty, !(diff.onlyInBase.isEmpty && diff.onlyInFinetuned.isEmpty) {
             kind = .unrelated
-            detail = "no tensor of the fine-tune matches one of the base; different models, or names that need --map"
+            detail = "no tensor of the fine-tune matches one of the base; different models, or names that need a name map"
         } else if changed.isEmpty {
             kind = newTensors.isEmpty ? .unchanged : .head
             detail = kind == .unchanged ? "no parameter changed" : "no shared parameter changed; only the new head differs"
@@ -83,7 +106,7 @@ public struct FineTuningRegime: Sendable {
             detail = "\(counts), all in \(FineTuningRegime.describe(Set(roles.map(\.component))))"
         } else if FineTuningRegime.isSparse(changed) {
             kind = .sparse
-            let share = Double(changedParameters) / Double(max(1, self.parameters)) * 100
+            let share = Double(changedParameters) / Double(max(1, total)) * 100
             detail = "\(counts) (\(String(format: "%.2f", share))%), spread over \(changed.count) tensors"
         } else if let lowest = FineTuningRegime.lowestTrainedLayer(parameters: parameters, changed: changed, layerCount: layerCount) {
             let k = layerCount - lowest
@@ -106,32 +129,23 @@ public struct FineTuningRegime: Sendable {
             kind = .partial
             detail = "\(counts), in \(changed.count) of \(parameters.count) tensors"
         }
+        return (kind, lastLayerCount, detail)
+    }
 
-        let name: String
+    /// The regime's name at the start of the line: "LayerNorm-only fine-tuning", ...
+    static func title(of kind: Kind, lastLayerCount: Int?, identical: Bool) -> String {
         switch kind {
-        case .unchanged: name = diff.isIdentical ? "identical checkpoints" : "no parameter changed"
-        case .layerNorm: name = "LayerNorm-only fine-tuning"
-        case .bias: name = "bias-only fine-tuning (BitFit)"
-        case .layerNormAndBias: name = "LayerNorm and bias fine-tuning"
-        case .lastLayers: name = "last \(lastLayerCount!) layer\(lastLayerCount == 1 ? "" : "s") fine-tuned"
-        case .head: name = "head only (linear probing)"
-        case .full: name = "full fine-tuning"
-        case .sparse: name = "sparse fine-tuning"
-        case .partial: name = "partial fine-tuning"
-        case .unrelated: name = "nothing in common"
+        case .unchanged: return identical ? "identical checkpoints" : "no parameter changed"
+        case .layerNorm: return "LayerNorm-only fine-tuning"
+        case .bias: return "bias-only fine-tuning (BitFit)"
+        case .layerNormAndBias: return "LayerNorm and bias fine-tuning"
+        case .lastLayers: return "last \(lastLayerCount ?? 0) layer\(lastLayerCount == 1 ? "" : "s") fine-tuned"
+        case .head: return "head only (linear probing)"
+        case .full: return "full fine-tuning"
+        case .sparse: return "sparse fine-tuning"
+        case .partial: return "partial fine-tuning"
+        case .unrelated: return "nothing in common"
         }
-        let mixed = parameters.filter { $0.baseDType != $0.finetunedDType }
-        if !mixed.isEmpty, let first = mixed.first {
-            detail += "; dtypes differ (\(first.baseDType.rawValue) vs \(first.finetunedDType.rawValue)), so rounding counts as change"
-        }
-        var line = "regime: \(name) (\(detail))"
-        if !newTensors.isEmpty, kind != .unrelated {
-            let names = newTensors.prefix(4).map(\.name).joined(separator: ", ")
-            let more = newTensors.count > 4 ? " and \(newTensors.count - 4) more" : ""
-            let size = newTensors.reduce(0) { $0 + $1.elementCount }
-            line += "; new head: \(names)\(more) (\(NumberText.grouped(size)) parameters)"
-        }
-        self.line = line
     }
 
     /// The lowest layer of a "top k layers" pattern: every changed tensor sits in a layer at or

@@ -44,19 +44,40 @@ extension BertRunner {
         let stride = layout.total
         grads.initialize(repeating: 0, count: b * stride)
         w.reserve(rows: n, batch: b, hidden: h, intermediate: inter, maxLength: batch.maxLength, embedding: embeddingSize)
+        headBackward(seed: seed, layout: layout, into: grads, workspace: w)
+        guard layout.lowestLayer < numLayers else { return }
+        BLAS.linearBackward(w.dPooled.pointer, rows: b, outFeatures: h, weight: model.pooler.weight.pointer, inFeatures: h, into: w.dCLS.pointer)
+        let dX = w.dX.pointer
+        dX.initialize(repeating: 0, count: n * h)
+        for e in 0..<b { (dX + batch.offsets[e] * h).update(from: w.dCLS.pointer + e * h, count: h) }
 
-        func perExampleSum(_ p: BertParameter, _ source: UnsafePointer<Float>, cols: Int, ld: Int) {
-            guard let off = layout.offsets[p] else { return }
-            for e in 0..<b {
-                let g = grads + e * stride + off
-                for r in batch.offsets[e]..<batch.offsets[e + 1] {
-                    let row = source + r * ld
-                    for j in 0..<cols { g[j] += row[j] }
-                }
+        for l in Swift.stride(from: numLayers - 1, through: max(layout.lowestLayer, 0), by: -1) {
+            guard layerBackward(l, dX: dX, layout: layout, into: grads, workspace: w) else { break }
+        }
+        if layout.lowestLayer == -1 {
+            embeddingsBackward(dX: dX, layout: layout, into: grads, workspace: w)
+        }
+    }
+
+    /// Adds each example's column sums of `source` (its own rows) to parameter `p`'s gradient.
+    private func perExampleSum(_ p: BertParameter, _ source: UnsafePointer<Float>, cols: Int, ld: Int,
+                               layout: GradientLayout, grads: UnsafeMutablePointer<Float>) {
+        guard let off = layout.offsets[p] else { return }
+        let stride = layout.total
+        for e in 0..<batch.count {
+            let g = grads + e * stride + off
+            for r in batch.offsets[e]..<batch.offsets[e + 1] {
+                let row = source + r * ld
+                for j in 0..<cols { g[j] += row[j] }
             }
         }
+    }
 
-        // Classifier and pooler.
+    /// Classifier and pooler: their bias gradients, and the gradient of the pooled [CLS] vector
+    /// before its activation in `w.dPooled`.
+    private func headBackward(seed: UnsafePointer<Float>, layout: GradientLayout, into grads: UnsafeMutablePointer<Float>,
+                              workspace w: BackwardWorkspace) {
+        let b = batch.count, h = hidden, stride = layout.total
         if let off = layout.offsets[.classifierBias] {
             for e in 0..<b { (grads + e * stride + off).update(from: seed + e * numLabels, count: numLabels) }
         }
@@ -72,60 +93,68 @@ extension BertRunner {
         if let off = layout.offsets[.poolerBias] {
             for e in 0..<b { (grads + e * stride + off).update(from: w.dPooled.pointer + e * h, count: h) }
         }
-        guard layout.lowestLayer < numLayers else { return }
-        BLAS.linearBackward(w.dPooled.pointer, rows: b, outFeatures: h, weight: model.pooler.weight.pointer, inFeatures: h, into: w.dCLS.pointer)
-        let dX = w.dX.pointer
-        dX.initialize(repeating: 0, count: n * h)
-        for e in 0..<b { (dX + batch.offsets[e] * h).update(from: w.dCLS.pointer + e * h, count: h) }
+    }
 
-        for l in Swift.stride(from: numLayers - 1, through: max(layout.lowestLayer, 0), by: -1) {
-            let layer = model.layers[l]
-            // Output LayerNorm: dX is the gradient of the layer output.
-            layerNormBackward(dX, width: h, xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, weight: layer.outputNorm.weight.pointer,
-                              output: w.dA.pointer, grads: grads, stride: stride,
-                              weightOffset: layout.offsets[.outputNorm(layer: l, bias: false)],
-                              biasOffset: layout.offsets[.outputNorm(layer: l, bias: true)])
-            let dA = w.dA.pointer  // gradient of output.dense output and of h1 (residual)
-            perExampleSum(.outputBias(layer: l), dA, cols: h, ld: h)
-            BLAS.linearBackward(dA, rows: n, outFeatures: h, weight: layer.output.weight.pointer, inFeatures: inter, into: w.dInter.pointer)
-            let dI = w.dInter.pointer, gg = geluGrad[l].pointer
-            for i in 0..<(n * inter) { dI[i] *= gg[i] }
-            perExampleSum(.intermediateBias(layer: l), dI, cols: inter, ld: inter)
-            // dH1 = dA + dI W_i
-            w.dH1.pointer.update(from: dA, count: n * h)
-            BLAS.linearBackward(dI, rows: n, outFeatures: inter, weight: layer.intermediate.weight.pointer, inFeatures: h, into: w.dH1.pointer, accumulate: true)
-            // Attention-output LayerNorm.
-            layerNormBackward(w.dH1.pointer, width: h, xhat: attXhat[l].pointer, rstd: attRstd[l].pointer, weight: layer.attentionNorm.weight.pointer,
-                              output: dA, grads: grads, stride: stride,
-                              weightOffset: layout.offsets[.attentionNorm(layer: l, bias: false)],
-                              biasOffset: layout.offsets[.attentionNorm(layer: l, bias: true)])
-            perExampleSum(.attentionOutputBias(layer: l), dA, cols: h, ld: h)
-            let needsQKV = layout.offsets[.queryBias(layer: l)] != nil || layout.offsets[.keyBias(layer: l)] != nil
-                || layout.offsets[.valueBias(layer: l)] != nil
-            if l == layout.lowestLayer && !needsQKV { break }
-            BLAS.linearBackward(dA, rows: n, outFeatures: h, weight: layer.attentionOutput.weight.pointer, inFeatures: h, into: w.dCtx.pointer)
-            attentionBackward(layer: l, dCtx: w.dCtx.pointer, dQKV: w.dQKV.pointer, workspace: w)
-            perExampleSum(.queryBias(layer: l), w.dQKV.pointer, cols: h, ld: 3 * h)
-            perExampleSum(.keyBias(layer: l), w.dQKV.pointer + h, cols: h, ld: 3 * h)
-            perExampleSum(.valueBias(layer: l), w.dQKV.pointer + 2 * h, cols: h, ld: 3 * h)
-            if l == layout.lowestLayer { break }
-            // Gradient of the layer input: residual + through Q, K, V.
-            dX.update(from: dA, count: n * h)
-            BLAS.linearBackward(w.dQKV.pointer, rows: n, outFeatures: 3 * h, weight: layer.qkv.weight.pointer, inFeatures: h, into: dX, accumulate: true)
+    /// Back-propagates through encoder layer `l`: `dX` holds the gradient of its output on entry and
+    /// of its input on return. Returns false when no layer below needs a gradient.
+    private func layerBackward(_ l: Int, dX: UnsafeMutablePointer<Float>, layout: GradientLayout,
+                               into grads: UnsafeMutablePointer<Float>, workspace w: BackwardWorkspace) -> Bool {
+        let n = batch.rows, h = hidden, inter = intermediate, stride = layout.total
+        func perExampleSum(_ p: BertParameter, _ source: UnsafePointer<Float>, cols: Int, ld: Int) {
+            self.perExampleSum(p, source, cols: cols, ld: ld, layout: layout, grads: grads)
         }
-        if layout.lowestLayer == -1 {
-            var dEmbedded: UnsafePointer<Float> = UnsafePointer(dX)
-            if let projection = model.embeddingsProjection {
-                perExampleSum(.embeddingsProjectionBias, dX, cols: h, ld: h)
-                guard layout.offsets[.embeddingsNorm(bias: false)] != nil || layout.offsets[.embeddingsNorm(bias: true)] != nil else { return }
-                BLAS.linearBackward(dX, rows: n, outFeatures: h, weight: projection.weight.pointer, inFeatures: embeddingSize, into: w.dA.pointer)
-                dEmbedded = UnsafePointer(w.dA.pointer)
-            }
-            layerNormBackward(dEmbedded, width: embeddingSize, xhat: embXhat.pointer, rstd: embRstd.pointer, weight: model.embeddingsNorm.weight.pointer,
-                              output: nil, grads: grads, stride: stride,
-                              weightOffset: layout.offsets[.embeddingsNorm(bias: false)],
-                              biasOffset: layout.offsets[.embeddingsNorm(bias: true)])
+        let layer = model.layers[l]
+        // Output LayerNorm: dX is the gradient of the layer output.
+        layerNormBackward(dX, width: h, xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, weight: layer.outputNorm.weight.pointer,
+                          output: w.dA.pointer, grads: grads, stride: stride,
+                          weightOffset: layout.offsets[.outputNorm(layer: l, bias: false)],
+                          biasOffset: layout.offsets[.outputNorm(layer: l, bias: true)])
+        let dA = w.dA.pointer  // gradient of output.dense output and of h1 (residual)
+        perExampleSum(.outputBias(layer: l), dA, cols: h, ld: h)
+        BLAS.linearBackward(dA, rows: n, outFeatures: h, weight: layer.output.weight.pointer, inFeatures: inter, into: w.dInter.pointer)
+        let dI = w.dInter.pointer, gg = geluGrad[l].pointer
+        for i in 0..<(n * inter) { dI[i] *= gg[i] }
+        perExampleSum(.intermediateBias(layer: l), dI, cols: inter, ld: inter)
+        // dH1 = dA + dI W_i
+        w.dH1.pointer.update(from: dA, count: n * h)
+        BLAS.linearBackward(dI, rows: n, outFeatures: inter, weight: layer.intermediate.weight.pointer, inFeatures: h, into: w.dH1.pointer, accumulate: true)
+        // Attention-output LayerNorm.
+        layerNormBackward(w.dH1.pointer, width: h, xhat: attXhat[l].pointer, rstd: attRstd[l].pointer, weight: layer.attentionNorm.weight.pointer,
+                          output: dA, grads: grads, stride: stride,
+                          weightOffset: layout.offsets[.attentionNorm(layer: l, bias: false)],
+                          biasOffset: layout.offsets[.attentionNorm(layer: l, bias: true)])
+        perExampleSum(.attentionOutputBias(layer: l), dA, cols: h, ld: h)
+        let needsQKV = layout.offsets[.queryBias(layer: l)] != nil || layout.offsets[.keyBias(layer: l)] != nil
+            || layout.offsets[.valueBias(layer: l)] != nil
+        if l == layout.lowestLayer && !needsQKV { return false }
+        BLAS.linearBackward(dA, rows: n, outFeatures: h, weight: layer.attentionOutput.weight.pointer, inFeatures: h, into: w.dCtx.pointer)
+        attentionBackward(layer: l, dCtx: w.dCtx.pointer, dQKV: w.dQKV.pointer, workspace: w)
+        perExampleSum(.queryBias(layer: l), w.dQKV.pointer, cols: h, ld: 3 * h)
+        perExampleSum(.keyBias(layer: l), w.dQKV.pointer + h, cols: h, ld: 3 * h)
+        perExampleSum(.valueBias(layer: l), w.dQKV.pointer + 2 * h, cols: h, ld: 3 * h)
+        if l == layout.lowestLayer { return false }
+        // Gradient of the layer input: residual + through Q, K, V.
+        dX.update(from: dA, count: n * h)
+        BLAS.linearBackward(w.dQKV.pointer, rows: n, outFeatures: 3 * h, weight: layer.qkv.weight.pointer, inFeatures: h, into: dX, accumulate: true)
+        return true
+    }
+
+    /// The embedding projection's bias and the embeddings LayerNorm, from the gradient `dX` of the
+    /// lowest layer's input.
+    private func embeddingsBackward(dX: UnsafeMutablePointer<Float>, layout: GradientLayout,
+                                    into grads: UnsafeMutablePointer<Float>, workspace w: BackwardWorkspace) {
+        let n = batch.rows, h = hidden, stride = layout.total
+        var dEmbedded: UnsafePointer<Float> = UnsafePointer(dX)
+        if let projection = model.embeddingsProjection {
+            perExampleSum(.embeddingsProjectionBias, dX, cols: h, ld: h, layout: layout, grads: grads)
+            guard layout.offsets[.embeddingsNorm(bias: false)] != nil || layout.offsets[.embeddingsNorm(bias: true)] != nil else { return }
+            BLAS.linearBackward(dX, rows: n, outFeatures: h, weight: projection.weight.pointer, inFeatures: embeddingSize, into: w.dA.pointer)
+            dEmbedded = UnsafePointer(w.dA.pointer)
         }
+        layerNormBackward(dEmbedded, width: embeddingSize, xhat: embXhat.pointer, rstd: embRstd.pointer, weight: model.embeddingsNorm.weight.pointer,
+                          output: nil, grads: grads, stride: stride,
+                          weightOffset: layout.offsets[.embeddingsNorm(bias: false)],
+                          biasOffset: layout.offsets[.embeddingsNorm(bias: true)])
     }
 
     /// LayerNorm backward for every row: per-example weight/bias gradients, and the input gradient

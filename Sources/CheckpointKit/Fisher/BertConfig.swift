@@ -128,6 +128,9 @@ public struct BertConfig: Sendable, Equatable {
         guard config.numHiddenLayers > 0, config.intermediateSize > 0, config.vocabSize > 0, config.typeVocabSize > 0, config.embeddingSize > 0 else {
             throw .invalidConfig(path: path, reason: "sizes must be positive")
         }
+        guard config.maxPositionEmbeddings >= 3 else {
+            throw .invalidConfig(path: path, reason: "max_position_embeddings \(config.maxPositionEmbeddings) leaves no room for a token between [CLS] and [SEP]")
+        }
         return config
     }
 }

@@ -1,4 +1,4 @@
-/// Everything that can be wrong with the inputs of `ckpt fisher` and `ckpt mask`. Each case renders
+/// Everything that can be wrong with the inputs of a Fisher estimate or a Fisher mask. Each case renders
 /// as one line naming the file (and line, column or tensor) so that the message alone is enough to
 /// fix the input. Nothing is written when one of these is thrown.
 public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedError {
@@ -13,14 +13,14 @@ public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedE
     /// A weight has the wrong shape for the configuration.
     case wrongShape(path: String, tensor: String, expected: [Int], actual: [Int])
     /// The checkpoint has no classification head (`classifier.weight`/`.bias`, ELECTRA:
-    /// `classifier.out_proj.*`) and no `--num-labels` was given.
+    /// `classifier.out_proj.*`) and no fresh head was asked for.
     case noHead(path: String, tensor: String)
     /// The directory has neither `tokenizer.json` nor `vocab.txt`.
     case missingTokenizer(directory: String)
     /// The tokenizer files are invalid or describe a tokenizer other than BERT's WordPiece.
     case invalidTokenizer(path: String, reason: String)
-    /// The data file cannot be read.
-    case cannotReadData(path: String, reason: String)
+    /// The data file cannot be read (`remedy`: what else would let it be read).
+    case cannotReadData(path: String, reason: String, remedy: ErrorRemedy? = nil)
     /// A line of the data file is malformed.
     case invalidData(path: String, line: Int, reason: String)
     /// A column the options name (or the defaults look for) is not in the data file.
@@ -29,18 +29,45 @@ public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedE
     case labelOutOfRange(path: String, line: Int, label: String, numLabels: Int)
     /// The data file holds no example.
     case emptyData(path: String)
-    /// A Fisher or squared-gradient file is not what the command expects.
-    case invalidFisherFile(path: String, reason: String)
+    /// A Fisher or squared-gradient file is not what the operation expects (`remedy`: what the
+    /// caller can supply instead).
+    case invalidFisherFile(path: String, reason: String, remedy: ErrorRemedy? = nil)
     /// The tensors of a Fisher file do not match the model's or another Fisher file's.
     case namesMismatch(path: String, reason: String)
-    /// An option value is invalid.
-    case invalidOption(String)
+    /// No Fisher file was given to choose a mask from.
+    case noFisherFiles
+    /// Several Fisher files, and no union or intersection chosen to combine their masks.
+    case combinationNeeded(files: Int)
+    /// A percentage of entries to keep outside (0, 100].
+    case invalidKeepPercentage(Double)
+    /// A number of entries to keep below 1.
+    case invalidKeepCount(Int)
+    /// A number of examples below 1.
+    case invalidSampleCount(Int)
+    /// A number of examples above what a data file is read for (``TaskDataset/maxExamples``).
+    case tooManySamples(Int, limit: Int)
+    /// A token limit per example below 3 (the special tokens and one word need three).
+    case invalidMaxLength(Int)
+    /// A batch size below 1.
+    case invalidBatchSize(Int)
+    /// A fresh head with fewer than one label.
+    case invalidLabelCount(Int)
 
-    /// Exit-code class: names that do not match are a mismatch (3), everything else bad input (2).
+    /// Names that do not match are a mismatch, everything else bad input.
     public var category: FailureCategory {
         switch self {
         case .namesMismatch: return .mismatch
         default: return .badInput
+        }
+    }
+
+    public var remedy: ErrorRemedy? {
+        switch self {
+        case .unsupportedArchitecture: return .supplyGradients
+        case .noHead: return .freshHead
+        case let .labelOutOfRange(_, _, label, _): return Int(label) == nil && Double(label) == nil ? .nameLabels : nil
+        case let .cannotReadData(_, _, remedy), let .invalidFisherFile(_, _, remedy): return remedy
+        default: return nil
         }
     }
 
@@ -51,35 +78,50 @@ public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedE
         case let .invalidConfig(path, reason):
             return "\(path): invalid model configuration: \(reason)"
         case let .unsupportedArchitecture(path, modelType, reason):
-            return "\(path): unsupported architecture '\(modelType)': \(reason); compute squared gradients in your framework and pass them with --from-grads"
+            return "\(path): unsupported architecture '\(modelType)': \(reason)"
         case let .missingTensor(path, tensor):
             let hint = tensor.hasPrefix("pooler.") ? " (the sequence-classification head reads the pooler; this checkpoint was saved without one)" : ""
             return "\(path): missing tensor '\(tensor)' needed by the BERT forward pass\(hint)"
         case let .wrongShape(path, tensor, expected, actual):
             return "\(path): tensor '\(tensor)' has shape \(actual), the configuration needs \(expected)"
         case let .noHead(path, tensor):
-            return "\(path): no classification head (\(tensor).weight/\(tensor).bias); pass --num-labels N --seed S to initialise a fresh head"
+            return "\(path): no classification head (\(tensor).weight/\(tensor).bias)"
         case let .missingTokenizer(directory):
             return "\(directory): no tokenizer.json or vocab.txt (or give pre-tokenized input_ids in a JSONL data file)"
         case let .invalidTokenizer(path, reason):
             return "\(path): unsupported tokenizer: \(reason)"
-        case let .cannotReadData(path, reason):
+        case let .cannotReadData(path, reason, _):
             return "\(path): cannot read data: \(reason)"
         case let .invalidData(path, line, reason):
             return "\(path):\(line): \(reason)"
         case let .missingColumn(path, column, available):
             return "\(path): no column '\(column)' (columns: \(available.joined(separator: ", ")))"
         case let .labelOutOfRange(path, line, label, numLabels):
-            let hint = Int(label) == nil && Double(label) == nil ? " (name the labels in class order with --label-names A,B,...)" : ""
-            return "\(path):\(line): label '\(label)' is outside the head's range 0..<\(numLabels)\(hint)"
+            return "\(path):\(line): label '\(label)' is outside the head's range 0..<\(numLabels)"
         case let .emptyData(path):
             return "\(path): no examples in the data file"
-        case let .invalidFisherFile(path, reason):
+        case let .invalidFisherFile(path, reason, _):
             return "\(path): \(reason)"
         case let .namesMismatch(path, reason):
             return "\(path): tensor names do not match: \(reason)"
-        case let .invalidOption(message):
-            return message
+        case .noFisherFiles:
+            return "no Fisher file given"
+        case let .combinationNeeded(files):
+            return "\(files) Fisher files: choose union or intersection to say how their masks combine"
+        case let .invalidKeepPercentage(p):
+            return "the percentage of entries to keep must be in (0, 100] (got \(p))"
+        case let .invalidKeepCount(k):
+            return "the number of entries to keep must be at least 1 (got \(k))"
+        case let .invalidSampleCount(n):
+            return "the number of examples must be positive (got \(n))"
+        case let .tooManySamples(n, limit):
+            return "the number of examples must be at most \(limit) (got \(n))"
+        case let .invalidMaxLength(n):
+            return "the token limit per example must be at least 3 (got \(n))"
+        case let .invalidBatchSize(n):
+            return "the batch size must be at least 1 (got \(n))"
+        case let .invalidLabelCount(n):
+            return "a fresh head needs at least 1 label (got \(n))"
         }
     }
 }

@@ -49,6 +49,23 @@ public struct FisherOptions: Sendable {
         self.batchSize = batchSize
         self.labelNames = labelNames
     }
+
+    /// Checks the ranges of the options: at least one and at most ``TaskDataset/maxExamples``
+    /// examples, at least 3 tokens per example (the special tokens and one word), batches of at
+    /// least one example. The estimator calls it; a front end may call it early.
+    public func validate() throws(FisherError) {
+        if let samples {
+            try FisherOptions.checkSampleCount(samples)
+            guard samples <= TaskDataset.maxExamples else { throw .tooManySamples(samples, limit: TaskDataset.maxExamples) }
+        }
+        guard maxLength >= 3 else { throw .invalidMaxLength(maxLength) }
+        guard batchSize >= 1 else { throw .invalidBatchSize(batchSize) }
+    }
+
+    /// Checks a number of examples (also the count squared-gradient sums are divided by).
+    public static func checkSampleCount(_ samples: Int) throws(FisherError) {
+        guard samples >= 1 else { throw .invalidSampleCount(samples) }
+    }
 }
 
 /// The Fisher diagonal of one parameter tensor.
@@ -121,7 +138,7 @@ public final class FisherEstimator {
     public func encode(_ dataset: TaskDataset) throws(FisherError) -> [EncodedExample] {
         let config = model.config
         let maxLength = min(options.maxLength, config.maxPositionEmbeddings)
-        guard maxLength >= 3 else { throw .invalidOption("--max-length must be at least 3") }
+        try options.validate()
         let examples = options.samples.map { Array(dataset.examples.prefix($0)) } ?? dataset.examples
         guard !examples.isEmpty else { throw .emptyData(path: dataset.path) }
         var out: [EncodedExample] = []
@@ -172,75 +189,18 @@ public final class FisherEstimator {
         let layout = GradientLayout(model: model, parameters: parameters)
         let runner = BertRunner(model: model)
         let workspace = BackwardWorkspace()
-        let c = model.numLabels
-        let width = layout.total
         let batchSize = max(1, options.batchSize)
-        var sums = [Double](repeating: 0, count: width)
-        let seedCount = c == 1 ? 1 : (options.kind == .empirical ? 1 : c - 1)
-        let grads = (0..<seedCount).map { _ in FloatStorage(count: batchSize * width) }
-        let seed = FloatStorage(count: batchSize * c)
-        var probabilities = [Double](repeating: 0, count: c)
-        var weights = [Double](repeating: 0, count: seedCount)
+        var scratch = Scratch(labels: model.numLabels, width: layout.total, batchSize: batchSize, kind: options.kind)
+        var sums = [Double](repeating: 0, count: layout.total)
 
         var start = 0
         while start < examples.count {
             let end = min(start + batchSize, examples.count)
             var batch = PackedBatch()
             for e in start..<end { batch.append(examples[e].input) }
-            let b = batch.count
             let logits = runner.forward(batch)
-
-            // Seeds: gradients of log p (or of f) with respect to the logits.
-            for s in 0..<seedCount {
-                for e in 0..<b {
-                    let row = seed.pointer + e * c
-                    if c == 1 {
-                        row[0] = 1
-                    } else if options.kind == .empirical {
-                        Self.softmax(logits + e * c, count: c, into: &probabilities)
-                        let y = Int(examples[start + e].label)
-                        for k in 0..<c { row[k] = Float((k == y ? 1 : 0) - probabilities[k]) }
-                    } else {
-                        for k in 0..<c { row[k] = k == s ? 1 : (k == c - 1 ? -1 : 0) }
-                    }
-                }
-                runner.backward(seed: seed.pointer, layout: layout, into: grads[s].pointer, workspace: workspace)
-            }
-
-            // Accumulate squared per-example gradients.
-            sums.withUnsafeMutableBufferPointer { sum in
-                for e in 0..<b {
-                    let example = examples[start + e]
-                    if c == 1 {
-                        let f = Double(logits[e])
-                        let scale = options.kind == .empirical ? (example.label - f) * (example.label - f) : 1
-                        let g = grads[0].pointer + e * width
-                        for j in 0..<width {
-                            let v = Double(g[j])
-                            sum[j] += scale * v * v
-                        }
-                    } else if options.kind == .empirical {
-                        let g = grads[0].pointer + e * width
-                        for j in 0..<width {
-                            let v = Double(g[j])
-                            sum[j] += v * v
-                        }
-                    } else {
-                        // grad log p(c) = sum_k (delta_ck - p_k) V_k, V_k = backward(e_k - e_{C-1}).
-                        Self.softmax(logits + e * c, count: c, into: &probabilities)
-                        let rows = grads.map { $0.pointer + e * width }
-                        for cls in 0..<c {
-                            let pc = probabilities[cls]
-                            for k in 0..<seedCount { weights[k] = (k == cls ? 1 : 0) - probabilities[k] }
-                            for j in 0..<width {
-                                var v = 0.0
-                                for k in 0..<seedCount { v += weights[k] * Double(rows[k][j]) }
-                                sum[j] += pc * v * v
-                            }
-                        }
-                    }
-                }
-            }
+            backward(logits: logits, examples: examples[start..<end], runner: runner, layout: layout, workspace: workspace, scratch: &scratch)
+            accumulate(logits: logits, examples: examples[start..<end], scratch: &scratch, into: &sums)
             start = end
             progress?(end, examples.count)
         }
@@ -249,6 +209,89 @@ public final class FisherEstimator {
         return parameters.map { p in
             let off = layout.offsets[p]!, count = layout.counts[p]!
             return FisherTensor(name: model.name(of: p), shape: [count], values: sums[off..<(off + count)].map { $0 / n })
+        }
+    }
+
+    /// The buffers an estimate reuses from batch to batch.
+    struct Scratch {
+        /// Outputs of the head (C) and gradient entries per example.
+        let labels: Int, width: Int
+        /// Backward passes per batch: 1, or C - 1 for the expected Fisher of a classifier.
+        let seedCount: Int
+        /// One gradient row per example for each seed, `[batch, width]`.
+        let grads: [FloatStorage]
+        /// The logit gradient a backward pass starts from, `[batch, C]`.
+        let seed: FloatStorage
+        var probabilities: [Double]
+        var weights: [Double]
+
+        init(labels c: Int, width: Int, batchSize: Int, kind: FisherKind) {
+            labels = c
+            self.width = width
+            seedCount = c == 1 ? 1 : (kind == .empirical ? 1 : c - 1)
+            grads = (0..<seedCount).map { _ in FloatStorage(count: batchSize * width) }
+            seed = FloatStorage(count: batchSize * c)
+            probabilities = [Double](repeating: 0, count: c)
+            weights = [Double](repeating: 0, count: seedCount)
+        }
+    }
+
+    /// One backward pass per seed over the batch, each example's gradient into its own row of
+    /// `scratch.grads[seed]`. Seeds are gradients of log p (or of f) with respect to the logits.
+    func backward(logits: UnsafePointer<Float>, examples: ArraySlice<EncodedExample>, runner: BertRunner,
+                  layout: GradientLayout, workspace: BackwardWorkspace, scratch: inout Scratch) {
+        let c = scratch.labels, seed = scratch.seed
+        for s in 0..<scratch.seedCount {
+            for (e, example) in examples.enumerated() {
+                let row = seed.pointer + e * c
+                if c == 1 {
+                    row[0] = 1
+                } else if options.kind == .empirical {
+                    Self.softmax(logits + e * c, count: c, into: &scratch.probabilities)
+                    let y = Int(example.label)
+                    for k in 0..<c { row[k] = Float((k == y ? 1 : 0) - scratch.probabilities[k]) }
+                } else {
+                    for k in 0..<c { row[k] = k == s ? 1 : (k == c - 1 ? -1 : 0) }
+                }
+            }
+            runner.backward(seed: seed.pointer, layout: layout, into: scratch.grads[s].pointer, workspace: workspace)
+        }
+    }
+
+    /// Adds the batch's squared per-example gradients to `sums`.
+    func accumulate(logits: UnsafePointer<Float>, examples: ArraySlice<EncodedExample>, scratch: inout Scratch, into sums: inout [Double]) {
+        let c = scratch.labels, width = scratch.width, seedCount = scratch.seedCount, grads = scratch.grads
+        sums.withUnsafeMutableBufferPointer { sum in
+            for (e, example) in examples.enumerated() {
+                if c == 1 {
+                    let f = Double(logits[e])
+                    let scale = options.kind == .empirical ? (example.label - f) * (example.label - f) : 1
+                    let g = grads[0].pointer + e * width
+                    for j in 0..<width {
+                        let v = Double(g[j])
+                        sum[j] += scale * v * v
+                    }
+                } else if options.kind == .empirical {
+                    let g = grads[0].pointer + e * width
+                    for j in 0..<width {
+                        let v = Double(g[j])
+                        sum[j] += v * v
+                    }
+                } else {
+                    // grad log p(c) = sum_k (delta_ck - p_k) V_k, V_k = backward(e_k - e_{C-1}).
+                    Self.softmax(logits + e * c, count: c, into: &scratch.probabilities)
+                    let rows = grads.map { $0.pointer + e * width }
+                    for cls in 0..<c {
+                        let pc = scratch.probabilities[cls]
+                        for k in 0..<seedCount { scratch.weights[k] = (k == cls ? 1 : 0) - scratch.probabilities[k] }
+                        for j in 0..<width {
+                            var v = 0.0
+                            for k in 0..<seedCount { v += scratch.weights[k] * Double(rows[k][j]) }
+                            sum[j] += pc * v * v
+                        }
+                    }
+                }
+            }
         }
     }
 

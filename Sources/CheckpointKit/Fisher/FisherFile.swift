@@ -39,9 +39,9 @@ public enum FisherFile {
                                         modelPath: String? = nil) throws -> FisherResult {
         let sums = try read(path: path)
         guard let n = samples ?? sums.metadata["samples"].flatMap({ Int($0) }) else {
-            throw FisherError.invalidFisherFile(path: path, reason: "no 'samples' in the file's metadata; pass --samples N (the number of examples summed)")
+            throw FisherError.invalidFisherFile(path: path, reason: "no 'samples' in the file's metadata", remedy: .stateSampleCount)
         }
-        guard n > 0 else { throw FisherError.invalidOption("--samples must be positive") }
+        try FisherOptions.checkSampleCount(n)
         if let modelTensors {
             let shapes = Dictionary(modelTensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
             let missing = sums.tensors.filter { shapes[$0.name] == nil }.map(\.name)

@@ -38,6 +38,18 @@ public struct MaskOptions: Sendable, Equatable {
         self.scope = scope
         self.combination = combination
     }
+
+    /// Checks the options for masks chosen from `fileCount` Fisher files: at least one file, a
+    /// percentage in (0, 100] or a count of at least 1, and a union or intersection for several files.
+    public func validate(fileCount: Int) throws(FisherError) {
+        guard fileCount >= 1 else { throw .noFisherFiles }
+        switch selection {
+        case let .percent(p) where !(p > 0 && p <= 100): throw .invalidKeepPercentage(p)
+        case let .count(k) where k < 1: throw .invalidKeepCount(k)
+        default: break
+        }
+        if fileCount > 1, combination == .single { throw .combinationNeeded(files: fileCount) }
+    }
 }
 
 /// The kept entries of one parameter tensor: 1 = keep (tune), 0 = freeze.
@@ -72,17 +84,8 @@ public struct FisherMask: Sendable {
     /// the smaller index, so the mask is deterministic. Several files (same names and shapes) are
     /// masked one by one and combined by union or intersection.
     public static func select(_ fishers: [FisherResult], sources: [String], options: MaskOptions) throws(FisherError) -> FisherMask {
-        guard let first = fishers.first else { throw .invalidOption("no Fisher file given") }
-        if fishers.count > 1, options.combination == .single {
-            throw .invalidOption("several Fisher files: pass --union or --intersect to say how their masks combine")
-        }
-        switch options.selection {
-        case let .percent(p) where !(p >= 0 && p <= 100):
-            throw .invalidOption("--keep must be a percentage between 0 and 100 (got \(p))")
-        case let .count(k) where k < 0:
-            throw .invalidOption("--count must not be negative (got \(k))")
-        default: break
-        }
+        try options.validate(fileCount: fishers.count)
+        let first = fishers[0]
         let shapes = first.tensors.map { ($0.name, $0.shape) }
         for (i, other) in fishers.enumerated().dropFirst() {
             let otherShapes = Dictionary(other.tensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
@@ -229,26 +232,10 @@ public enum MaskGroups {
     public static func component(of name: String) -> String {
         let role = ParameterNames.role(of: name)
         let part = role.canonicalName.hasSuffix(".bias") ? "bias" : "weight"
-        let label: String
         switch role.component {
-        case .embeddingsLayerNorm: label = "embeddings LayerNorm"
-        case .attentionLayerNorm: label = "attention-output LayerNorm"
-        case .outputLayerNorm: label = "output LayerNorm"
-        case .finalLayerNorm: label = "final LayerNorm"
-        case .query: label = "query"
-        case .key: label = "key"
-        case .value: label = "value"
-        case .fusedQKV: label = "fused QKV"
-        case .attentionOutput: label = "attention-output dense"
-        case .intermediate: label = "intermediate"
-        case .intermediateGate: label = "intermediate gate"
-        case .output: label = "output dense"
-        case .pooler: label = "pooler"
-        case .head: label = "classifier"
-        case .embeddings: label = "embedding projection"
         case .pretrainingHead, .other: return role.canonicalName
+        default: return role.component.names.label + " " + part
         }
-        return label + " " + part
     }
 
     /// `embeddings`, `layer N`, `pooler`, `classifier` or `other`.

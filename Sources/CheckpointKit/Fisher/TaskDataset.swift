@@ -105,7 +105,7 @@ public struct TaskDataset: Sendable {
         }
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
         guard let format = options.format ?? TaskDataFormat(fileName: path) else {
-            throw .cannotReadData(path: path, reason: "cannot tell the format from the file name; use --format tsv|csv|jsonl")
+            throw .cannotReadData(path: path, reason: "cannot tell the format from the file name", remedy: .stateDataFormat)
         }
         switch format {
         case .tsv, .csv: return try loadDelimited(path: path, text: text, format: format, options: options)

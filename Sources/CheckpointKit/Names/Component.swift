@@ -1,35 +1,76 @@
 /// The part of a transformer a parameter belongs to.
 ///
-/// Raw values use BERT's module names because that is the vocabulary of the papers this tool
+/// Every name a component goes by is in one table, ``names``. Its ``rawValue`` (what JSON reports
+/// and group keys use) is BERT's module name, because that is the vocabulary of the papers this tool
 /// reproduces; other families map onto the same slots by function: GPT-2's `ln_1` and LLaMA's
 /// `input_layernorm` (the norm of the attention block) are ``attentionLayerNorm``, `ln_2` and
 /// `post_attention_layernorm` (the norm of the feed-forward block) are ``outputLayerNorm``.
-public enum Component: String, CaseIterable, Sendable, Codable, Comparable {
+public enum Component: CaseIterable, Sendable, Comparable {
     /// Word, position and token-type embedding matrices (and ELECTRA's embedding projection).
-    case embeddings = "embeddings"
-    case embeddingsLayerNorm = "embeddings.LayerNorm"
-    case query = "attention.self.query"
-    case key = "attention.self.key"
-    case value = "attention.self.value"
+    case embeddings
+    case embeddingsLayerNorm
+    case query
+    case key
+    case value
     /// A fused query/key/value projection (GPT-2 `c_attn`, `query_key_value`, `qkv_proj`).
-    case fusedQKV = "attention.self.qkv"
-    case attentionOutput = "attention.output.dense"
-    case attentionLayerNorm = "attention.output.LayerNorm"
+    case fusedQKV
+    case attentionOutput
+    case attentionLayerNorm
     /// The first feed-forward projection, hidden -> 4 x hidden.
-    case intermediate = "intermediate.dense"
+    case intermediate
     /// LLaMA's gate projection of the gated feed-forward block.
-    case intermediateGate = "intermediate.gate"
+    case intermediateGate
     /// The second feed-forward projection, 4 x hidden -> hidden.
-    case output = "output.dense"
-    case outputLayerNorm = "output.LayerNorm"
+    case output
+    case outputLayerNorm
     /// A norm after the last layer (GPT-2 `ln_f`, LLaMA `norm`).
-    case finalLayerNorm = "final.LayerNorm"
-    case pooler = "pooler"
+    case finalLayerNorm
+    case pooler
     /// A task head added for fine-tuning (`classifier`, `qa_outputs`, `score`, ...).
-    case head = "head"
+    case head
     /// Heads of the pretraining objective (`cls.predictions`, `lm_head`, ...).
-    case pretrainingHead = "pretraining_head"
-    case other = "other"
+    case pretrainingHead
+    case other
+
+    /// The table of names: one row per component, every label any report prints.
+    public var names: ComponentNames {
+        switch self {
+        case .embeddings:
+            return .init("embeddings", bias: "embeddings", label: "embedding projection", short: "emb", heading: ("", "embeddings"))
+        case .embeddingsLayerNorm:
+            return .init("embeddings.LayerNorm", bias: "embeddings_layernorm", label: "embeddings LayerNorm", short: "emb.LN", heading: ("embeddings", "LayerNorm"))
+        case .query:
+            return .init("attention.self.query", bias: "query", label: "query", short: "query", heading: ("attention", "query"))
+        case .key:
+            return .init("attention.self.key", bias: "key", label: "key", short: "key", heading: ("attention", "key"))
+        case .value:
+            return .init("attention.self.value", bias: "value", label: "value", short: "value", heading: ("attention", "value"))
+        case .fusedQKV:
+            return .init("attention.self.qkv", bias: "qkv", label: "fused QKV", short: "qkv", heading: ("attention", "qkv"))
+        case .attentionOutput:
+            return .init("attention.output.dense", bias: "attention_output", label: "attention-output dense", short: "attn.out", heading: ("attention", "output"))
+        case .attentionLayerNorm:
+            return .init("attention.output.LayerNorm", bias: "attention_layernorm", label: "attention-output LayerNorm", short: "attn.LN", heading: ("attention", "LayerNorm"))
+        case .intermediate:
+            return .init("intermediate.dense", bias: "intermediate", label: "intermediate", short: "interm.", heading: ("intermediate", "dense"))
+        case .intermediateGate:
+            return .init("intermediate.gate", bias: "gate", label: "intermediate gate", short: "gate", heading: ("intermediate", "gate"))
+        case .output:
+            return .init("output.dense", bias: "output", label: "output dense", short: "output", heading: ("output", "dense"))
+        case .outputLayerNorm:
+            return .init("output.LayerNorm", bias: "output_layernorm", label: "output LayerNorm", short: "out.LN", heading: ("output", "LayerNorm"))
+        case .finalLayerNorm:
+            return .init("final.LayerNorm", bias: "final_layernorm", label: "final LayerNorm", short: "final.LN", heading: ("final", "LayerNorm"))
+        case .pooler:
+            return .init("pooler", bias: "pooler", label: "pooler", short: "pooler", heading: ("", "pooler"))
+        case .head:
+            return .init("head", bias: "head", label: "classifier", short: "head", heading: ("", "head"))
+        case .pretrainingHead:
+            return .init("pretraining_head", bias: "pretraining_head", label: "pretraining head", short: "pt.head", heading: ("pretraining", "head"))
+        case .other:
+            return .init("other", bias: "other", label: "other", short: "other", heading: ("", "other"))
+        }
+    }
 
     /// Whether the component is a normalisation layer (LayerNorm or RMSNorm).
     public var isNorm: Bool {
@@ -39,28 +80,8 @@ public enum Component: String, CaseIterable, Sendable, Codable, Comparable {
         }
     }
 
-    /// The BitFit bias type of this component's bias vector, as used by `--select bias:TYPE,...`.
-    public var biasType: String {
-        switch self {
-        case .embeddings: return "embeddings"
-        case .embeddingsLayerNorm: return "embeddings_layernorm"
-        case .query: return "query"
-        case .key: return "key"
-        case .value: return "value"
-        case .fusedQKV: return "qkv"
-        case .attentionOutput: return "attention_output"
-        case .attentionLayerNorm: return "attention_layernorm"
-        case .intermediate: return "intermediate"
-        case .intermediateGate: return "gate"
-        case .output: return "output"
-        case .outputLayerNorm: return "output_layernorm"
-        case .finalLayerNorm: return "final_layernorm"
-        case .pooler: return "pooler"
-        case .head: return "head"
-        case .pretrainingHead: return "pretraining_head"
-        case .other: return "other"
-        }
-    }
+    /// The BitFit bias type of this component's bias vector (selection `bias:TYPE,...`).
+    public var biasType: String { names.biasType }
 
     /// Every bias type name, for help texts and validation.
     public static var biasTypes: [String] { allCases.map(\.biasType) }
@@ -68,6 +89,39 @@ public enum Component: String, CaseIterable, Sendable, Codable, Comparable {
     /// Order of the components inside a layer, bottom to top, for tables.
     public static func < (lhs: Component, rhs: Component) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// The component's module name (``ComponentNames/name``) is its raw value, and what it encodes as.
+extension Component: RawRepresentable, Codable {
+    public init?(rawValue: String) {
+        guard let found = Component.allCases.first(where: { $0.names.name == rawValue }) else { return nil }
+        self = found
+    }
+
+    public var rawValue: String { names.name }
+}
+
+/// Every name of one ``Component``: a row of ``Component/names``.
+public struct ComponentNames: Sendable {
+    /// BERT's module path, the value JSON reports and group keys use: `attention.output.LayerNorm`.
+    public let name: String
+    /// The BitFit bias type (selection `bias:TYPE`, JSON `bias_type`): `attention_layernorm`.
+    public let biasType: String
+    /// What a person reads, also the mask report's component names: `attention-output LayerNorm`.
+    public let label: String
+    /// A table column heading of at most 8 characters: `attn.LN`.
+    public let short: String
+    /// A heading in two short lines, the block then the module: (`attention`, `LayerNorm`); the
+    /// block is empty for components outside the blocks (`pooler`).
+    public let heading: (block: String, module: String)
+
+    init(_ name: String, bias: String, label: String, short: String, heading: (String, String)) {
+        self.name = name
+        self.biasType = bias
+        self.label = label
+        self.short = short
+        self.heading = heading
     }
 }
 

@@ -198,11 +198,11 @@ public struct PatchApplier {
         guard !force else { return Set(c.differing.map(\.tensor)) }
         if let problem = c.differing.first {
             let more = c.differing.count > 1 ? " (\(c.differing.count) tensors differ)" : ""
-            throw PatchError.baseMismatch(patch: patch.path, base: base.path, tensor: problem.tensor, reason: problem.reason + more + "; --force applies it anyway")
+            throw PatchError.baseMismatch(patch: patch.path, base: base.path, tensor: problem.tensor, reason: problem.reason + more, remedy: .applyAnyway)
         }
         if !c.manifestMatches {
             throw PatchError.baseMismatch(patch: patch.path, base: base.path, tensor: c.unknownBaseTensors.first,
-                                          reason: PatchCompatibility.manifestMessage(unknown: c.unknownBaseTensors, absent: c.absentBaseTensors) + "; --force applies it anyway")
+                                          reason: PatchCompatibility.manifestMessage(unknown: c.unknownBaseTensors, absent: c.absentBaseTensors), remedy: .applyAnyway)
         }
         return []
     }

@@ -1,9 +1,9 @@
 /// Everything that can go wrong making, reading, applying or verifying a task patch. Each case
 /// names the file and, where there is one, the tensor, so the one-line message is enough.
 public enum PatchError: Error, CustomStringConvertible, Equatable {
-    /// A `--select` specification that does not parse.
+    /// A selection specification (the command line's `--select`) that does not parse.
     case invalidSelection(spec: String, reason: String)
-    /// A mask file (`--select mask:FILE`) that cannot be used.
+    /// A mask file (selection `mask:FILE`) that cannot be used.
     case invalidMask(path: String, tensor: String?, reason: String)
     /// The file is a valid safetensors file but not a ckpt patch.
     case notAPatch(path: String, reason: String)
@@ -16,7 +16,8 @@ public enum PatchError: Error, CustomStringConvertible, Equatable {
     /// The patch names a tensor that the base does not have.
     case tensorMissingFromBase(patch: String, base: String, tensor: String)
     /// A tensor of the base is not the one the patch was made from (or cannot take the patch).
-    case baseMismatch(patch: String, base: String, tensor: String?, reason: String)
+    /// `remedy` is ``ErrorRemedy/applyAnyway`` when only the bytes differ and forcing would apply it.
+    case baseMismatch(patch: String, base: String, tensor: String?, reason: String, remedy: ErrorRemedy? = nil)
     /// Base and fine-tune disagree on a tensor the selection keeps.
     case pairMismatch(base: String, finetuned: String, tensor: String, reason: String)
     /// The output path is one of the inputs.
@@ -30,7 +31,7 @@ public enum PatchError: Error, CustomStringConvertible, Equatable {
         func named(_ tensor: String?) -> String { tensor.map { ": tensor '\($0)'" } ?? "" }
         switch self {
         case let .invalidSelection(spec, reason):
-            return "invalid --select '\(spec)': \(reason)"
+            return "invalid selection '\(spec)': \(reason)"
         case let .invalidMask(path, tensor, reason):
             return "\(path): mask\(named(tensor)): \(reason)"
         case let .notAPatch(path, reason):
@@ -43,7 +44,7 @@ public enum PatchError: Error, CustomStringConvertible, Equatable {
             return "\(path): corrupt patch\(named(tensor)): \(reason)"
         case let .tensorMissingFromBase(patch, base, tensor):
             return "\(patch): the patch changes tensor '\(tensor)', which the base \(base) does not have (a patch for another model?)"
-        case let .baseMismatch(patch, base, tensor, reason):
+        case let .baseMismatch(patch, base, tensor, reason, _):
             return "\(patch): made for another base than \(base)\(named(tensor)): \(reason)"
         case let .pairMismatch(base, finetuned, tensor, reason):
             return "\(finetuned): tensor '\(tensor)' cannot be patched against \(base): \(reason)"
@@ -63,5 +64,10 @@ extension PatchError: CategorizedError {
         case .tensorMissingFromBase, .baseMismatch, .pairMismatch: return .mismatch
         default: return .badInput
         }
+    }
+
+    public var remedy: ErrorRemedy? {
+        if case let .baseMismatch(_, _, _, _, remedy) = self { return remedy }
+        return nil
     }
 }
