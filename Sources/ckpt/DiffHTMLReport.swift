@@ -40,7 +40,7 @@ struct DiffHTMLReport {
         body += "<h2>Layer × component: \(esc(metric.label))</h2>\n"
         body += heatmap(groups, metric)
         body += "<h2>Rankings by \(esc(metric.label))</h2>\n<div class=rankings>"
-        body += barChart("Components", groups.byComponent, metric, note: "which part of the network moved most")
+        body += barChart("Components", groups.byComponent, metric, note: "which part of the network moved most", label: \.componentLabel)
         body += barChart("Bias types", groups.byBiasType, metric, note: "BitFit's question: which biases moved most")
         body += barChart("Layers", groups.byLayer, metric, note: "how change spreads over depth", label: { "layer \($0.name)" })
         body += barChart("Kinds", groups.byKind, metric, note: "LayerNorm vs bias vs weight matrix vs embedding")
@@ -138,7 +138,7 @@ struct DiffHTMLReport {
             svg += "<text x=\"\(left)\" y=\"\(stripTop - 8)\" font-size=\"12\" font-weight=\"600\" fill=\"#333\">outside the layers</text>\n"
             for (i, group) in outside.enumerated() {
                 let x = left + i * cellWidth
-                svg += heatCell(group, x: x, y: stripTop, width: cellWidth, height: cellHeight, scale: scale, metric: metric, title: group.name)
+                svg += heatCell(group, x: x, y: stripTop, width: cellWidth, height: cellHeight, scale: scale, metric: metric, title: group.componentLabel)
                 let (upper, lower) = group.component?.names.heading ?? ("", group.name)
                 svg += "<text x=\"\(x + cellWidth / 2)\" y=\"\(stripTop + cellHeight + 14)\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">\(esc(upper.isEmpty ? lower : upper))</text>"
                 if !upper.isEmpty {

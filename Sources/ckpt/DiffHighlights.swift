@@ -10,34 +10,42 @@ struct DiffHighlights {
     init(document: DiffDocument) {
         let metric = document.metric
         let groups = document.groups
-        if let s = DiffHighlights.leader("component", groups.byComponent.filter { $0.component?.isInsideLayer ?? false }, metric) {
+        if let s = DiffHighlights.leader("component", groups.byComponent.filter { $0.component?.isInsideLayer ?? false }, metric,
+                                         label: \.componentLabel) {
             sentences.append(s)
         }
         if let s = DiffHighlights.leader("bias type", groups.byBiasType, metric) { sentences.append(s) }
         if groups.byLayer.count > 1, let s = DiffHighlights.leader("layer", groups.byLayer, metric) { sentences.append(s) }
     }
 
-    /// "component changed most: output.LayerNorm (relative change 0.125), 1.90x the next
-    /// (attention.output.LayerNorm)". Groups whose base is all zeros have an infinite relative
+    /// "component changed most: output LayerNorm (relative change 0.125), 1.90x the next
+    /// (attention-output LayerNorm)". Groups whose base is all zeros have an infinite relative
     /// change; they are named apart rather than ranked first.
-    static func leader(_ what: String, _ groups: [DifferenceGroup], _ metric: DifferenceMetric) -> String? {
+    static func leader(_ what: String, _ groups: [DifferenceGroup], _ metric: DifferenceMetric,
+                       label: (DifferenceGroup) -> String = \.name) -> String? {
         let ranked = DifferenceGroups.ranked(groups.filter { $0.value(of: metric).isFinite }, by: metric)
-        let zeroBase = groups.filter { $0.value(of: metric).isInfinite }.map(\.name)
+        let zeroBase = groups.filter { $0.value(of: metric).isInfinite }.map(label)
         let note = zeroBase.isEmpty ? "" : "; \(zeroBase.joined(separator: ", ")) left out: base all zeros, relative change infinite"
         guard let first = ranked.first, first.value(of: metric) > 0 else { return nil }
         let value = first.value(of: metric)
-        var sentence = "\(what) changed most: \(first.name) (\(metric.label) \(NumberText.short(value)))"
+        var sentence = "\(what) changed most: \(label(first)) (\(metric.label) \(NumberText.short(value)))"
         if ranked.count > 1 {
             let second = ranked[1]
             let next = second.value(of: metric)
             if next > 0 {
-                sentence += ", \(String(format: "%.2f", value / next))x the next (\(second.name))"
+                sentence += ", \(String(format: "%.2f", value / next))x the next (\(label(second)))"
             } else {
                 sentence += ", the only one that changed"
             }
         }
         return sentence + note
     }
+}
+
+extension DifferenceGroup {
+    /// How the reports name a group of ``DifferenceGroups/byComponent``: its component's label
+    /// (`attention-output LayerNorm`), the one vocabulary of the terminal and HTML reports.
+    var componentLabel: String { component?.names.label ?? name }
 }
 
 extension Component {

@@ -37,7 +37,7 @@ struct DiffTerminalReport {
                 lines.append("  " + Format.pad(t.name, width) + "  " + cells.map { Format.padLeft($0, 10) }.joined(separator: " "))
             }
         }
-        lines += ranking("Components", groups.byComponent, metric)
+        lines += ranking("Components", groups.byComponent, metric, label: \.componentLabel)
         lines += ranking("Bias types (BitFit)", groups.byBiasType, metric)
         lines += ranking("Layers", groups.byLayer, metric, label: { "layer \($0.name)" })
         lines += layerTable(groups, metric)

@@ -234,6 +234,8 @@ public enum MaskGroups {
         let part = role.canonicalName.hasSuffix(".bias") ? "bias" : "weight"
         switch role.component {
         case .pretrainingHead, .other: return role.canonicalName
+        // The only embeddings parameters a Fisher covers are the projection's (ELECTRA).
+        case .embeddings: return "embedding projection " + part
         default: return role.component.names.label + " " + part
         }
     }

@@ -36,39 +36,39 @@ public enum Component: CaseIterable, Sendable, Comparable {
     public var names: ComponentNames {
         switch self {
         case .embeddings:
-            return .init("embeddings", bias: "embeddings", label: "embedding projection", short: "emb", heading: ("", "embeddings"))
+            return .init("embeddings", bias: "embeddings", label: "embeddings", short: "emb")
         case .embeddingsLayerNorm:
-            return .init("embeddings.LayerNorm", bias: "embeddings_layernorm", label: "embeddings LayerNorm", short: "emb.LN", heading: ("embeddings", "LayerNorm"))
+            return .init("embeddings.LayerNorm", bias: "embeddings_layernorm", label: "embeddings LayerNorm", short: "emb.LN")
         case .query:
-            return .init("attention.self.query", bias: "query", label: "query", short: "query", heading: ("attention", "query"))
+            return .init("attention.self.query", bias: "query", label: "query", short: "query")
         case .key:
-            return .init("attention.self.key", bias: "key", label: "key", short: "key", heading: ("attention", "key"))
+            return .init("attention.self.key", bias: "key", label: "key", short: "key")
         case .value:
-            return .init("attention.self.value", bias: "value", label: "value", short: "value", heading: ("attention", "value"))
+            return .init("attention.self.value", bias: "value", label: "value", short: "value")
         case .fusedQKV:
-            return .init("attention.self.qkv", bias: "qkv", label: "fused QKV", short: "qkv", heading: ("attention", "qkv"))
+            return .init("attention.self.qkv", bias: "qkv", label: "fused QKV", short: "qkv")
         case .attentionOutput:
-            return .init("attention.output.dense", bias: "attention_output", label: "attention-output dense", short: "attn.out", heading: ("attention", "output"))
+            return .init("attention.output.dense", bias: "attention_output", label: "attention-output dense", short: "attn.out")
         case .attentionLayerNorm:
-            return .init("attention.output.LayerNorm", bias: "attention_layernorm", label: "attention-output LayerNorm", short: "attn.LN", heading: ("attention", "LayerNorm"))
+            return .init("attention.output.LayerNorm", bias: "attention_layernorm", label: "attention-output LayerNorm", short: "attn.LN")
         case .intermediate:
-            return .init("intermediate.dense", bias: "intermediate", label: "intermediate", short: "interm.", heading: ("intermediate", "dense"))
+            return .init("intermediate.dense", bias: "intermediate", label: "intermediate", short: "interm.")
         case .intermediateGate:
-            return .init("intermediate.gate", bias: "gate", label: "intermediate gate", short: "gate", heading: ("intermediate", "gate"))
+            return .init("intermediate.gate", bias: "gate", label: "intermediate gate", short: "gate")
         case .output:
-            return .init("output.dense", bias: "output", label: "output dense", short: "output", heading: ("output", "dense"))
+            return .init("output.dense", bias: "output", label: "output dense", short: "output")
         case .outputLayerNorm:
-            return .init("output.LayerNorm", bias: "output_layernorm", label: "output LayerNorm", short: "out.LN", heading: ("output", "LayerNorm"))
+            return .init("output.LayerNorm", bias: "output_layernorm", label: "output LayerNorm", short: "out.LN")
         case .finalLayerNorm:
-            return .init("final.LayerNorm", bias: "final_layernorm", label: "final LayerNorm", short: "final.LN", heading: ("final", "LayerNorm"))
+            return .init("final.LayerNorm", bias: "final_layernorm", label: "final LayerNorm", short: "final.LN")
         case .pooler:
-            return .init("pooler", bias: "pooler", label: "pooler", short: "pooler", heading: ("", "pooler"))
+            return .init("pooler", bias: "pooler", label: "pooler", short: "pooler")
         case .head:
-            return .init("head", bias: "head", label: "classifier", short: "head", heading: ("", "head"))
+            return .init("head", bias: "head", label: "classifier", short: "head")
         case .pretrainingHead:
-            return .init("pretraining_head", bias: "pretraining_head", label: "pretraining head", short: "pt.head", heading: ("pretraining", "head"))
+            return .init("pretraining_head", bias: "pretraining_head", label: "pretraining head", short: "pt.head")
         case .other:
-            return .init("other", bias: "other", label: "other", short: "other", heading: ("", "other"))
+            return .init("other", bias: "other", label: "other", short: "other")
         }
     }
 
@@ -110,18 +110,21 @@ public struct ComponentNames: Sendable {
     public let biasType: String
     /// What a person reads, also the mask report's component names: `attention-output LayerNorm`.
     public let label: String
-    /// A table column heading of at most 8 characters: `attn.LN`.
+    /// The label abbreviated for a table column of at most 8 characters: `attn.LN`.
     public let short: String
-    /// A heading in two short lines, the block then the module: (`attention`, `LayerNorm`); the
-    /// block is empty for components outside the blocks (`pooler`).
-    public let heading: (block: String, module: String)
 
-    init(_ name: String, bias: String, label: String, short: String, heading: (String, String)) {
+    init(_ name: String, bias: String, label: String, short: String) {
         self.name = name
         self.biasType = bias
         self.label = label
         self.short = short
-        self.heading = heading
+    }
+
+    /// The label in two lines for a narrow column heading, split before its last word:
+    /// (`attention-output`, `LayerNorm`); the first line is empty for a one-word label.
+    public var heading: (upper: String, lower: String) {
+        guard let space = label.lastIndex(of: " ") else { return ("", label) }
+        return (String(label[..<space]), String(label[label.index(after: space)...]))
     }
 }
 
