@@ -70,7 +70,7 @@ struct InspectReport {
         lines.append("Parameters by component")
         for component in Component.allCases {
             guard let n = s.parametersByComponent[component.rawValue] else { continue }
-            lines.append("  \(Format.pad(component.rawValue, 28)) \(Format.padLeft(Format.count(n), 14))  \(Format.padLeft(Format.percent(fraction(n, s.parameters)), 7))")
+            lines.append("  \(Format.pad(component.names.label, 28)) \(Format.padLeft(Format.count(n), 14))  \(Format.padLeft(Format.percent(fraction(n, s.parameters)), 7))")
         }
         lines.append("")
         lines.append("Parameters by kind")
