@@ -234,8 +234,10 @@ public enum MaskGroups {
         let part = role.canonicalName.hasSuffix(".bias") ? "bias" : "weight"
         switch role.component {
         case .pretrainingHead, .other: return role.canonicalName
-        // The only embeddings parameters a Fisher covers are the projection's (ELECTRA).
+        // A Fisher covers a sequence classifier: its only embeddings parameters are the
+        // projection's (ELECTRA), its head is the classifier.
         case .embeddings: return "embedding projection " + part
+        case .head: return "classifier " + part
         default: return role.component.names.label + " " + part
         }
     }

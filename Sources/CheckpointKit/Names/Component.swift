@@ -64,7 +64,7 @@ public enum Component: CaseIterable, Sendable, Comparable {
         case .pooler:
             return .init("pooler", bias: "pooler", label: "pooler", short: "pooler")
         case .head:
-            return .init("head", bias: "head", label: "classifier", short: "head")
+            return .init("head", bias: "head", label: "head", short: "head")
         case .pretrainingHead:
             return .init("pretraining_head", bias: "pretraining_head", label: "pretraining head", short: "pt.head")
         case .other:
@@ -108,7 +108,9 @@ public struct ComponentNames: Sendable {
     public let name: String
     /// The BitFit bias type (selection `bias:TYPE`, JSON `bias_type`): `attention_layernorm`.
     public let biasType: String
-    /// What a person reads, also the mask report's component names: `attention-output LayerNorm`.
+    /// What a person reads: `attention-output LayerNorm`. The terminal and HTML reports and the
+    /// mask report use it (the mask report, about a sequence classifier, names the head
+    /// `classifier` and the embeddings parameters `embedding projection`).
     public let label: String
     /// The label abbreviated for a table column of at most 8 characters: `attn.LN`.
     public let short: String
