@@ -41,7 +41,12 @@ public enum FisherFile {
         guard let n = samples ?? sums.metadata["samples"].flatMap({ Int($0) }) else {
             throw FisherError.invalidFisherFile(path: path, reason: "no 'samples' in the file's metadata", remedy: .stateSampleCount)
         }
-        try FisherOptions.checkSampleCount(n)
+        if let samples {
+            try FisherOptions.checkSampleCount(samples)
+        } else if n < 1 {
+            throw FisherError.invalidFisherFile(path: path, reason: "metadata 'samples' is \(n); the number of examples summed must be positive",
+                                                remedy: .stateSampleCount)
+        }
         if let modelTensors {
             let shapes = Dictionary(modelTensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
             let missing = sums.tensors.filter { shapes[$0.name] == nil }.map(\.name)
