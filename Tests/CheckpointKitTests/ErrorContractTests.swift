@@ -63,6 +63,23 @@ final class ErrorContractTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp("out.safetensors")))
     }
 
+    /// The library's errors name no option; `ckpt` adds the one that helps: a typed remedy
+    /// (`--force`) or an invalid value named by its option (a usage error, 64).
+    func testCommandLineNamesTheOptionThatHelps() throws {
+        var tensors = try PatchTestSupport.baseTensors()
+        let i = try XCTUnwrap(tensors.firstIndex { $0.0 == "encoder.layer.2.output.LayerNorm.bias" })
+        tensors[i].1.bytes[tensors[i].1.bytes.startIndex] ^= 0x01
+        let other = tmp("other.safetensors")
+        try PatchTestSupport.write(tensors, to: other)
+        let forcible = try run(["apply", other, layerNormPatch, "-o", tmp("out.safetensors")])
+        XCTAssertEqual(forcible.status, 3, forcible.stderr)
+        assertOneLine(forcible, contains: "encoder.layer.2.output.LayerNorm.bias")
+        XCTAssertTrue(forcible.stderr.hasSuffix("; --force applies it anyway\n"), forcible.stderr)
+        let keep = try run(["mask", tmp("fisher.safetensors"), "--keep", "0", "-o", tmp("mask.safetensors")])
+        XCTAssertEqual(keep.status, 64, keep.stderr)
+        XCTAssertTrue(keep.stderr.contains("--keep must be a percentage in (0, 100]"), keep.stderr)
+    }
+
     func testExit4IOFailure() throws {
         // The output's directory is a regular file: the temporary file cannot be created.
         let notADirectory = tmp("file")

@@ -60,7 +60,23 @@ final class FisherMaskTests: XCTestCase {
         XCTAssertEqual(union.tensors[0].keep, [1, 1, 1, 0])
         let intersect = try FisherMask.select([a, b], sources: ["a", "b"], options: MaskOptions(selection: .count(2), combination: .intersect))
         XCTAssertEqual(intersect.tensors[0].keep, [0, 1, 0, 0])
-        XCTAssertThrowsError(try FisherMask.select([a, b], sources: ["a", "b"], options: MaskOptions(selection: .count(2))))
+        XCTAssertThrowsError(try FisherMask.select([a, b], sources: ["a", "b"], options: MaskOptions(selection: .count(2)))) { error in
+            XCTAssertEqual(error as? FisherError, .combinationNeeded(files: 2))
+        }
+    }
+
+    /// The one check of the options, typed (the command line maps these to its option names).
+    func testOptionsAreCheckedWithTypedErrors() {
+        func error(_ options: MaskOptions, files: Int = 1) -> FisherError? {
+            do { try options.validate(fileCount: files) } catch { return error }
+            return nil
+        }
+        XCTAssertEqual(error(MaskOptions(selection: .percent(0))), .invalidKeepPercentage(0))
+        XCTAssertEqual(error(MaskOptions(selection: .percent(100.5))), .invalidKeepPercentage(100.5))
+        XCTAssertNil(error(MaskOptions(selection: .percent(100))))
+        XCTAssertEqual(error(MaskOptions(selection: .count(0))), .invalidKeepCount(0))
+        XCTAssertEqual(error(MaskOptions(selection: .count(1)), files: 0), .noFisherFiles)
+        XCTAssertNil(error(MaskOptions(selection: .count(1), combination: .union), files: 2))
     }
 
     func testMismatchedFisherFiles() throws {
