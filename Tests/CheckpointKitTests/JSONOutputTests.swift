@@ -32,11 +32,13 @@ final class JSONOutputTests: XCTestCase {
     }
 
     func testReportLayoutAndNonFiniteNumbers() throws {
-        struct Sample: Encodable { var zeta = [Double.nan, .infinity, -.infinity, 1.5]; var alpha: Int? = nil; var path = "a/b" }
+        struct Sample: Encodable { var zeta = [Double.nan, .infinity, -.infinity, 1.5]; var alpha: [Int?] = [nil]; var path = "a/b" }
         let text = String(decoding: try JSONOutput.report(Sample()), as: UTF8.self)
         XCTAssertEqual(text, """
         {
-          "alpha" : null,
+          "alpha" : [
+            null
+          ],
           "path" : "a/b",
           "zeta" : [
             "nan",
@@ -46,7 +48,7 @@ final class JSONOutputTests: XCTestCase {
           ]
         }
         """)
-        XCTAssertEqual(JSONOutput.compact(Sample()), #"{"alpha":null,"path":"a/b","zeta":["nan","inf","-inf",1.5]}"#)
+        XCTAssertEqual(JSONOutput.compact(Sample()), #"{"alpha":[null],"path":"a/b","zeta":["nan","inf","-inf",1.5]}"#)
     }
 
     /// The expected header is what Python writes: `json.dumps(s, ensure_ascii=False)` for every
