@@ -25,18 +25,17 @@ public struct FisherReport: Encodable, Sendable {
     public var kind: String
     public var params: String
     public var samples: Int
-    public var model: String?
-    public var data: String?
-    public var maxLength: Int?
+    @ExplicitNull public var model: String? = nil
+    @ExplicitNull public var data: String? = nil
+    @ExplicitNull public var maxLength: Int? = nil
     /// Wall time of the whole command, in seconds.
     public var seconds: Double
     /// Time spent computing gradients, in seconds; nil for `--from-grads`.
     public var computeSeconds: Double?
+    /// Examples per second of gradient computation; nil when nothing was computed.
+    public var examplesPerSecond: Double?
     public var tensors: [Tensor]
     public var total: Total
-
-    /// Examples per second of gradient computation; nil when nothing was computed.
-    public var examplesPerSecond: Double? { computeSeconds.map { Double(samples) / Swift.max($0, 1e-9) } }
 
     /// - Parameters:
     ///   - seconds: wall time of the whole command.
@@ -45,12 +44,14 @@ public struct FisherReport: Encodable, Sendable {
         self.output = output
         kind = result.metadata["kind"] ?? ""
         params = result.metadata["params"] ?? ""
-        samples = result.samples ?? 0
+        let samples = result.samples ?? 0
+        self.samples = samples
         model = result.metadata["model"]
         data = result.metadata["data"]
         maxLength = result.metadata["max_length"].flatMap { Int($0) }
         self.seconds = seconds
         self.computeSeconds = computeSeconds
+        examplesPerSecond = computeSeconds.map { Double(samples) / Swift.max($0, 1e-9) }
         tensors = result.tensors.map { Tensor(name: $0.name, shape: $0.shape, sum: $0.sum, max: $0.max) }
         total = Total(entries: result.entryCount, sum: tensors.reduce(0) { $0 + $1.sum }, max: tensors.map(\.max).max() ?? 0)
     }
@@ -58,22 +59,5 @@ public struct FisherReport: Encodable, Sendable {
     enum CodingKeys: String, CodingKey {
         case output, format, kind, params, samples, model, data, seconds, tensors, total
         case maxLength = "max_length", computeSeconds = "compute_seconds", examplesPerSecond = "examples_per_second"
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(output, forKey: .output)
-        try c.encode(format, forKey: .format)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(params, forKey: .params)
-        try c.encode(samples, forKey: .samples)
-        try c.encode(model, forKey: .model)
-        try c.encode(data, forKey: .data)
-        try c.encode(maxLength, forKey: .maxLength)
-        try c.encode(seconds, forKey: .seconds)
-        try c.encodeIfPresent(computeSeconds, forKey: .computeSeconds)
-        try c.encodeIfPresent(examplesPerSecond, forKey: .examplesPerSecond)
-        try c.encode(tensors, forKey: .tensors)
-        try c.encode(total, forKey: .total)
     }
 }

@@ -22,9 +22,9 @@ public struct MaskReport: Encodable, Sendable {
     public var output: String
     public var format = "ckpt-mask"
     /// Percentage of entries kept, for a `.percent` selection.
-    public var keep: Double?
+    @ExplicitNull public var keep: Double? = nil
     /// Entries kept per group, for a `.count` selection.
-    public var count: Int?
+    @ExplicitNull public var count: Int? = nil
     public var scope: String
     public var combine: String
     public var sources: [String]
@@ -48,25 +48,5 @@ public struct MaskReport: Encodable, Sendable {
         tensors = mask.perTensor.map { Group(key: "name", count: $0) }
         components = mask.perComponent.map { Group(key: "component", count: $0) }
         layers = mask.perLayer.map { Group(key: "layer", count: $0) }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case output, format, keep, count, scope, combine, sources, kept, total, tensors, components, layers
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(output, forKey: .output)
-        try c.encode(format, forKey: .format)
-        try c.encode(keep, forKey: .keep)
-        try c.encode(count, forKey: .count)
-        try c.encode(scope, forKey: .scope)
-        try c.encode(combine, forKey: .combine)
-        try c.encode(sources, forKey: .sources)
-        try c.encode(kept, forKey: .kept)
-        try c.encode(total, forKey: .total)
-        try c.encode(tensors, forKey: .tensors)
-        try c.encode(components, forKey: .components)
-        try c.encode(layers, forKey: .layers)
     }
 }
