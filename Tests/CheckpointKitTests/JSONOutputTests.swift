@@ -173,4 +173,21 @@ final class JSONOutputTests: XCTestCase {
         XCTAssertEqual(layers.first?["kept"] as? Int, 50)
         XCTAssertEqual(layers.map { $0["total"] as? Int ?? 0 }.reduce(0, +), 1154)
     }
+
+    /// `apply --json`: counts from the Python `safetensors` reader (the base holds 71 tensors; the
+    /// patch's `storage` is 18 `d` then 2 `n`); `bytes` is the output's size on disk.
+    func testApplyJSON() throws {
+        let output = try Fixtures.temporaryDirectory().appendingPathComponent("out.safetensors").path
+        let result = try CommandRunner.run(["apply", Fixtures.path("tiny-bert/base"), Fixtures.path("patch/layernorm.patch"), "-o", output, "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        assertPrettyAndSorted(result.stdout)
+        let report = try object(result.stdout)
+        XCTAssertEqual(report["output"] as? String, output)
+        XCTAssertEqual(report["tensors"] as? Int, 73)
+        XCTAssertEqual(report["replaced"] as? Int, 18)
+        XCTAssertEqual(report["added"] as? Int, 2)
+        XCTAssertEqual(report["forced"] as? [String], [])
+        let size = try FileManager.default.attributesOfItem(atPath: output)[.size] as? Int
+        XCTAssertEqual(report["bytes"] as? Int, size)
+    }
 }
