@@ -53,6 +53,8 @@ def json_str(s):
         elif ch == "\n": out.append("\\n")
         elif ch == "\r": out.append("\\r")
         elif ch == "\t": out.append("\\t")
+        elif ch == "\b": out.append("\\b")
+        elif ch == "\f": out.append("\\f")
         elif ord(ch) < 0x20: out.append("\\u%04x" % ord(ch))
         else: out.append(ch)
     return "".join(out) + '"'

@@ -129,29 +129,7 @@ struct FisherCommand: ParsableCommand {
         let elapsed = Date().timeIntervalSince(start)
         let samples = result.samples ?? 0
         if json {
-            var members: [(key: String, value: JSONValue)] = [
-                ("output", .string(output)),
-                ("format", .string("ckpt-fisher")),
-                ("kind", .string(result.metadata["kind"] ?? "")),
-                ("params", .string(result.metadata["params"] ?? "")),
-                ("samples", .integer(samples)),
-                ("model", result.metadata["model"].map { .string($0) } ?? .null),
-                ("data", result.metadata["data"].map { .string($0) } ?? .null),
-                ("max_length", result.metadata["max_length"].flatMap { Int($0) }.map { .integer($0) } ?? .null),
-                ("seconds", .number(elapsed)),
-            ]
-            if let computeSeconds {
-                members.append(("compute_seconds", .number(computeSeconds)))
-                members.append(("examples_per_second", .number(Double(samples) / max(computeSeconds, 1e-9))))
-            }
-            members.append(("tensors", .array(result.tensors.map {
-                .object([("name", .string($0.name)), ("shape", .array($0.shape.map { .integer($0) })),
-                         ("sum", .number($0.sum)), ("max", .number($0.max))])
-            })))
-            members.append(("total", .object([("entries", .integer(result.entryCount)),
-                                              ("sum", .number(result.tensors.reduce(0) { $0 + $1.sum })),
-                                              ("max", .number(result.tensors.map(\.max).max() ?? 0))])))
-            print(JSONValue.object(members).serialized())
+            try printJSON(FisherReport(result, output: output, seconds: elapsed, computeSeconds: computeSeconds))
             return
         }
         let described = ["layernorm": "LayerNorm", "bias": "bias", "both": "LayerNorm and bias"][params.rawValue] ?? params.rawValue

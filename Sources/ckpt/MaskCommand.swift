@@ -62,24 +62,7 @@ struct MaskCommand: ParsableCommand {
         let mask = try FisherMask.select(fishers, sources: fisher, options: options)
         try mask.write(to: output)
         if json {
-            func counts(_ key: String, _ list: [MaskCount]) -> JSONValue {
-                .array(list.map { .object([(key, .string($0.name)), ("kept", .integer($0.kept)), ("total", .integer($0.total))]) })
-            }
-            let members: [(key: String, value: JSONValue)] = [
-                ("output", .string(output)),
-                ("format", .string("ckpt-mask")),
-                ("keep", keep.map { .number($0) } ?? .null),
-                ("count", count.map { .integer($0) } ?? .null),
-                ("scope", .string(scope.rawValue)),
-                ("combine", .string(options.combination.rawValue)),
-                ("sources", .array(fisher.map { .string($0) })),
-                ("kept", .integer(mask.keptCount)),
-                ("total", .integer(mask.totalCount)),
-                ("tensors", counts("name", mask.perTensor)),
-                ("components", counts("component", mask.perComponent)),
-                ("layers", counts("layer", mask.perLayer)),
-            ]
-            print(JSONValue.object(members).serialized())
+            try printJSON(MaskReport(mask, output: output))
             return
         }
         let kept = mask.keptCount, total = mask.totalCount

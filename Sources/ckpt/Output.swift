@@ -36,12 +36,10 @@ enum Format {
     }
 }
 
-/// Writes an Encodable value as pretty-printed JSON with sorted keys to standard output.
+/// Writes a report to standard output as ``JSONOutput`` formats every report: pretty-printed,
+/// keys sorted, non-finite numbers as the strings "nan", "inf" and "-inf".
 func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    printJSONData(try encoder.encode(value))
+    printJSONData(try JSONOutput.report(value))
 }
 
 /// Writes a UTF-8 JSON document and a newline to standard output through `print`, like every other

@@ -24,12 +24,9 @@ public struct DiffDocument: Encodable, Sendable {
         regime = FineTuningRegime(diff)
     }
 
-    /// The document as pretty-printed JSON with sorted keys.
+    /// The document as pretty-printed JSON with sorted keys (``JSONOutput/report(_:)``).
     public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try encoder.encode(self)
+        try JSONOutput.report(self)
     }
 
     enum Keys: String, CodingKey {

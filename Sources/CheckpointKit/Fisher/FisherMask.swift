@@ -197,7 +197,7 @@ public struct FisherMask: Sendable {
         var m: [String: String] = [
             "format": "ckpt-mask",
             "scope": options.scope.rawValue,
-            "sources": JSONValue.array(sources.map { .string($0) }).serialized(),
+            "sources": JSONOutput.compact(sources),
             "combine": options.combination.rawValue,
             "kept": String(keptCount),
             "total": String(totalCount),

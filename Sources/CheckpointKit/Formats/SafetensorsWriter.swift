@@ -39,29 +39,24 @@ public struct SafetensorsWriter {
 
     /// The header JSON (without the length prefix), padded to make the data start 8-byte aligned.
     public func headerBytes() -> [UInt8] {
-        var json = "{"
-        var first = true
+        // Order is part of the format (metadata first with sorted keys, tensors in data order,
+        // each as dtype, shape, data_offsets): scripts/apply_patch.py writes the same bytes.
+        var header = JSONOrderedObject()
         if !metadata.isEmpty {
-            json += "\"__metadata__\":{"
-            for (i, key) in metadata.keys.sorted().enumerated() {
-                if i > 0 { json += "," }
-                JSONValue.writeString(key, to: &json)
-                json += ":"
-                JSONValue.writeString(metadata[key]!, to: &json)
-            }
-            json += "}"
-            first = false
+            var members = JSONOrderedObject()
+            for key in metadata.keys.sorted() { members.append(key, metadata[key]!) }
+            header.append("__metadata__", members)
         }
         var offset = 0
         for entry in entries {
-            if !first { json += "," }
-            first = false
-            JSONValue.writeString(entry.name, to: &json)
-            json += ":{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(entry.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + entry.byteCount)]}"
+            var tensor = JSONOrderedObject()
+            tensor.append("dtype", entry.dtype.rawValue)
+            tensor.append("shape", entry.shape)
+            tensor.append("data_offsets", [offset, offset + entry.byteCount])
+            header.append(entry.name, tensor)
             offset += entry.byteCount
         }
-        json += "}"
-        var bytes = Array(json.utf8)
+        var bytes = header.bytes
         let padding = (8 - (bytes.count % 8)) % 8
         bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding))
         return bytes

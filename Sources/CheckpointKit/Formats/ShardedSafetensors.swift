@@ -39,7 +39,7 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
             case let .string(s): metadata[key] = s
             case let .integer(i): metadata[key] = String(i)
             case let .number(d): metadata[key] = String(d)
-            default: metadata[key] = value.serialized()
+            default: metadata[key] = JSONOutput.compact(value)
             }
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()

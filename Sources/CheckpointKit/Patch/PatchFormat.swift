@@ -199,11 +199,7 @@ public struct PatchMetadata: Sendable, Equatable {
         m[PatchFormat.Key.baseFingerprint] = baseFingerprint
         m[PatchFormat.Key.baseManifest] = baseManifest
         m[PatchFormat.Key.dataChecksum] = dataChecksum
-        m[PatchFormat.Key.counts] = JSONValue.object([
-            ("base_tensors", .integer(counts.baseTensors)), ("changed", .integer(counts.changed)),
-            ("dense", .integer(counts.dense)), ("entries", .integer(counts.entries)),
-            ("new", .integer(counts.new)), ("sparse", .integer(counts.sparse)),
-        ]).serialized()
+        m[PatchFormat.Key.counts] = JSONOutput.compact(counts)
         // The name map: a prefix that turns most base names into fine-tune names, plus exceptions.
         var prefixVotes: [String: Int] = [:]
         for t in tensors where t.storage != .new && t.finetunedName.hasSuffix(t.name) {
@@ -213,7 +209,9 @@ public struct PatchMetadata: Sendable, Equatable {
         if !prefix.isEmpty { m[PatchFormat.Key.namePrefix] = prefix }
         let exceptions = tensors.filter { $0.storage != .new && $0.finetunedName != prefix + $0.name }
         if !exceptions.isEmpty {
-            m[PatchFormat.Key.nameMap] = JSONValue.object(exceptions.map { ($0.name, .string($0.finetunedName)) }).serialized()
+            var nameMap = JSONOrderedObject()
+            for t in exceptions { nameMap.append(t.name, t.finetunedName) }
+            m[PatchFormat.Key.nameMap] = nameMap.text
         }
         return m
     }

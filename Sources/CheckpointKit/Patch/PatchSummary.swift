@@ -9,7 +9,7 @@ public struct PatchSummary: Sendable, Encodable {
         public var entries: Int
         public var bytes: Int
         public var finetunedName: String
-        public var baseHash: String?
+        @ExplicitNull public var baseHash: String? = nil
         public var resultHash: String
 
         enum CodingKeys: String, CodingKey {
@@ -17,19 +17,6 @@ public struct PatchSummary: Sendable, Encodable {
             case finetunedName = "finetuned_name"
             case baseHash = "base_sha256_16"
             case resultHash = "result_sha256_16"
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(name, forKey: .name)
-            try c.encode(storage, forKey: .storage)
-            try c.encode(dtype, forKey: .dtype)
-            try c.encode(shape, forKey: .shape)
-            try c.encode(entries, forKey: .entries)
-            try c.encode(bytes, forKey: .bytes)
-            try c.encode(finetunedName, forKey: .finetunedName)
-            try c.encode(baseHash, forKey: .baseHash)
-            try c.encode(resultHash, forKey: .resultHash)
         }
     }
 

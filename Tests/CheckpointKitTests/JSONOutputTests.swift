@@ -1,0 +1,193 @@
+import Foundation
+import XCTest
+@testable import CheckpointKit
+
+/// The one JSON path: every `--json` report pretty-printed with sorted keys and non-finite numbers
+/// as strings; safetensors headers and metadata compact, in the order the format fixes.
+/// Documents are read back with Foundation's `JSONSerialization`, not with CheckpointKit's parser.
+final class JSONOutputTests: XCTestCase {
+    func object(_ text: String) throws -> [String: Any] {
+        try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
+    }
+
+    /// Keys of every object, at any depth, in the order the text lists them.
+    func assertPrettyAndSorted(_ text: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(text.hasPrefix("{\n  \""), "not pretty-printed: \(text.prefix(40))", file: file, line: line)
+        var stack: [[String]] = []
+        var i = text.startIndex
+        while i < text.endIndex {
+            let c = text[i]
+            if c == "{" { stack.append([]) } else if c == "}" {
+                let keys = stack.removeLast()
+                XCTAssertEqual(keys, keys.sorted(), "keys not sorted", file: file, line: line)
+            } else if c == "\"" {
+                var j = text.index(after: i)
+                while text[j] != "\"" { j = text.index(j, offsetBy: text[j] == "\\" ? 2 : 1) }
+                let after = text[text.index(after: j)...].drop { $0 == " " }
+                if after.first == ":" { stack[stack.count - 1].append(String(text[text.index(after: i)..<j])) }
+                i = j
+            }
+            i = text.index(after: i)
+        }
+    }
+
+    func testReportLayoutAndNonFiniteNumbers() throws {
+        struct Sample: Encodable { var zeta = [Double.nan, .infinity, -.infinity, 1.5]; var alpha: [Int?] = [nil]; var path = "a/b" }
+        let text = String(decoding: try JSONOutput.report(Sample()), as: UTF8.self)
+        XCTAssertEqual(text, """
+        {
+          "alpha" : [
+            null
+          ],
+          "path" : "a/b",
+          "zeta" : [
+            "nan",
+            "inf",
+            "-inf",
+            1.5
+          ]
+        }
+        """)
+        XCTAssertEqual(JSONOutput.compact(Sample()), #"{"alpha":[null],"path":"a/b","zeta":["nan","inf","-inf",1.5]}"#)
+    }
+
+    /// The expected header is what Python writes: `json.dumps(s, ensure_ascii=False)` for every
+    /// string, `__metadata__` first with sorted keys, tensors in order (as scripts/apply_patch.py).
+    func testSafetensorsHeaderMatchesPythonLayout() throws {
+        let writer = SafetensorsWriter(metadata: ["b": "x/y\u{8}\u{C}\u{1}é\"\\\n", "a": "1", "format": "ckpt-mask"], entries: [
+            .init(name: "t/1\n", dtype: .f32, shape: [2], data: Array(repeating: 0, count: 8)),
+            .init(name: "é", dtype: .u8, shape: [3], data: [1, 2, 3]),
+            .init(name: "z", dtype: .u8, shape: [], data: [4]),
+        ])
+        let expected = #"{"__metadata__":{"a":"1","b":"x/y\b\f\u0001é\"\\\n","format":"ckpt-mask"},"t/1\n":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"é":{"dtype":"U8","shape":[3],"data_offsets":[8,11]},"z":{"dtype":"U8","shape":[],"data_offsets":[11,12]}}"#
+        XCTAssertEqual(Array(expected.utf8).count, 239)
+        XCTAssertEqual(writer.headerBytes(), Array(expected.utf8) + Array(repeating: UInt8(ascii: " "), count: 1))
+        XCTAssertEqual(SafetensorsWriter(entries: []).headerBytes(), Array("{}      ".utf8))
+    }
+
+    /// Metadata that holds JSON keeps the bytes earlier versions wrote, so files written before
+    /// and after read alike: counts with sorted keys, the name map in data order.
+    func testMetadataJSONKeepsItsBytes() throws {
+        var counts = PatchCounts()
+        (counts.dense, counts.sparse, counts.new, counts.entries, counts.changed, counts.baseTensors) = (2, 1, 0, 70, 65, 39)
+        XCTAssertEqual(JSONOutput.compact(counts), #"{"base_tensors":39,"changed":65,"dense":2,"entries":70,"new":0,"sparse":1}"#)
+        var map = JSONOrderedObject()
+        map.append("z.weight", "bert.z.weight")
+        map.append("a.weight", "bert.a.weight")
+        XCTAssertEqual(map.text, #"{"z.weight":"bert.z.weight","a.weight":"bert.a.weight"}"#)
+        XCTAssertEqual(JSONOutput.compact(["dir/f.safetensors", "g \"x\""]), #"["dir/f.safetensors","g \"x\""]"#)
+        let parsed = try JSONValue.parse(Array(#"{"b":[1,2.5,true,null,{"y":"s","x":-3}],"a":"t"}"#.utf8))
+        XCTAssertEqual(JSONOutput.compact(parsed), #"{"a":"t","b":[1,2.5,true,null,{"x":-3,"y":"s"}]}"#)
+    }
+
+    /// A mask file is written byte for byte as before this change (the bytes below are the earlier
+    /// hand-built header), so files written before and after read alike.
+    func testMaskFileKeepsTheEarlierBytes() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        let fisher = FisherResult(tensors: [FisherTensor(name: "bert.embeddings.LayerNorm.weight", shape: [4], values: [1, 4, 2, 3])], metadata: [:])
+        let mask = try FisherMask.select([fisher], sources: ["dir/f.safetensors"], options: MaskOptions(selection: .percent(50)))
+        let path = dir.appendingPathComponent("m.safetensors").path
+        try mask.write(to: path)
+        let header = #"{"__metadata__":{"combine":"single","format":"ckpt-mask","keep":"50%","kept":"2","scope":"global","sources":"[\"dir/f.safetensors\"]","total":"4"},"bert.embeddings.LayerNorm.weight":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}"#
+        var padded = Array(header.utf8)
+        padded += Array(repeating: UInt8(ascii: " "), count: (8 - padded.count % 8) % 8)
+        let earlier = withUnsafeBytes(of: UInt64(padded.count).littleEndian) { Array($0) } + padded + [0, 1, 0, 1]
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), Data(earlier))
+        let file = try SafetensorsFile(path: path)
+        XCTAssertEqual(file.metadata["sources"], #"["dir/f.safetensors"]"#)
+    }
+
+    // MARK: The commands
+
+    /// `fisher --from-grads` on the torch fixture; expected sums and maxima by numpy
+    /// (float64 values / 4).
+    func testFisherJSON() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        let result = try CommandRunner.run(["fisher", "--from-grads", Fixtures.path("fisher/expected-empirical.safetensors"), "--samples", "4",
+                                            "-o", dir.appendingPathComponent("f.safetensors").path, "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        assertPrettyAndSorted(result.stdout)
+        let report = try object(result.stdout)
+        XCTAssertEqual(Set(report.keys), ["output", "format", "kind", "params", "samples", "model", "data", "max_length", "seconds", "tensors", "total"])
+        XCTAssertEqual(report["format"] as? String, "ckpt-fisher")
+        XCTAssertEqual(report["kind"] as? String, "empirical")
+        XCTAssertEqual(report["params"] as? String, "custom")
+        XCTAssertEqual(report["samples"] as? Int, 4)
+        XCTAssertTrue(report["model"] is NSNull)
+        XCTAssertTrue(report["max_length"] is NSNull)
+        let tensors = try XCTUnwrap(report["tensors"] as? [[String: Any]])
+        XCTAssertEqual(tensors.count, 34)
+        XCTAssertEqual(tensors[0]["name"] as? String, "bert.embeddings.LayerNorm.bias")
+        XCTAssertEqual(tensors[0]["shape"] as? [Int], [32])
+        XCTAssertEqual(try XCTUnwrap(tensors[0]["sum"] as? Double), 0.1302880652742641, accuracy: 1e-15)
+        XCTAssertEqual(try XCTUnwrap(tensors[0]["max"] as? Double), 0.018449471497714136, accuracy: 1e-15)
+        let total = try XCTUnwrap(report["total"] as? [String: Any])
+        XCTAssertEqual(total["entries"] as? Int, 1154)
+        XCTAssertEqual(try XCTUnwrap(total["sum"] as? Double), 2.1021295964715576, accuracy: 1e-13)
+        XCTAssertEqual(try XCTUnwrap(total["max"] as? Double), 0.08972621018316418, accuracy: 1e-15)
+    }
+
+    /// A sum past the largest double prints as "inf", not null.
+    func testFisherJSONWritesInfinityAsAString() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        let grads = dir.appendingPathComponent("grads.safetensors").path
+        let values: [Double] = [1e308, 1e308]
+        try SafetensorsWriter(entries: [.init(name: "x.bias", dtype: .f64, shape: [2], data: values.withUnsafeBytes { Array($0) })]).write(to: grads)
+        let result = try CommandRunner.run(["fisher", "--from-grads", grads, "--samples", "1", "-o", dir.appendingPathComponent("f.safetensors").path, "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let report = try object(result.stdout)
+        let tensors = try XCTUnwrap(report["tensors"] as? [[String: Any]])
+        XCTAssertEqual(tensors[0]["sum"] as? String, "inf")
+        XCTAssertEqual(tensors[0]["max"] as? Double, 1e308)
+        XCTAssertEqual((report["total"] as? [String: Any])?["sum"] as? String, "inf")
+    }
+
+    /// `mask --keep 50` of the torch Fisher fixture: 577 of 1154 entries; per-tensor counts by
+    /// numpy (values descending, ties by name then index).
+    func testMaskJSON() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        let source = Fixtures.path("fisher/expected-empirical.safetensors")
+        let result = try CommandRunner.run(["mask", source, "--keep", "50", "-o", dir.appendingPathComponent("m.safetensors").path, "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        assertPrettyAndSorted(result.stdout)
+        let report = try object(result.stdout)
+        XCTAssertEqual(Set(report.keys), ["output", "format", "keep", "count", "scope", "combine", "sources", "kept", "total", "tensors", "components", "layers"])
+        XCTAssertEqual(report["format"] as? String, "ckpt-mask")
+        XCTAssertEqual(report["keep"] as? Double, 50)
+        XCTAssertTrue(report["count"] is NSNull)
+        XCTAssertEqual(report["scope"] as? String, "global")
+        XCTAssertEqual(report["combine"] as? String, "single")
+        XCTAssertEqual(report["sources"] as? [String], [source])
+        XCTAssertEqual(report["kept"] as? Int, 577)
+        XCTAssertEqual(report["total"] as? Int, 1154)
+        let tensors = try XCTUnwrap(report["tensors"] as? [[String: Any]])
+        XCTAssertEqual(tensors.prefix(4).map { $0["name"] as? String }, ["bert.embeddings.LayerNorm.bias", "bert.embeddings.LayerNorm.weight",
+                                                                          "bert.encoder.layer.0.attention.output.LayerNorm.bias",
+                                                                          "bert.encoder.layer.0.attention.output.LayerNorm.weight"])
+        XCTAssertEqual(tensors.prefix(4).map { $0["kept"] as? Int }, [27, 23, 26, 24])
+        XCTAssertEqual(tensors.map { $0["kept"] as? Int ?? 0 }.reduce(0, +), 577)
+        let components = try XCTUnwrap(report["components"] as? [[String: Any]])
+        XCTAssertEqual(Set(components[0].keys), ["component", "kept", "total"])
+        let layers = try XCTUnwrap(report["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.first?["layer"] as? String, "embeddings")
+        XCTAssertEqual(layers.first?["kept"] as? Int, 50)
+        XCTAssertEqual(layers.map { $0["total"] as? Int ?? 0 }.reduce(0, +), 1154)
+    }
+
+    /// `apply --json`: counts from the Python `safetensors` reader (the base holds 71 tensors; the
+    /// patch's `storage` is 18 `d` then 2 `n`); `bytes` is the output's size on disk.
+    func testApplyJSON() throws {
+        let output = try Fixtures.temporaryDirectory().appendingPathComponent("out.safetensors").path
+        let result = try CommandRunner.run(["apply", Fixtures.path("tiny-bert/base"), Fixtures.path("patch/layernorm.patch"), "-o", output, "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        assertPrettyAndSorted(result.stdout)
+        let report = try object(result.stdout)
+        XCTAssertEqual(report["output"] as? String, output)
+        XCTAssertEqual(report["tensors"] as? Int, 73)
+        XCTAssertEqual(report["replaced"] as? Int, 18)
+        XCTAssertEqual(report["added"] as? Int, 2)
+        XCTAssertEqual(report["forced"] as? [String], [])
+        let size = try FileManager.default.attributesOfItem(atPath: output)[.size] as? Int
+        XCTAssertEqual(report["bytes"] as? Int, size)
+    }
+}
