@@ -24,13 +24,8 @@ extension HDF5File {
     }
 
     static func probe(_ path: String) throws(CheckpointError) -> Probe {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let (fd, size) = try MappedFile.openRegularFile(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .cannotOpen(path: path, reason: "not a regular file") }
-        let size = Int(info.st_size)
 
         func readBytes(at offset: Int, count: Int) -> [UInt8] {
             var bytes = [UInt8](repeating: 0, count: count)
