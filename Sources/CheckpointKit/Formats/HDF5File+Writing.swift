@@ -14,7 +14,7 @@ extension HDF5File {
     /// A modified copy of an HDF5 file is the file itself with datasets overwritten in place:
     /// chunking, compression, attributes and every other object stay; nothing can be added, and a
     /// dataset keeps its dtype.
-    public var editCapabilities: CheckpointEdit.Capabilities { .init(addsTensors: false, changesDTypes: false) }
+    public var editCapabilities: CheckpointEdit.Capabilities { [] }
 
     /// Writes `output` as a copy of this file with the edit's tensors overwritten (see
     /// ``writeModifiedCopy(of:to:replacing:reportingAs:)``). Every replacement is produced before

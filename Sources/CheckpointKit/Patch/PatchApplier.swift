@@ -257,10 +257,10 @@ public struct PatchApplier {
     /// replacements of existing datasets in their own dtype only).
     func checkEditable() throws {
         let capabilities = base.editCapabilities
-        if !capabilities.addsTensors, let added = patch.tensors.first(where: { $0.storage == .new }) {
+        if !capabilities.contains(.addsTensors), let added = patch.tensors.first(where: { $0.storage == .new }) {
             throw PatchError.unsupported(path: patch.path, reason: "the patch adds tensor '\(added.name)', and an HDF5 base can only have existing datasets replaced; apply it to a safetensors copy of the base")
         }
-        guard !capabilities.changesDTypes else { return }
+        guard !capabilities.contains(.changesDTypes) else { return }
         for tensor in patch.tensors {
             guard let info = base.tensor(named: tensor.name) else { continue }
             if tensor.values.dtype != info.dtype {

@@ -69,7 +69,7 @@ extension Checkpoint {
     public func storedLocation(of tensor: TensorInfo) -> StoredLocation? { nil }
     public var bytesAreFileMapped: Bool { false }
     public var skipped: [SkippedObject] { [] }
-    public var editCapabilities: CheckpointEdit.Capabilities { .init(addsTensors: true, changesDTypes: true) }
+    public var editCapabilities: CheckpointEdit.Capabilities { [.addsTensors, .changesDTypes] }
 }
 
 extension FileIdentity {

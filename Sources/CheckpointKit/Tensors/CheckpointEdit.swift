@@ -22,16 +22,14 @@ public struct CheckpointEdit {
 
     /// What a format can write into a modified copy. A copy that asks for more is refused before
     /// anything is written.
-    public struct Capabilities: Sendable, Equatable {
-        /// Whether tensors can be appended.
-        public var addsTensors: Bool
-        /// Whether a replaced tensor may have another dtype (and byte count) than the original.
-        public var changesDTypes: Bool
+    public struct Capabilities: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
 
-        public init(addsTensors: Bool, changesDTypes: Bool) {
-            self.addsTensors = addsTensors
-            self.changesDTypes = changesDTypes
-        }
+        /// Tensors can be appended.
+        public static let addsTensors = Capabilities(rawValue: 1 << 0)
+        /// A replaced tensor may have another dtype (and byte count) than the original.
+        public static let changesDTypes = Capabilities(rawValue: 1 << 1)
     }
 
     /// What writing the copy did.
