@@ -69,10 +69,12 @@ public struct PatchCompatibility: Sendable, Encodable {
 /// Applies a task patch to a base: `ckpt apply`.
 ///
 /// The output is the base with the patched tensors replaced and the patch's new tensors appended,
-/// written as safetensors in the base's tensor order, dtypes and metadata, atomically (temporary file,
-/// fsync, rename). Untouched tensors are streamed from the base; only one touched tensor is held in
-/// memory at a time. Before the rename the temporary file is read back and every touched tensor's
-/// SHA-256 checked against the patch's result fingerprint.
+/// written by the base itself as a modified copy (``Checkpoint/writeModifiedCopy(_:to:verify:)``):
+/// safetensors in the base's tensor order, dtypes and metadata by default, an HDF5 base's own file
+/// with datasets overwritten. Writes are atomic (temporary file, fsync, rename). Untouched tensors are
+/// copied file to file where the base knows where they lie; only one touched tensor is held in memory
+/// at a time. Before the rename the temporary file is read back and every touched tensor's SHA-256
+/// checked against the patch's result fingerprint.
 public struct PatchApplier {
     public struct Options: Sendable {
         /// Apply to a base that is not the one the patch was made for.
