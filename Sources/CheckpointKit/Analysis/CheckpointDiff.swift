@@ -129,8 +129,8 @@ struct DiffPlan: Sendable {
 
     init(alignment: CheckpointAlignment, base: any Checkpoint, finetuned: any Checkpoint, chunkElements: Int) {
         pairs = alignment.pairs
-        baseIsMapped = base is any FileMappedCheckpoint
-        finetunedIsMapped = finetuned is any FileMappedCheckpoint
+        baseIsMapped = base.bytesAreFileMapped
+        finetunedIsMapped = finetuned.bytesAreFileMapped
         verdicts = []
         items = []
         itemsOfPair = []

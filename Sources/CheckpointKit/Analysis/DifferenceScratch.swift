@@ -11,7 +11,7 @@ public final class DifferenceScratch {
     let finetunedDoubles: UnsafeMutableBufferPointer<Double>
     /// Holds one side of a pair rearranged into the other side's element order (a transposed TF
     /// kernel); grows to the largest such tensor and is then reused.
-    private(set) var reordered: UnsafeMutableRawBufferPointer
+    private let reordered = ScratchBuffer()
 
     public init() {
         let n = DifferenceKernel.blockSize
@@ -19,7 +19,6 @@ public final class DifferenceScratch {
         finetunedFloats = .allocate(capacity: n)
         baseDoubles = .allocate(capacity: n)
         finetunedDoubles = .allocate(capacity: n)
-        reordered = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }
 
     deinit {
@@ -27,15 +26,10 @@ public final class DifferenceScratch {
         finetunedFloats.deallocate()
         baseDoubles.deallocate()
         finetunedDoubles.deallocate()
-        reordered.deallocate()
     }
 
     /// The reordering buffer, with room for at least `byteCount` bytes.
     func reorderingBuffer(byteCount: Int) -> UnsafeMutableRawBufferPointer {
-        if reordered.count < byteCount {
-            reordered.deallocate()
-            reordered = .allocate(byteCount: byteCount, alignment: 64)
-        }
-        return UnsafeMutableRawBufferPointer(rebasing: reordered[0..<byteCount])
+        reordered.bytes(byteCount)
     }
 }

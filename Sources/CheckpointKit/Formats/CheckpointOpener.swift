@@ -43,6 +43,12 @@ public enum CheckpointOpener {
         throw CheckpointError.noWeights(path: path)
     }
 
+    /// Opens `path` as one safetensors file, whatever its name (a mask file, which no other format
+    /// may stand in for).
+    public static func openSafetensors(_ path: String) throws(CheckpointError) -> any Checkpoint {
+        try SafetensorsFile(path: path)
+    }
+
     static func openFile(_ path: String) throws -> any Checkpoint {
         if path.hasSuffix(".json") { return try ShardedSafetensors(indexPath: path) }
         if try HDF5Probe.isHDF5(path: path) { return try HDF5Probe.open(path) }

@@ -56,8 +56,12 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
     /// Byte range of `tensor`'s data in the file (for sequential-read advice and benchmarks).
     public func fileRange(of tensor: TensorInfo) -> Range<Int>? { ranges[tensor.name] }
 
-    /// Bytes `range` of the file (a run of tensors' data, for copying several at once).
-    func mappedBytes(in range: Range<Int>) -> UnsafeRawBufferPointer { file.bytes(in: range) }
+    public func storedLocation(of tensor: TensorInfo) -> StoredLocation? {
+        ranges[tensor.name].map { StoredLocation(file: path, range: $0) }
+    }
+
+    /// Tensors are views of the file's read-only mapping.
+    public var bytesAreFileMapped: Bool { true }
 
     /// Advises the kernel that every tensor will be read in order.
     public func adviseSequentialRead() {

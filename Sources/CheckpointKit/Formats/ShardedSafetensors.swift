@@ -97,4 +97,21 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
         }
         return try shards[index].withBytes(of: tensor, body)
     }
+
+    /// The index, then the shards.
+    public var files: [String] { [path] + shards.map(\.path) }
+
+    public func storedLocation(of tensor: TensorInfo) -> StoredLocation? {
+        shardOfTensor[tensor.name].flatMap { shards[$0].storedLocation(of: tensor) }
+    }
+
+    /// Tensors are views of the shards' read-only mappings.
+    public var bytesAreFileMapped: Bool { true }
+
+    /// One safetensors file carrying the first shard's `__metadata__` (`{"format": "pt"}`), not the
+    /// index's (`total_size`, which describes the shards).
+    public func writeModifiedCopy(_ edit: CheckpointEdit, to output: String,
+                                  verify: (_ temporaryPath: String) throws -> Void) throws -> CheckpointEdit.Result {
+        try writeSafetensorsCopy(edit, to: output, metadata: shards.first?.metadata ?? metadata, verify: verify)
+    }
 }

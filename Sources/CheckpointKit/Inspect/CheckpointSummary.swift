@@ -88,7 +88,7 @@ public struct CheckpointSummary: Sendable, Encodable {
         format = checkpoint.format
         fileSize = checkpoint.fileSize
         metadata = checkpoint.metadata
-        skipped = (checkpoint as? HDF5File)?.skippedDatasets.map { SkippedObject(name: $0.name, reason: $0.reason) } ?? []
+        skipped = checkpoint.skipped.map { SkippedObject(name: $0.name, reason: $0.reason) }
         tensorCount = checkpoint.tensors.count
         var entries: [TensorEntry] = []
         var dtypes: [String: DTypeCount] = [:]

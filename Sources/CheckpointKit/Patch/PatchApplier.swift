@@ -69,10 +69,12 @@ public struct PatchCompatibility: Sendable, Encodable {
 /// Applies a task patch to a base: `ckpt apply`.
 ///
 /// The output is the base with the patched tensors replaced and the patch's new tensors appended,
-/// written as safetensors in the base's tensor order, dtypes and metadata, atomically (temporary file,
-/// fsync, rename). Untouched tensors are streamed from the base; only one touched tensor is held in
-/// memory at a time. Before the rename the temporary file is read back and every touched tensor's
-/// SHA-256 checked against the patch's result fingerprint.
+/// written by the base itself as a modified copy (``Checkpoint/writeModifiedCopy(_:to:verify:)``):
+/// safetensors in the base's tensor order, dtypes and metadata by default, an HDF5 base's own file
+/// with datasets overwritten. Writes are atomic (temporary file, fsync, rename). Untouched tensors are
+/// copied file to file where the base knows where they lie; only one touched tensor is held in memory
+/// at a time. Before the rename the temporary file is read back and every touched tensor's SHA-256
+/// checked against the patch's result fingerprint.
 public struct PatchApplier {
     public struct Options: Sendable {
         /// Apply to a base that is not the one the patch was made for.
@@ -231,108 +233,75 @@ public struct PatchApplier {
         }
     }
 
-    /// The output's tensor list: the base's (with patched dtypes) then the new tensors.
-    func outputTensors() -> [(info: TensorInfo, touched: PatchFile.Tensor?)] {
-        var touched: [String: PatchFile.Tensor] = [:]
-        for tensor in patch.tensors where tensor.storage != .new { touched[tensor.name] = tensor }
-        var out: [(TensorInfo, PatchFile.Tensor?)] = []
-        for tensor in base.tensors {
-            if let t = touched[tensor.name] {
-                var info = tensor
-                if t.storage == .dense {
-                    info.dtype = t.values.dtype
-                    info.byteCount = t.values.byteCount
-                }
-                out.append((info, t))
-            } else {
-                out.append((tensor, nil))
-            }
-        }
-        for tensor in patch.tensors where tensor.storage == .new {
-            out.append((tensor.values, tensor))
-        }
-        return out
-    }
-
-    /// Writes the patched base to `output`.
+    /// Writes the patched base to `output`: a modified copy of the base in the base's own way
+    /// (``Checkpoint/writeModifiedCopy(_:to:verify:)``: safetensors by default, HDF5 in place of a
+    /// copy), read back and checked against the patch's result fingerprints before the rename.
     @discardableResult
     public func apply(to output: String, options: Options = Options()) throws -> Report {
         let start = DispatchTime.now()
-        var writeSeconds = 0.0
-        for input in FileIdentity.inputFiles(of: base) + [patch.path] where FileIdentity.same(output, input) {
+        for input in base.files + [patch.path] where FileIdentity.same(output, input) {
             throw PatchError.outputIsInput(output: output, input: input)
         }
         let forced = try checkApplicable(force: options.force)
-        if base.format.isHDF5 {
-            return try applyToHDF5(output: output, forced: forced)
-        }
-        let tensors = outputTensors()
-        let metadata = (base as? ShardedSafetensors)?.shards.first?.metadata ?? base.metadata
-        let header = SafetensorsWriter(metadata: metadata, entries: tensors.map { t in
-            SafetensorsWriter.Entry(name: t.info.name, dtype: t.info.dtype, shape: t.info.shape) { _ in }
-        }).headerBytes()
-        let scratch = ScratchBuffer()
-        let limit = options.simulatedWriteFailureAfterBytes
-        let safetensorsBase = base as? SafetensorsFile
-        // Runs of untouched tensors are copied inside the kernel from a descriptor of the base file.
-        let source = safetensorsBase.map { open($0.path, O_RDONLY | O_CLOEXEC) } ?? -1
-        defer { if source >= 0 { close(source) } }
-        if source < 0 { safetensorsBase?.adviseSequentialRead() }
-        let bytes = try AtomicFile(destination: output).write({ sink -> Int in
-            func put(_ bytes: UnsafeRawBufferPointer) throws {
-                if let limit, sink.offset + bytes.count > limit {
-                    throw CheckpointError.writeFailed(path: output, reason: "No space left on device (simulated)")
-                }
-                try sink.write(bytes)
-            }
-            let writeBehind = WriteBehind(descriptor: sink.descriptor)
-            defer { writeBehind.finish() }
-            var length = UInt64(header.count).littleEndian
-            try withUnsafeBytes(of: &length) { try put($0) }
-            try header.withUnsafeBytes { try put($0) }
-            var i = 0
-            while i < tensors.count {
-                let (info, touched) = tensors[i]
-                if let touched {
-                    try withResult(of: touched, scratch: scratch) { result in
-                        if !forced.contains(touched.name), PatchFormat.hash(result) != touched.record.resultHash {
-                            throw PatchError.resultMismatch(path: patch.path, tensor: touched.name, reason: "the patched bytes hash to \(PatchFormat.hash(result)), the patch records \(touched.record.resultHash)")
-                        }
-                        try put(result)
-                    }
-                    i += 1
-                    continue
-                }
-                // A run of untouched tensors that lie back to back in one base file goes out as one write.
-                if let file = safetensorsBase, var range = file.fileRange(of: info) {
-                    var j = i + 1
-                    while j < tensors.count, tensors[j].touched == nil, let next = file.fileRange(of: tensors[j].info), next.lowerBound == range.upperBound {
-                        range = range.lowerBound..<next.upperBound
-                        j += 1
-                    }
-                    if source >= 0, limit == nil {
-                        try sink.copy(from: source, offset: range.lowerBound, count: range.count)
-                    } else {
-                        try file.withBytes(range: range) { try put($0) }
-                    }
-                    writeBehind.wrote(upTo: sink.offset)
-                    i = j
-                } else {
-                    try base.withBytes(of: info) { try put($0) }
-                    i += 1
-                }
-            }
-            try sink.flush()
-            writeSeconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-            return sink.offset
-        }, beforePublish: { temporary in
+        try checkEditable()
+        let edit = try self.edit(forced: forced, simulatedWriteFailureAfterBytes: options.simulatedWriteFailureAfterBytes)
+        let result = try base.writeModifiedCopy(edit, to: output) { temporary in
             try PatchApplier.checkWritten(temporary, output: output, patch: patch, forced: forced)
-        })
-        return Report(output: output, base: base.path, patch: patch.path, tensors: tensors.count,
-                      replaced: patch.tensors.filter { $0.storage != .new }.count,
-                      added: patch.tensors.filter { $0.storage == .new }.count,
-                      forced: forced.sorted(), bytes: bytes,
-                      seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9, writeSeconds: writeSeconds)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        return Report(output: output, base: base.path, patch: patch.path, tensors: base.tensors.count + edit.added.count,
+                      replaced: edit.replaced.count, added: edit.added.count,
+                      forced: forced.sorted(), bytes: result.bytes,
+                      seconds: seconds, writeSeconds: result.streamingSeconds ?? seconds)
+    }
+
+    /// Refuses what the base's format cannot write into a modified copy (an HDF5 base takes
+    /// replacements of existing datasets in their own dtype only).
+    func checkEditable() throws {
+        let capabilities = base.editCapabilities
+        if !capabilities.contains(.addsTensors), let added = patch.tensors.first(where: { $0.storage == .new }) {
+            throw PatchError.unsupported(path: patch.path, reason: "the patch adds tensor '\(added.name)', and an HDF5 base can only have existing datasets replaced; apply it to a safetensors copy of the base")
+        }
+        guard !capabilities.contains(.changesDTypes) else { return }
+        for tensor in patch.tensors {
+            guard let info = base.tensor(named: tensor.name) else { continue }
+            if tensor.values.dtype != info.dtype {
+                throw PatchError.unsupported(path: patch.path, reason: "tensor '\(tensor.name)' changes dtype, which an HDF5 dataset cannot in place")
+            }
+        }
+    }
+
+    /// The output as an edit of the base: touched tensors replaced (in the patch's order, each
+    /// checked against its result fingerprint as it is produced, unless forced), new ones appended.
+    func edit(forced: Set<String>, simulatedWriteFailureAfterBytes: Int?) throws -> CheckpointEdit {
+        var edit = CheckpointEdit(simulatedWriteFailureAfterBytes: simulatedWriteFailureAfterBytes)
+        let scratch = ScratchBuffer()
+        let baseByName = Dictionary(base.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for tensor in patch.tensors {
+            let info: TensorInfo
+            if tensor.storage == .new {
+                info = tensor.values
+            } else {
+                guard var baseInfo = baseByName[tensor.name] else {
+                    throw PatchError.tensorMissingFromBase(patch: patch.path, base: base.path, tensor: tensor.name)
+                }
+                if tensor.storage == .dense {
+                    baseInfo.dtype = tensor.values.dtype
+                    baseInfo.byteCount = tensor.values.byteCount
+                }
+                info = baseInfo
+            }
+            let replacement = CheckpointEdit.Tensor(info: info) { consume in
+                try self.withResult(of: tensor, scratch: scratch) { result in
+                    if !forced.contains(tensor.name), PatchFormat.hash(result) != tensor.record.resultHash {
+                        throw PatchError.resultMismatch(path: patch.path, tensor: tensor.name, reason: "the patched bytes hash to \(PatchFormat.hash(result)), the patch records \(tensor.record.resultHash)")
+                    }
+                    try consume(result)
+                }
+            }
+            if tensor.storage == .new { edit.added.append(replacement) } else { edit.replaced.append(replacement) }
+        }
+        return edit
     }
 
     /// Re-reads the temporary output (safetensors or HDF5, detected by content) and checks every
@@ -353,95 +322,5 @@ public struct PatchApplier {
                 throw PatchError.resultMismatch(path: output, tensor: tensor.name, reason: "the written bytes hash to \(hash), the patch records \(tensor.record.resultHash)")
             }
         }
-    }
-
-    /// An HDF5 base gives an HDF5 output: the base file with the patched datasets overwritten.
-    func applyToHDF5(output: String, forced: Set<String>) throws -> Report {
-        let start = DispatchTime.now()
-        if let added = patch.tensors.first(where: { $0.storage == .new }) {
-            throw PatchError.unsupported(path: patch.path, reason: "the patch adds tensor '\(added.name)', and an HDF5 base can only have existing datasets replaced; apply it to a safetensors copy of the base")
-        }
-        var replacing: [String: [UInt8]] = [:]
-        let scratch = ScratchBuffer()
-        for tensor in patch.tensors {
-            guard let info = base.tensor(named: tensor.name) else { continue }
-            if tensor.values.dtype != info.dtype {
-                throw PatchError.unsupported(path: patch.path, reason: "tensor '\(tensor.name)' changes dtype, which an HDF5 dataset cannot in place")
-            }
-            replacing[tensor.name] = try withResult(of: tensor, scratch: scratch) { [UInt8]($0) }
-        }
-        let bytes = try AtomicFile(destination: output).write({ sink -> Int in
-            try HDF5File.writeModifiedCopy(of: base.path, to: sink.temporaryPath, replacing: replacing, reportingAs: output)
-            return replacing.values.reduce(0) { $0 + $1.count }
-        }, beforePublish: { temporary in
-            try PatchApplier.checkWritten(temporary, output: output, patch: patch, forced: forced)
-        })
-        return Report(output: output, base: base.path, patch: patch.path, tensors: base.tensors.count,
-                      replaced: replacing.count, added: 0, forced: forced.sorted(), bytes: bytes,
-                      seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
-                      writeSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
-    }
-}
-
-/// Starts the disk writes of a large output while it is still being produced: every 256 MiB a
-/// background `fdatasync` flushes what is written so far, so that the final fsync (which makes the
-/// output durable before its rename) waits only for the tail instead of the whole file.
-final class WriteBehind: @unchecked Sendable {
-    let descriptor: Int32
-    private let queue = DispatchQueue(label: "ckpt.write-behind")
-    private let lock = NSLock()
-    private var inFlight = false
-    private var flushedTo = 0
-    static let step = 256 << 20
-
-    init(descriptor: Int32) {
-        self.descriptor = descriptor
-    }
-
-    /// Called after `offset` bytes are written.
-    func wrote(upTo offset: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !inFlight, offset - flushedTo >= WriteBehind.step else { return }
-        inFlight = true
-        flushedTo = offset
-        let fd = descriptor
-        queue.async { [self] in
-            _ = fdatasync(fd) // errors surface again at the final fsync
-            lock.lock()
-            inFlight = false
-            lock.unlock()
-        }
-    }
-
-    /// Waits for a background flush to end (before the descriptor is closed).
-    func finish() {
-        queue.sync {}
-    }
-}
-
-/// File identity checks: an output must never be one of the inputs.
-public enum FileIdentity {
-    /// Whether both paths exist and are the same file (same device and inode: hard links and
-    /// symbolic links included).
-    public static func same(_ a: String, _ b: String) -> Bool {
-        var sa = stat(), sb = stat()
-        guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
-        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
-    }
-
-    /// Every file a checkpoint reads.
-    public static func inputFiles(of checkpoint: any Checkpoint) -> [String] {
-        if let sharded = checkpoint as? ShardedSafetensors {
-            return [sharded.path] + sharded.shards.map(\.path)
-        }
-        return [checkpoint.path]
-    }
-}
-
-extension SafetensorsFile {
-    /// Calls `body` with a byte range of the file (for copying runs of tensors at once).
-    func withBytes<R>(range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(mappedBytes(in: range))
     }
 }

@@ -93,25 +93,3 @@ enum PatchBytes {
         }
     }
 }
-
-/// A growable scratch buffer reused across tensors (fresh memory is slow to fault in).
-final class ScratchBuffer {
-    private(set) var storage: UnsafeMutableRawBufferPointer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-
-    /// A buffer of at least `count` bytes (contents undefined).
-    func bytes(_ count: Int) -> UnsafeMutableRawBufferPointer {
-        if storage.count < count {
-            storage.deallocate()
-            storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 64), alignment: 64)
-        }
-        return UnsafeMutableRawBufferPointer(rebasing: storage[0..<count])
-    }
-
-    /// A buffer of at least `count` Doubles.
-    func doubles(_ count: Int) -> UnsafeMutableBufferPointer<Double> {
-        let raw = bytes(count * 8)
-        return raw.bindMemory(to: Double.self)
-    }
-
-    deinit { storage.deallocate() }
-}

@@ -187,7 +187,7 @@ public struct SelectionEvaluator {
 
     /// One mask tensor that applies to a base tensor.
     struct MaskSource {
-        var file: SafetensorsFile
+        var file: any Checkpoint
         var tensor: TensorInfo
         /// The mask is stored transposed relative to the base tensor (rows x columns as stored).
         var transpose: (rows: Int, columns: Int)?
@@ -206,9 +206,9 @@ public struct SelectionEvaluator {
     }
 
     mutating func loadMask(path: String, alignment: CheckpointAlignment) throws {
-        let file: SafetensorsFile
+        let file: any Checkpoint
         do {
-            file = try SafetensorsFile(path: path)
+            file = try CheckpointOpener.openSafetensors(path)
         } catch {
             throw PatchError.invalidMask(path: path, tensor: nil, reason: "\(error)")
         }

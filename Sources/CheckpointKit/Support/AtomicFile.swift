@@ -155,39 +155,15 @@ public final class FileSink {
     }
 
     /// Appends `count` bytes of the open file `source`, starting at `offset`, copied inside the kernel
-    /// (sendfile: no trip through user memory) and falling back to read/write where that is refused.
+    /// where it can be (see ``FileCopy``).
     public func copy(from source: Int32, offset: Int, count: Int) throws {
         try flush()
-        var position = off_t(offset)
-        var remaining = count
-        while remaining > 0 {
-            let n = sendfile(descriptor, source, &position, min(remaining, 1 << 30))
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP {
-                    try copyThroughBuffer(from: source, offset: Int(position), count: remaining)
-                    return
-                }
-                throw CheckpointError.writeFailed(path: path, reason: CheckpointError.writeReason(errno: errno))
-            }
-            if n == 0 { throw CheckpointError.writeFailed(path: path, reason: "the source file ended \(remaining) bytes early") }
-            remaining -= n
-            self.offset += n
+        do {
+            try FileCopy.copy(from: source, offset: offset, count: count, to: descriptor)
+        } catch {
+            throw writeFailure(error)
         }
-    }
-
-    private func copyThroughBuffer(from source: Int32, offset: Int, count: Int) throws {
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: min(count, 8 << 20), alignment: 64)
-        defer { chunk.deallocate() }
-        var done = 0
-        while done < count {
-            let n = pread(source, chunk.baseAddress, min(chunk.count, count - done), off_t(offset + done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw CheckpointError.writeFailed(path: path, reason: "cannot read the source: \(n < 0 ? String(cString: strerror(errno)) : "it ended early")") }
-            try writeAll(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
-            self.offset += n
-            done += n
-        }
+        self.offset += count
     }
 
     /// Writes out what is buffered.
@@ -198,14 +174,18 @@ public final class FileSink {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CheckpointError.writeFailed(path: path, reason: CheckpointError.writeReason(errno: errno))
-            }
-            done += n
+        do {
+            try FileCopy.writeAll(bytes, to: descriptor)
+        } catch {
+            throw writeFailure(error)
+        }
+    }
+
+    private func writeFailure(_ failure: FileCopy.Failure) -> CheckpointError {
+        switch failure {
+        case let .write(code): return .writeFailed(path: path, reason: CheckpointError.writeReason(errno: code))
+        case let .read(code): return .writeFailed(path: path, reason: "cannot read the source: \(String(cString: strerror(code)))")
+        case let .sourceEnded(remaining): return .writeFailed(path: path, reason: "the source file ended \(remaining) bytes early")
         }
     }
 }

@@ -18,13 +18,9 @@ public final class MappedFile: @unchecked Sendable {
     /// Maps `path` read-only.
     public init(path: String) throws(CheckpointError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let (fd, size) = try MappedFile.openRegularFile(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .cannotOpen(path: path, reason: "not a regular file") }
-        size = Int(info.st_size)
+        self.size = size
         if size == 0 {
             base = nil
             return
@@ -60,6 +56,24 @@ public final class MappedFile: @unchecked Sendable {
 }
 
 extension MappedFile {
+    /// Opens `path` read-only, refusing anything but a regular file; returns the descriptor (the
+    /// caller closes it) and the size in bytes.
+    static func openRegularFile(_ path: String) throws(CheckpointError) -> (descriptor: Int32, size: Int) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw .cannotOpen(path: path, reason: reason)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw .cannotOpen(path: path, reason: "not a regular file")
+        }
+        return (fd, Int(info.st_size))
+    }
+
     /// The whole contents of a small file (a tokenizer, a data file, a config), refused above
     /// `maxBytes` before anything is copied.
     ///

@@ -38,6 +38,45 @@ public protocol Checkpoint: AnyObject, Sendable {
     /// Calls `body` with the raw little-endian bytes of `tensor`, laid out row-major in the tensor's
     /// own dtype. The buffer is only valid inside `body`, and is not necessarily aligned.
     func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+
+    // The members below have defaults (a reader that knows nothing more conforms without them).
+
+    /// Every file the checkpoint reads: the one the user named first (an index), then the rest (its
+    /// shards). An output must never be one of them. Default: `[path]`.
+    var files: [String] { get }
+    /// Where `tensor`'s bytes lie in a file, when they are stored there exactly as ``withBytes(of:_:)``
+    /// hands them out (so a writer may copy them file to file). Default: nil (unknown or not raw).
+    func storedLocation(of tensor: TensorInfo) -> StoredLocation?
+    /// Whether ``withBytes(of:_:)`` hands out views of a read-only file mapping rather than a copy:
+    /// any slice of a tensor can then be read at no extra cost (so big tensors can be split between
+    /// workers), and pages already read can be handed back with ``MappedPages/release(_:)``.
+    /// Default: false.
+    var bytesAreFileMapped: Bool { get }
+    /// Objects of the file that are not read as tensors, in file order, with the reason. Default: none.
+    var skipped: [SkippedObject] { get }
+    /// What ``writeModifiedCopy(_:to:verify:)`` can write. Default: everything.
+    var editCapabilities: CheckpointEdit.Capabilities { get }
+    /// Writes a copy of the checkpoint with `edit` applied to `output`, atomically (temporary file,
+    /// fsync, rename); `verify` runs on the complete temporary file before it replaces `output`.
+    /// Default: a safetensors file in this checkpoint's tensor order with the edit's tensors appended
+    /// (a format that can rewrite itself, such as HDF5, writes its own format instead).
+    func writeModifiedCopy(_ edit: CheckpointEdit, to output: String,
+                           verify: (_ temporaryPath: String) throws -> Void) throws -> CheckpointEdit.Result
+}
+
+extension Checkpoint {
+    public var files: [String] { [path] }
+    public func storedLocation(of tensor: TensorInfo) -> StoredLocation? { nil }
+    public var bytesAreFileMapped: Bool { false }
+    public var skipped: [SkippedObject] { [] }
+    public var editCapabilities: CheckpointEdit.Capabilities { [.addsTensors, .changesDTypes] }
+}
+
+extension FileIdentity {
+    /// Every file a checkpoint reads (its ``Checkpoint/files``).
+    public static func inputFiles(of checkpoint: any Checkpoint) -> [String] {
+        checkpoint.files
+    }
 }
 
 extension Checkpoint {

@@ -4,14 +4,6 @@ import Glibc
 import Darwin
 #endif
 
-/// Checkpoints whose ``Checkpoint/withBytes(of:_:)`` hands out views of a read-only file mapping
-/// rather than a copy: any slice of a tensor can be read at no extra cost (so big tensors can be
-/// split between workers), and pages already read can be handed back to the kernel.
-protocol FileMappedCheckpoint: Checkpoint {}
-
-extension SafetensorsFile: FileMappedCheckpoint {}
-extension ShardedSafetensors: FileMappedCheckpoint {}
-
 /// Releases pages of a file mapping that a streaming pass has finished with.
 ///
 /// A mapped file's pages stay in the process's resident set once touched, so a pass over two

@@ -74,7 +74,12 @@ public final class PatchFile: @unchecked Sendable {
             guard let sizeText = outer.metadata[PatchFormat.Key.innerSize], let size = Int(sizeText), size >= 8, size <= PatchFormat.maxInnerSize else {
                 throw PatchError.invalidPatch(path: path, tensor: nil, reason: "metadata 'inner_size' is missing or out of range")
             }
-            let inner = try Zlib.decompress(file.bytes(in: entry.fileRange), size: size, path: path)
+            let inner: UnsafeMutableRawBufferPointer
+            do {
+                inner = try Zlib.decompress(file.bytes(in: entry.fileRange), size: size)
+            } catch {
+                throw PatchError.corruptPatch(path: path, tensor: PatchFormat.compressedTensorName, reason: error.reason)
+            }
             let innerBytes = UnsafeRawBufferPointer(inner)
             if let expected = outer.metadata[PatchFormat.Key.innerChecksum], PatchFormat.hash(innerBytes) != expected {
                 inner.deallocate()

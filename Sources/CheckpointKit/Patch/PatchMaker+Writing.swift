@@ -1,0 +1,100 @@
+import Foundation
+
+extension PatchMaker {
+    /// Produces the stored bytes of one planned pair tensor, in entry order, and returns the hash of
+    /// the result tensor.
+    func materialize(_ tensor: PlannedTensor, base b: UnsafeRawBufferPointer, finetuned f: UnsafeRawBufferPointer,
+                     indices: [Int], resultScratch: ScratchBuffer,
+                     emit: (UnsafeRawBufferPointer) throws -> Void) throws -> String {
+        guard case let .pair(pair, choice) = tensor.source else { preconditionFailure("materialize is for pairs") }
+        switch tensor.record.storage {
+        case .dense where choice == .all || pair.base.dtype != pair.finetuned.dtype || pair.base.dtype.byteWidth == nil:
+            try emit(f)
+            return PatchFormat.hash(f)
+        case .dense:
+            // A partial (mask) selection stored dense: the base with the kept entries replaced.
+            let width = pair.base.dtype.byteWidth!
+            let result = resultScratch.bytes(b.count)
+            result.copyMemory(from: b)
+            for i in indices { memcpy(result.baseAddress! + i * width, f.baseAddress! + i * width, width) }
+            try emit(UnsafeRawBufferPointer(result))
+            return PatchFormat.hash(UnsafeRawBufferPointer(result))
+        case .sparse:
+            let width = pair.base.dtype.byteWidth!
+            let indexBytes = PatchBytes.encodeIndices(indices, as: tensor.indexDType)
+            let values = PatchBytes.gather(f, indices: indices, width: width)
+            try indexBytes.withUnsafeBytes { try emit($0) }
+            try values.withUnsafeBytes { try emit($0) }
+            let result = resultScratch.bytes(b.count)
+            result.copyMemory(from: b)
+            for (k, i) in indices.enumerated() {
+                memcpy(result.baseAddress! + i * width, values.withUnsafeBytes { $0.baseAddress! } + k * width, width)
+            }
+            return PatchFormat.hash(UnsafeRawBufferPointer(result))
+        case .new:
+            preconditionFailure("new tensors have no pair")
+        }
+    }
+
+    /// Pass 2: writes the planned patch to `path` atomically, and reads it back before it is renamed.
+    /// - Returns: the size of the file written.
+    @discardableResult
+    public func write(_ plan: PatchPlan, to path: String, compress: Bool = false) throws -> Int {
+        for input in base.files + finetuned.files + selection.maskPaths
+        where FileIdentity.same(path, input) {
+            throw PatchError.outputIsInput(output: path, input: input)
+        }
+        var entries: [SafetensorsWriter.Entry] = []
+        let aligned = ScratchBuffer(), result = ScratchBuffer()
+        let decode = (ScratchBuffer(), ScratchBuffer())
+        for tensor in plan.tensors {
+            switch tensor.source {
+            case let .new(info):
+                entries.append(SafetensorsWriter.Entry(name: tensor.record.name, dtype: tensor.dtype, shape: tensor.shape,
+                                                       location: finetuned.storedLocation(of: info)) { consume in
+                    try self.finetuned.withBytes(of: info) { try consume($0) }
+                })
+            case let .pair(pair, choice):
+                // One materialisation produces every entry of the tensor (a sparse tensor's indices
+                // then values): the first entry's closure, the rest are its continuations.
+                let parts = tensor.entries
+                entries.append(SafetensorsWriter.Entry(name: parts[0].name, dtype: parts[0].dtype, shape: parts[0].shape) { consume in
+                    _ = try self.withAlignedBytes(pair, scratch: aligned) { b, f in
+                        let scan = try self.scan(pair, choice: choice, base: b, finetuned: f, decodeScratch: decode,
+                                                 collectIndices: tensor.record.storage != .dense || choice != .all)
+                        return try self.materialize(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: result, emit: consume)
+                    }
+                })
+                for entry in parts.dropFirst() {
+                    entries.append(.continuation(name: entry.name, dtype: entry.dtype, shape: entry.shape))
+                }
+            }
+        }
+        let writer = SafetensorsWriter(metadata: plan.metadata.encoded(), entries: entries)
+        let verify: (String) throws -> Void = { temporary in
+            do {
+                let check = try PatchFile(path: temporary)
+                guard check.metadata == plan.metadata else {
+                    throw PatchError.invalidPatch(path: path, tensor: nil, reason: "metadata does not read back as written")
+                }
+            } catch {
+                throw PatchError.invalidPatch(path: path, tensor: nil, reason: "the written patch does not read back: \(error)")
+            }
+        }
+        if !compress {
+            try writer.write(to: path, verify: verify)
+        } else {
+            let inner = try writer.serialized(path: path)
+            let compressed = try Zlib.compress(inner, path: path)
+            let outer = SafetensorsWriter(metadata: [
+                PatchFormat.Key.format: PatchFormat.name,
+                PatchFormat.Key.version: String(PatchFormat.version),
+                PatchFormat.Key.compression: "zlib",
+                PatchFormat.Key.innerSize: String(inner.count),
+                PatchFormat.Key.innerChecksum: PatchFormat.hash(inner),
+            ], entries: [SafetensorsWriter.Entry(name: PatchFormat.compressedTensorName, dtype: .u8, shape: [compressed.count], data: compressed)])
+            try outer.write(to: path, verify: verify)
+        }
+        return (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    }
+}
