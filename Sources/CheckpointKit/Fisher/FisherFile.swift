@@ -14,7 +14,7 @@ public enum FisherFile {
 
     /// Reads a Fisher file (any floating-point dtype). Refuses negative or non-finite values.
     public static func read(path: String) throws -> FisherResult {
-        let file = try SafetensorsFile(path: path)
+        let file = try CheckpointOpener.openSafetensors(path)
         var tensors: [FisherTensor] = []
         for info in file.tensors {
             guard info.dtype.isFloatingPoint, info.dtype.isDecodable else {
