@@ -68,7 +68,7 @@ final class HDF5RehearsalTests: XCTestCase {
         let capture = directory.appendingPathComponent("output").path
         let captureDescriptor = open(capture, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         XCTAssertGreaterThanOrEqual(captureDescriptor, 0)
-        fflush(stdout)
+        fflush(nil)
         let savedOut = dup(STDOUT_FILENO), savedErr = dup(STDERR_FILENO)
         dup2(captureDescriptor, STDOUT_FILENO)
         dup2(captureDescriptor, STDERR_FILENO)

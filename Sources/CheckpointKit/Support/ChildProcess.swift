@@ -26,9 +26,9 @@ struct ChildProcess {
     let pid: pid_t
 
     /// Starts `executable` with `arguments` (after argv[0], the executable itself) and the
-    /// caller's environment. Nil when it cannot be started (no processes or memory left, no such
-    /// executable).
-    init?(_ executable: String, arguments: [String]) {
+    /// caller's environment with `environment`'s variables set. Nil when it cannot be started (no
+    /// processes or memory left, no such executable).
+    init?(_ executable: String, arguments: [String], environment: [String: String] = [:]) {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -46,9 +46,10 @@ struct ChildProcess {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        let envp = ChildProcess.environment(setting: environment).map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
         var pid = pid_t()
-        guard posix_spawn(&pid, executable, &actions, &attributes, argv, environ) == 0 else { return nil }
+        guard posix_spawn(&pid, executable, &actions, &attributes, argv, envp) == 0 else { return nil }
         self.pid = pid
     }
 
@@ -72,6 +73,19 @@ struct ChildProcess {
             nanosleep(&interval, nil)
             pause = min(pause * 2, 2_000_000)
         }
+    }
+
+    /// This process's environment as `NAME=value` strings, with `overrides` replacing or adding.
+    private static func environment(setting overrides: [String: String]) -> [String] {
+        var entries: [String] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let text = String(cString: entry)
+            let name = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? text
+            if overrides[name] == nil { entries.append(text) }
+            cursor += 1
+        }
+        return entries + overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
     }
 
     /// Monotonic seconds.
