@@ -120,6 +120,13 @@ final class HDF5RehearsalTests: XCTestCase {
         try rehearse("exit 3").get()
     }
 
+    /// The helper runs with glibc's malloc filling every block it hands out (and no per-thread
+    /// cache, which would skip the filling), so that libhdf5's use of memory it never initialised
+    /// fails in the helper whatever the heap held (see ``HDF5Rehearsal/helperMallocTunables``).
+    func testTheHelperGetsTheMallocPerturbation() throws {
+        try rehearse("[ \"$GLIBC_TUNABLES\" = glibc.malloc.tcache_count=0:glibc.malloc.perturb=165 ] || exit 1").get()
+    }
+
     /// Without a helper, or when it cannot be started, the file is read in process without a
     /// rehearsal (the documented fallback for programs other than ckpt).
     func testWithoutAHelperTheFileIsReadInProcess() throws {
