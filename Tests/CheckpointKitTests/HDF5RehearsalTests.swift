@@ -33,12 +33,6 @@ final class HDF5RehearsalTests: XCTestCase {
         return Result { () throws(CheckpointError) in try HDF5Rehearsal.run("model.h5") {} }
     }
 
-    /// The built `ckpt` as the helper, as the command line sets it up.
-    private func useCkptHelper() throws {
-        guard let binary = CommandRunner.binary else { throw XCTSkip("ckpt binary not built; run `swift build` first") }
-        HDF5Rehearsal.helper = HDF5Rehearsal.Helper(executable: binary.path, arguments: ["_rehearse-hdf5", "--"])
-    }
-
     func testCrashInTheHelperIsABadInputError() {
         XCTAssertThrowsError(try rehearse("kill -SEGV $$").get()) { error in
             XCTAssertEqual(String(describing: error),
@@ -156,7 +150,7 @@ final class HDF5RehearsalTests: XCTestCase {
     /// With ckpt as the helper (as the command line runs), good files open with the tensors, in
     /// the order, h5py listed (fixtures/hdf5/expected.json).
     func testGoodFilesOpenWithTheCkptHelper() throws {
-        try useCkptHelper()
+        HDF5Rehearsal.helper = try .builtCkpt()
         for name in ["tf_model.h5", "keras2.h5", "keras3.weights.h5", "datasets.h5"] {
             let expected = try HDF5FileTests.expectedFile(name)
             let file = try HDF5File(path: Fixtures.path("hdf5/" + name))
@@ -216,5 +210,14 @@ final class HDF5RehearsalTests: XCTestCase {
         XCTAssertEqual(result.stdout, "")
         XCTAssertTrue(result.stderr.hasPrefix("ckpt: \(input): HDF5 error"), result.stderr)
         XCTAssertEqual(result.stderr.filter { $0 == "\n" }.count, 1, result.stderr)
+    }
+}
+
+extension HDF5Rehearsal.Helper {
+    /// The built `ckpt` (beside the test bundle, see ``CommandRunner``) as the helper, as the
+    /// command line sets itself up.
+    static func builtCkpt() throws -> Self {
+        guard let binary = CommandRunner.binary else { throw XCTSkip("ckpt binary not built; run `swift build` first") }
+        return Self(executable: binary.path, arguments: ["_rehearse-hdf5", "--"])
     }
 }
