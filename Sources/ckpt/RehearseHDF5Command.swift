@@ -24,6 +24,7 @@ struct RehearseHDF5Command: ParsableCommand {
     /// Makes this binary (`/proc/self/exe`: the very file running, even if it was replaced on disk
     /// since) this process's rehearsal helper. `--` keeps a file name that starts with `-` a file name.
     static func useThisBinaryAsHelper() {
-        HDF5Rehearsal.helper = HDF5Rehearsal.Helper(executable: "/proc/self/exe", arguments: [configuration.commandName ?? "", "--"])
+        let subcommand = configuration.commandName ?? ""
+        HDF5Rehearsal.helper = HDF5Rehearsal.Helper(executable: "/proc/self/exe", arguments: [subcommand, "--"])
     }
 }

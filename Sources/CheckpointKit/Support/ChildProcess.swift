@@ -53,9 +53,10 @@ struct ChildProcess {
         self.pid = pid
     }
 
-    /// Waits until the child ends, or kills it after `seconds` of wall time. The child is polled
-    /// (every 0.1 ms at first, then up to every 2 ms): no thread, signal handler or descriptor is
-    /// needed, and a child that ends within milliseconds is seen at most about a millisecond late.
+    /// Waits until the child ends, or kills it after `seconds` of wall time (0: no limit). The
+    /// child is polled (every 0.1 ms at first, then up to every 2 ms): no thread, signal handler
+    /// or descriptor is needed, and a child that ends within milliseconds is seen at most about a
+    /// millisecond late.
     func wait(seconds: UInt32) -> Outcome {
         let deadline = ChildProcess.now() + Double(seconds)
         var pause = 100_000  // nanoseconds
@@ -64,7 +65,7 @@ struct ChildProcess {
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid { return ChildProcess.outcome(status) }
             if reaped < 0, errno != EINTR { return .unknown }
-            if ChildProcess.now() >= deadline {
+            if seconds > 0, ChildProcess.now() >= deadline {
                 kill(pid, SIGKILL)
                 while waitpid(pid, &status, 0) < 0, errno == EINTR {}
                 return .timedOut
@@ -81,7 +82,7 @@ struct ChildProcess {
         var cursor = environ
         while let entry = cursor.pointee {
             let text = String(cString: entry)
-            let name = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? text
+            let name = String(text.prefix { $0 != "=" })
             if overrides[name] == nil { entries.append(text) }
             cursor += 1
         }
