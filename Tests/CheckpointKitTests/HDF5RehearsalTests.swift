@@ -161,6 +161,25 @@ final class HDF5RehearsalTests: XCTestCase {
         }
     }
 
+    /// Files opened on several threads at once (as `diff` opens its two inputs) each get their own
+    /// helper and verdict: the hostile one is refused, the good ones open.
+    func testRehearsalsOnSeveralThreadsAtOnce() throws {
+        HDF5Rehearsal.helper = try .builtCkpt()
+        let hostile = Fixtures.root.deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/regressions/FuzzHDF5/compact-group-uninitialised-link-free.h5").path
+        let paths = [Fixtures.path("hdf5/tf_model.h5"), hostile, Fixtures.path("hdf5/keras2.h5"), Fixtures.path("hdf5/keras3.weights.h5")]
+        final class Verdicts: @unchecked Sendable {
+            let lock = NSLock()
+            var opened: [Int: Bool] = [:]
+        }
+        let verdicts = Verdicts()
+        DispatchQueue.concurrentPerform(iterations: paths.count) { index in
+            let opened = (try? HDF5File(path: paths[index])) != nil
+            verdicts.lock.withLock { verdicts.opened[index] = opened }
+        }
+        XCTAssertEqual(verdicts.opened, [0: true, 1: false, 2: true, 3: true])
+    }
+
     func testTheHelperCommandIsHiddenFromHelp() throws {
         let help = try CommandRunner.run(["--help"])
         XCTAssertEqual(help.status, 0)
