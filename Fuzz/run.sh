@@ -37,8 +37,8 @@ seed() {
 }
 # Known leaks inside libraries we call (documented in lsan.supp), not in our code.
 export LSAN_OPTIONS="suppressions=$PWD/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-# A small ASan quarantine keeps the process small: FuzzHDF5 forks once per input (HDF5Rehearsal),
-# and a fork costs in proportion to the memory mapped (the default 256 MB quarantine halves the rate).
+# A small ASan quarantine keeps the process small (it mattered when FuzzHDF5 forked once per input;
+# it now starts a fresh helper process per input, HDF5Rehearsal, whose cost does not grow with ours).
 export ASAN_OPTIONS="quarantine_size_mb=4:thread_local_quarantine_size_kb=64:malloc_context_size=5${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 status=0
 for target in $targets; do

@@ -13,7 +13,7 @@ struct Ckpt: ParsableCommand {
         """,
         version: CkptVersion.string,
         subcommands: [InspectCommand.self, DiffCommand.self, PatchCommand.self, ApplyCommand.self, VerifyCommand.self,
-                      FisherCommand.self, MaskCommand.self])
+                      FisherCommand.self, MaskCommand.self, RehearseHDF5Command.self])
 
     /// ArgumentParser's `main`, except that under `diff --exit-code` a usage error exits with 2
     /// (as `diff` does) rather than ArgumentParser's 64: scripts test that mode's status alone.
@@ -26,6 +26,7 @@ struct Ckpt: ParsableCommand {
     /// output was written in full: see ``reportStandardOutputFailure()``.
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
+        RehearseHDF5Command.useThisBinaryAsHelper()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -38,26 +38,6 @@ enum HDF5Library {
     }
 }
 
-extension HDF5Library {
-    /// Forks the process while no thread is inside libhdf5 (so libhdf5's own state and locks are
-    /// consistent in the child), and gives the child a free lock. Returns `fork()`'s result.
-    static func fork() -> pid_t {
-        lock.lock()
-        #if canImport(Glibc)
-        let pid = Glibc.fork()
-        #else
-        let pid = Darwin.fork()
-        #endif
-        if pid == 0 {
-            lock.resetInForkedChild()
-            depth = 0
-        } else {
-            lock.unlock()
-        }
-        return pid
-    }
-}
-
 /// The file and object a libhdf5 call concerns, for error messages.
 struct HDF5Context: Sendable {
     /// The HDF5 file's path.

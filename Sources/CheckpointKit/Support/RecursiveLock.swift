@@ -26,22 +26,6 @@ final class RecursiveLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    /// Takes the lock; pair with ``unlock()``. For the fork in ``HDF5Library/fork()``, which must
-    /// hold the lock across a call that returns twice.
-    func lock() { pthread_mutex_lock(mutex) }
-
-    func unlock() { pthread_mutex_unlock(mutex) }
-
-    /// In a forked child, makes the lock free again. The parent's thread held it at the fork, and
-    /// the child's only thread has a different thread id, so it could never take it otherwise.
-    func resetInForkedChild() {
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE))
-        pthread_mutex_init(mutex, &attributes)
-        pthread_mutexattr_destroy(&attributes)
-    }
-
     /// Runs `body` while holding the lock.
     func withLock<R: ~Copyable, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
