@@ -5,6 +5,7 @@
 # sums up, naming every seed directory that was missing and every target that did not run.
 #   Fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
 #   FUZZ_DRY_RUN=1 Fuzz/run.sh ...   only seed the corpora and say what would run (no build)
+#   FUZZ_SHARED_DATA=DIR             more task-data seeds (default ../../shared/data, if it exists)
 set -euo pipefail
 cd "$(dirname "$0")"
 budget=${1:-60}
@@ -22,7 +23,7 @@ if [ "$dry_run" != 1 ]; then
 fi
 fixtures=../fixtures
 # Task data beside a checkout (the team's shared directory); a clone may not have it.
-shared_data=../../shared/data
+shared_data=${FUZZ_SHARED_DATA:-../../shared/data}
 missing_seeds=() skipped_targets=()
 # Copies the files matching a find expression from the seed directories that exist into the
 # corpus, under names made from their paths (fixtures share names such as vocab.txt,
