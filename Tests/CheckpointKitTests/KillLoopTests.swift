@@ -12,7 +12,7 @@ import XCTest
 /// The inputs are a ~50 MB safetensors base generated here and a fine-tune changing every 7th
 /// weight, so that a run lasts long enough for kills to land in every phase.
 ///
-/// Slow: about a minute (20 runs of `apply`/`patch` on 50 MB); `CKPT_SKIP_SLOW=1` skips it locally.
+/// Slow: 20 to 50 s (20 runs of `apply`/`patch` on 50 MB); `CKPT_SKIP_SLOW=1` skips it locally.
 final class KillLoopTests: XCTestCase {
     static let applyIterations = 12
     static let patchIterations = 8
