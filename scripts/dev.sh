@@ -53,9 +53,9 @@ python_deps() {
         PYTHON=$PWD/data/venv/bin/python
         "$PYTHON" -c "$check" 2>/dev/null || "$PYTHON" -m pip install -q numpy safetensors h5py
     else
-        python3 -m pip install -q --target data/pylib numpy safetensors h5py
         export PYTHONPATH=$PWD/data/pylib${PYTHONPATH:+:$PYTHONPATH}
         PYTHON=python3
+        "$PYTHON" -c "$check" 2>/dev/null || python3 -m pip install -q --target data/pylib numpy safetensors h5py
     fi
     export PYTHON
 }
