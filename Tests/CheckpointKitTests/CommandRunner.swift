@@ -23,17 +23,14 @@ enum CommandRunner {
         }
     }
 
-    /// The checkout this test file belongs to.
-    static let checkout = Fixtures.root.deletingLastPathComponent()
-
     /// Where the binary may be: `CKPT_BINARY`, beside the test bundle (the configuration being
     /// tested, debug or release), then this checkout's debug and release builds.
     static var candidates: [URL] {
         let environment = ProcessInfo.processInfo.environment["CKPT_BINARY"].map { [URL(fileURLWithPath: $0)] } ?? []
         return environment + [
             Bundle.main.bundleURL.appendingPathComponent("ckpt"),
-            checkout.appendingPathComponent(".build/debug/ckpt"),
-            checkout.appendingPathComponent(".build/release/ckpt"),
+            Fixtures.checkout.appendingPathComponent(".build/debug/ckpt"),
+            Fixtures.checkout.appendingPathComponent(".build/release/ckpt"),
         ]
     }
 

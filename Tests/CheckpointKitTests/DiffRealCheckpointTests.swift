@@ -13,7 +13,7 @@ import XCTest
 /// Missing data fails under `CKPT_TEST_STRICT=1` (CI) and skips otherwise.
 final class DiffRealCheckpointTests: XCTestCase {
     static let root = ProcessInfo.processInfo.environment["CKPT_MINILM"]
-        ?? CommandRunner.checkout.appendingPathComponent("data/minilm").path
+        ?? Fixtures.checkout.appendingPathComponent("data/minilm").path
 
     static func present(_ name: String) throws -> String {
         let path = "\(root)/\(name)"

@@ -86,7 +86,7 @@ final class PatchRoundTripTests: XCTestCase {
         for (name, base, finetuned, select, compress) in cases {
             let output = tmp("\(name).patch")
             let arguments = ["patch", base, finetuned, "-o", output] + select.flatMap { ["--select", $0] } + (compress ? ["--compress"] : [])
-            let result = try CommandRunner.run(arguments, workingDirectory: CommandRunner.checkout)
+            let result = try CommandRunner.run(arguments, workingDirectory: Fixtures.checkout)
             XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
             XCTAssertEqual(try PatchTestSupport.sha256(output), try PatchTestSupport.sha256(Fixtures.path("patch/\(name).patch")), name)
         }
