@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Apply a ckpt task patch (docs/patch-format.md) with only `safetensors` and numpy.
 
-    python3 scripts/apply_patch.py BASE.safetensors TASK.patch OUT.safetensors
+    python3 scripts/apply_patch.py BASE.safetensors TASK.patch -o OUT.safetensors
+    python3 scripts/apply_patch.py BASE.safetensors TASK.patch OUT.safetensors      (the same)
 
 An independent reader of the ckpt-patch format: it checks the base's fingerprints, applies dense,
 sparse and new tensors, checks the result fingerprints, and writes OUT byte for byte as
 `ckpt apply` does (the base's tensor order, dtypes and metadata, new tensors appended, compact
 JSON header padded with spaces to a multiple of 8). Tensor data is handled as raw little-endian
 integers of the element's width, so BF16 and the FP8 types (which numpy lacks) need nothing special.
-BASE is a single .safetensors file. Exit status: 0 written, 1 the patch does not fit the base or is
-damaged.
+BASE is a single .safetensors file, or a directory holding model.safetensors. Exit status: 0
+written, 1 the patch does not fit the base or is damaged, 2 bad arguments (with a usage line).
 """
+import argparse
 import hashlib
+import os
 import json
 import struct
 import sys
@@ -140,8 +143,24 @@ def main(base_path, patch_path, out_path):
     write_st(out_path, base_meta, tensors)
 
 
+def parse_arguments(argv):
+    """BASE PATCH and the output, given as `-o/--output OUT` (as `ckpt apply` takes it) or as a third operand."""
+    parser = argparse.ArgumentParser(prog="apply_patch.py", description=__doc__.split("\n")[0],
+                                     epilog="Exit status: 0 written, 1 the patch does not fit the base or is damaged, 2 usage.")
+    parser.add_argument("base", metavar="BASE", help="the base checkpoint: a .safetensors file or a directory holding model.safetensors")
+    parser.add_argument("patch", metavar="PATCH", help="the ckpt task patch")
+    parser.add_argument("out", metavar="OUT", nargs="?", help="where to write the result (or use -o)")
+    parser.add_argument("-o", "--output", metavar="OUT", help="where to write the result (.safetensors)")
+    args = parser.parse_args(argv)
+    if args.out and args.output:
+        parser.error("give the output once: either -o OUT or a third operand")
+    if not (args.out or args.output):
+        parser.error("no output: add -o OUT")
+    base = args.base
+    if os.path.isdir(base):
+        base = os.path.join(base, "model.safetensors")
+    return base, args.patch, args.output or args.out
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        print(__doc__, file=sys.stderr)
-        sys.exit(2)
-    main(*sys.argv[1:])
+    main(*parse_arguments(sys.argv[1:]))

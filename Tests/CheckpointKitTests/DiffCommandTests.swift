@@ -1,41 +1,9 @@
 import XCTest
 
 /// `ckpt diff` as a user runs it: exit codes of `--exit-code`, the JSON on stdout, the CSV and HTML
-/// files. Runs the `ckpt` binary that `swift build` / `swift test` put beside the test bundle.
+/// files. Runs the built `ckpt` binary through `CommandRunner`.
 final class DiffCommandTests: XCTestCase {
-    struct Run {
-        var status: Int32
-        var stdout: Data
-        var stderr: String
-    }
-
-    func ckptBinary() throws -> URL {
-        let beside = Bundle.main.bundleURL.deletingLastPathComponent()
-        let candidates = [
-            beside.appendingPathComponent("ckpt"),
-            Bundle.main.bundleURL.appendingPathComponent("ckpt"),
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ckpt"),
-            Fixtures.root.deletingLastPathComponent().appendingPathComponent(".build/debug/ckpt"),
-        ]
-        guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("ckpt binary not built")
-        }
-        return binary
-    }
-
-    func run(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = try ckptBinary()
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: stdout, stderr: stderr)
-    }
+    func run(_ arguments: [String]) throws -> CommandResult { try CommandRunner.run(arguments) }
 
     func tiny(_ name: String) -> String { Fixtures.path("tiny-bert/\(name)") }
 
@@ -67,7 +35,7 @@ final class DiffCommandTests: XCTestCase {
         let html = directory.appendingPathComponent("d.html").path
         let result = try run(["diff", tiny("base"), tiny("ft-layernorm"), "--json", "--csv", csv, "--html", html, "--metric", "mean-abs"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any])
         XCTAssertEqual((object["regime"] as? [String: Any])?["identifier"] as? String, "layernorm")
         XCTAssertEqual(object["metric"] as? String, "mean-abs")
         XCTAssertEqual((object["tensors"] as? [Any])?.count, 71)
@@ -81,7 +49,7 @@ final class DiffCommandTests: XCTestCase {
         XCTAssertFalse(page.contains("https://"))
 
         let text = try run(["diff", tiny("base"), tiny("ft-bias"), "--top", "3"])
-        let report = String(decoding: text.stdout, as: UTF8.self)
+        let report = text.stdout
         XCTAssertTrue(report.contains("regime: bias-only fine-tuning (BitFit)"), report)
         XCTAssertTrue(report.contains("Top 3 tensors by relative change"), report)
         XCTAssertTrue(report.contains("Bias types (BitFit) by relative change"), report)
@@ -96,7 +64,7 @@ final class DiffCommandTests: XCTestCase {
         try "classifier.weight pooler.dense.weight\n".write(to: map, atomically: true, encoding: .utf8)
         let result = try run(["diff", tiny("base"), tiny("ft-full"), "--json", "--map", map.path])
         XCTAssertEqual(result.status, 0, result.stderr)
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any])
         // classifier.weight [2, 32] cannot stand for pooler.dense.weight [32, 32]: reported, not fatal.
         let tensors = try XCTUnwrap(object["tensors"] as? [[String: Any]])
         let pooler = try XCTUnwrap(tensors.first { $0["base_name"] as? String == "pooler.dense.weight" })

@@ -13,7 +13,7 @@ final class FileSizeLimitTests: XCTestCase {
 
     override func setUpWithError() throws {
         directory = try Fixtures.temporaryDirectory()
-        if let reason = try Self.binaryCannotStartUnderALimit.get() { throw XCTSkip(reason) }
+        if let reason = try Self.binaryCannotStartUnderALimit.get() { throw TestEnvironment.cannotRun(reason) }
     }
 
     /// Whether the built binary starts at all under a one-block limit. ThreadSanitizer's runtime

@@ -8,6 +8,9 @@ enum Fixtures {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("fixtures")
 
+    /// The checkout the fixtures belong to (where `data/` and `.build/` are).
+    static let checkout: URL = root.deletingLastPathComponent()
+
     static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 
     /// A fresh empty directory for a test's outputs.

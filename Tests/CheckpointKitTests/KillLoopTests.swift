@@ -11,6 +11,8 @@ import XCTest
 ///
 /// The inputs are a ~50 MB safetensors base generated here and a fine-tune changing every 7th
 /// weight, so that a run lasts long enough for kills to land in every phase.
+///
+/// Slow: 20 to 50 s (20 runs of `apply`/`patch` on 50 MB); `CKPT_SKIP_SLOW=1` skips it locally.
 final class KillLoopTests: XCTestCase {
     static let applyIterations = 12
     static let patchIterations = 8
@@ -19,12 +21,13 @@ final class KillLoopTests: XCTestCase {
 
     var directory: URL!
 
-    override func setUpWithError() throws { directory = try Fixtures.temporaryDirectory() }
+    override func setUpWithError() throws {
+        directory = try Fixtures.temporaryDirectory() // before a skip: tearDown removes it
+        try TestEnvironment.slow()
+    }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     func tmp(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
-    static var binary: URL { Bundle.main.bundleURL.appendingPathComponent("ckpt") }
 
     /// SplitMix64: the kill points are the same on every run.
     struct SeededGenerator: RandomNumberGenerator {
@@ -68,16 +71,8 @@ final class KillLoopTests: XCTestCase {
     /// Runs ckpt to completion; returns the exit status and stderr.
     @discardableResult
     func run(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        let err = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = err
-        try process.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, message)
+        let result = try CommandRunner.run(arguments)
+        return (result.status, result.stderr)
     }
 
     /// The kill loop. `arguments` write to `output`; `old` is what `output` holds before each run
@@ -91,12 +86,7 @@ final class KillLoopTests: XCTestCase {
         for iteration in 0..<iterations {
             try old.write(to: URL(fileURLWithPath: output))
             let delay = Double.random(in: (duration * 0.2)...(duration * 1.1), using: &generator)
-            let process = Process()
-            process.executableURL = Self.binary
-            process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let process = try CommandRunner.start(arguments)
             Thread.sleep(forTimeInterval: delay)
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
@@ -121,14 +111,7 @@ final class KillLoopTests: XCTestCase {
         return (killed, completed, leftovers)
     }
 
-    func requireBinary() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
-            throw XCTSkip("ckpt binary not built at \(Self.binary.path); run `swift build` first")
-        }
-    }
-
     func testSIGKILLDuringApplyNeverLeavesAPartialOutput() throws {
-        try requireBinary()
         let base = tmp("base.safetensors"), finetuned = tmp("ft.safetensors"), patch = tmp("task.patch")
         try makeCheckpoint(base, finetuned: false)
         try makeCheckpoint(finetuned, finetuned: true)
@@ -148,7 +131,6 @@ final class KillLoopTests: XCTestCase {
     }
 
     func testSIGKILLDuringPatchNeverLeavesAPartialPatch() throws {
-        try requireBinary()
         let base = tmp("base.safetensors"), finetuned = tmp("ft.safetensors"), patch = tmp("task.patch")
         try makeCheckpoint(base, finetuned: false)
         try makeCheckpoint(finetuned, finetuned: true)

@@ -148,20 +148,10 @@ final class LimitsTests: XCTestCase {
     }
 
     func testSamplesOptionUpperBound() throws {
-        let binary = Bundle.main.bundleURL.appendingPathComponent("ckpt")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else { throw XCTSkip("ckpt binary not built") }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["fisher", Fixtures.path("fisher/tiny-model"), "--data", Fixtures.path("fisher/data.tsv"),
-                             "--samples", String(TaskDataset.maxExamples + 1), "-o", tmp("f.safetensors")]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 64, message)
-        XCTAssertTrue(message.contains("--samples must be at most \(TaskDataset.maxExamples)"), message)
+        let result = try CommandRunner.run(["fisher", Fixtures.path("fisher/tiny-model"), "--data", Fixtures.path("fisher/data.tsv"),
+                                            "--samples", String(TaskDataset.maxExamples + 1), "-o", tmp("f.safetensors")])
+        XCTAssertEqual(result.status, 64, result.stderr)
+        XCTAssertTrue(result.stderr.contains("--samples must be at most \(TaskDataset.maxExamples)"), result.stderr)
     }
 
     // MARK: Leftover temporary files

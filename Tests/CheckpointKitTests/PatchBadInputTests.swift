@@ -216,7 +216,8 @@ final class PatchBadInputTests: XCTestCase {
     func testRealFullDiskLeavesNoPartialOutput() throws {
         let small = directory.appendingPathComponent("small")
         try FileManager.default.createDirectory(at: small, withIntermediateDirectories: true)
-        guard PatchTestSupport.mountTmpfs(small, size: "64k") else { throw XCTSkip("cannot mount a tmpfs here (needs root)") }
+        try TestEnvironment.requireRoot("mounting a 64 KiB tmpfs")
+        guard PatchTestSupport.mountTmpfs(small, size: "64k") else { throw TestEnvironment.cannotRun("cannot mount a tmpfs here") }
         defer { PatchTestSupport.unmount(small) }
         // The output (165 KB) does not fit in 64 KB.
         assertApplyFails(base: basePath, patch: Fixtures.path("patch/layernorm.patch"), output: small.appendingPathComponent("out.safetensors").path,
@@ -236,7 +237,7 @@ final class PatchBadInputTests: XCTestCase {
         var mounted = false
         if geteuid() == 0 {
             // root ignores permission bits: a read-only mount is what stops it.
-            guard PatchTestSupport.mountTmpfs(locked, size: "1m", readOnly: true) else { throw XCTSkip("cannot mount a read-only tmpfs here") }
+            guard PatchTestSupport.mountTmpfs(locked, size: "1m", readOnly: true) else { throw TestEnvironment.cannotRun("cannot mount a read-only tmpfs here") }
             mounted = true
         } else {
             try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: locked.path)

@@ -107,7 +107,8 @@ final class PatchCommandTests: XCTestCase {
     func testFullDiskExitsFourAndLeavesNothing() throws {
         let small = directory.appendingPathComponent("small")
         try FileManager.default.createDirectory(at: small, withIntermediateDirectories: true)
-        guard PatchTestSupport.mountTmpfs(small, size: "64k") else { throw XCTSkip("cannot mount a tmpfs here (needs root)") }
+        try TestEnvironment.requireRoot("mounting a 64 KiB tmpfs")
+        guard PatchTestSupport.mountTmpfs(small, size: "64k") else { throw TestEnvironment.cannotRun("cannot mount a tmpfs here") }
         defer { PatchTestSupport.unmount(small) }
         let result = try run(["apply", base, Fixtures.path("patch/layernorm.patch"), "-o", small.appendingPathComponent("out.safetensors").path])
         XCTAssertEqual(result.status, 4, result.stderr)

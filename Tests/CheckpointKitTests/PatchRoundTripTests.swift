@@ -70,12 +70,10 @@ final class PatchRoundTripTests: XCTestCase {
         }
     }
 
-    /// The library writes exactly the committed patches (which the Python reader applied).
+    /// `ckpt patch` writes exactly the committed patches (which the Python reader applied). The
+    /// patches record their inputs' paths as given, relative to the checkout, so the binary runs
+    /// there (the test process keeps its working directory).
     func testWriterReproducesTheCommittedPatches() throws {
-        let root = Fixtures.root.deletingLastPathComponent().path
-        let previous = FileManager.default.currentDirectoryPath
-        XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(root))
-        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         let cases: [(String, String, String, [String], Bool)] = [
             ("layernorm", "fixtures/tiny-bert/base", "fixtures/tiny-bert/ft-layernorm", [], false),
             ("bias", "fixtures/tiny-bert/base", "fixtures/tiny-bert/ft-bias", [], false),
@@ -87,8 +85,10 @@ final class PatchRoundTripTests: XCTestCase {
         ]
         for (name, base, finetuned, select, compress) in cases {
             let output = tmp("\(name).patch")
-            try PatchTestSupport.makePatch(base: base, finetuned: finetuned, select: select, compress: compress, to: output)
-            XCTAssertEqual(try PatchTestSupport.sha256(output), try PatchTestSupport.sha256("fixtures/patch/\(name).patch"), name)
+            let arguments = ["patch", base, finetuned, "-o", output] + select.flatMap { ["--select", $0] } + (compress ? ["--compress"] : [])
+            let result = try CommandRunner.run(arguments, workingDirectory: Fixtures.checkout)
+            XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
+            XCTAssertEqual(try PatchTestSupport.sha256(output), try PatchTestSupport.sha256(Fixtures.path("patch/\(name).patch")), name)
         }
     }
 
