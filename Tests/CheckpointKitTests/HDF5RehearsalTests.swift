@@ -238,7 +238,6 @@ extension HDF5Rehearsal.Helper {
     /// The built `ckpt` (beside the test bundle, see ``CommandRunner``) as the helper, as the
     /// command line sets itself up.
     static func builtCkpt() throws -> Self {
-        guard let binary = CommandRunner.binary else { throw XCTSkip("ckpt binary not built; run `swift build` first") }
-        return Self(executable: binary.path, arguments: ["_rehearse-hdf5", "--"])
+        Self(executable: try CommandRunner.binary().path, arguments: ["_rehearse-hdf5", "--"])
     }
 }
