@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build, demo and test ckpt on a Debian machine that has only the Swift toolchain.
 #   scripts/dev.sh demo   install what is missing (apt), build release, run ckpt on the shipped fixtures
-#   scripts/dev.sh test   install what is missing (apt), build, run the test suite
+#   scripts/dev.sh test   install what is missing (apt), build (release), run the test suite
 # The Makefile's targets call this script; it needs nothing but bash, apt and swift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,10 +36,12 @@ demo() {
 }
 
 # Every test is XCTest; Swift Testing is switched off so the run ends on XCTest's summary line.
+# Release build (the tests use @testable, hence -enable-testing): a debug build compiles the numeric
+# code unoptimised, and the same flags on both lines let `swift test` reuse what `swift build` made.
 test() {
     deps
-    $SWIFT build
-    $SWIFT test --disable-swift-testing
+    $SWIFT build -c release -Xswiftc -enable-testing
+    $SWIFT test -c release -Xswiftc -enable-testing --disable-swift-testing
 }
 
 case "${1:-}" in
