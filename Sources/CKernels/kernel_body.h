@@ -1,12 +1,51 @@
 /* The kernels' bodies, compiled once per instruction set: kernels.c includes this file with
  * CKPT_ATTR (the function attribute naming the target features) and CKPT_SUFFIX (appended to each
- * function name) defined, and CKPT_F16C set when vcvtph2ps may be used. Everything is written with
+ * function name) defined, CKPT_F16C set when vcvtph2ps may be used and CKPT_HARDWARE_FMA when
+ * fused multiply-add is an instruction. Everything is written with
  * GCC/Clang vector extensions so that both copies perform the same operations in the same order. */
 
 #define CKPT_CAT2(a, b) a##b
 #define CKPT_CAT(a, b) CKPT_CAT2(a, b)
 #define CKPT_NAME(name) CKPT_CAT(name, CKPT_SUFFIX)
 #define CKPT_INLINE static inline __attribute__((always_inline)) CKPT_ATTR
+
+/* a * b + c for eight floats, rounded once. With FMA hardware (the AVX2 copy, arm64) one
+ * instruction. Without it (portable x86-64) a library fmaf per lane would cost 30x, so: the product
+ * of two floats is exact in double; the sum is rounded to double "to odd" (TwoSum gives its error;
+ * an inexact result with an even last bit moves to its odd neighbour toward the true value), and
+ * rounding that to float gives the correctly rounded fused result (53 >= 2 x 24 + 2 bits). */
+CKPT_INLINE v8f CKPT_NAME(fma8)(v8f a, v8f b, v8f c) {
+#if CKPT_HARDWARE_FMA
+    return __builtin_elementwise_fma(a, b, c);
+#else
+    v8f out;
+    for (int half = 0; half < 2; half++) {
+        v4d x = __builtin_convertvector(half ? __builtin_shufflevector(a, a, 4, 5, 6, 7) : __builtin_shufflevector(a, a, 0, 1, 2, 3), v4d);
+        v4d y = __builtin_convertvector(half ? __builtin_shufflevector(b, b, 4, 5, 6, 7) : __builtin_shufflevector(b, b, 0, 1, 2, 3), v4d);
+        v4d z = __builtin_convertvector(half ? __builtin_shufflevector(c, c, 4, 5, 6, 7) : __builtin_shufflevector(c, c, 0, 1, 2, 3), v4d);
+        v4d p = x * y;
+        v4d s = p + z;
+        v4d bv = s - p;
+        v4d err = (p - (s - bv)) + (z - bv);
+        v4l inexactEven = ((err < 0) | (err > 0)) & (((v4l)s & 1) == 0);
+        v4l toward = ((((v4l)err ^ (v4l)s) < 0) * 2) | 1; /* -1 where the signs differ, else +1 */
+        v4l odd = (v4l)s + (toward & inexactEven);
+        v4f r = __builtin_convertvector((v4d)odd, v4f);
+        for (int lane = 0; lane < 4; lane++) out[4 * half + lane] = r[lane];
+    }
+    return out;
+#endif
+}
+
+/* a * b + c for four doubles that are floats widened: their product is exact, so one rounding of
+ * the sum is the fused result and no FMA hardware is needed for the same bits. */
+CKPT_INLINE v4d CKPT_NAME(fma4_widened)(v4d a, v4d b, v4d c) {
+#if CKPT_HARDWARE_FMA
+    return __builtin_elementwise_fma(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
 
 /* Eight F16 bit patterns as eight floats. */
 CKPT_INLINE v8f CKPT_NAME(half_lanes)(v8h bits) {
@@ -120,16 +159,16 @@ CKPT_INLINE void CKPT_NAME(core)(const unsigned char *b, int bt, const unsigned 
             v8f fv = CKPT_NAME(load)(f, ft, i, &fBits);
             v8f d = fv - bv;
             v8f absD = (v8f)((v8u)d & signMask);
-            b2 = __builtin_elementwise_fma(bv, bv, b2);
-            f2 = __builtin_elementwise_fma(fv, fv, f2);
-            d2 = __builtin_elementwise_fma(d, d, d2);
+            b2 = CKPT_NAME(fma8)(bv, bv, b2);
+            f2 = CKPT_NAME(fma8)(fv, fv, f2);
+            d2 = CKPT_NAME(fma8)(d, d, d2);
             ad = ad + absD;
             v4d bLow = __builtin_convertvector(__builtin_shufflevector(bv, bv, 0, 1, 2, 3), v4d);
             v4d bHigh = __builtin_convertvector(__builtin_shufflevector(bv, bv, 4, 5, 6, 7), v4d);
             v4d fLow = __builtin_convertvector(__builtin_shufflevector(fv, fv, 0, 1, 2, 3), v4d);
             v4d fHigh = __builtin_convertvector(__builtin_shufflevector(fv, fv, 4, 5, 6, 7), v4d);
-            productLow = __builtin_elementwise_fma(bLow, fLow, productLow);
-            productHigh = __builtin_elementwise_fma(bHigh, fHigh, productHigh);
+            productLow = CKPT_NAME(fma4_widened)(bLow, fLow, productLow);
+            productHigh = CKPT_NAME(fma4_widened)(bHigh, fHigh, productHigh);
             v8i larger = (v8i)(maxDelta < absD);
             maxDelta = (v8f)(((v8u)maxDelta & ~(v8u)larger) | ((v8u)absD & (v8u)larger));
             v8i differs = sameType ? (v8i)(bBits != fBits) : (v8i)((v8u)bv != (v8u)fv);

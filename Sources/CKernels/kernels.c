@@ -18,6 +18,8 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 typedef uint16_t v8h __attribute__((vector_size(16)));
 typedef uint16_t v8h_unaligned __attribute__((vector_size(16), aligned(1), may_alias));
 typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4l __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
 #if defined(__x86_64__) || defined(__aarch64__)
 typedef _Float16 v8hf __attribute__((vector_size(16)));
 #endif
@@ -25,19 +27,27 @@ typedef _Float16 v8hf __attribute__((vector_size(16)));
 #define CKPT_ATTR
 #define CKPT_SUFFIX _portable
 #define CKPT_F16C 0
+#if defined(__FMA__) || defined(__aarch64__)
+#define CKPT_HARDWARE_FMA 1
+#else
+#define CKPT_HARDWARE_FMA 0
+#endif
 #include "kernel_body.h"
 #undef CKPT_ATTR
 #undef CKPT_SUFFIX
 #undef CKPT_F16C
+#undef CKPT_HARDWARE_FMA
 
 #if defined(__x86_64__)
 #define CKPT_ATTR __attribute__((target("avx2,fma,f16c")))
 #define CKPT_SUFFIX _avx2
 #define CKPT_F16C 1
+#define CKPT_HARDWARE_FMA 1
 #include "kernel_body.h"
 #undef CKPT_ATTR
 #undef CKPT_SUFFIX
 #undef CKPT_F16C
+#undef CKPT_HARDWARE_FMA
 #endif
 
 static ckpt_isa detect_isa(void) {
@@ -83,27 +93,23 @@ void ckpt_difference_sums_best(const void *base, ckpt_lane_type base_type,
     ckpt_difference_sums_isa(ckpt_best_isa(), base, base_type, finetuned, finetuned_type, count, out);
 }
 
-void ckpt_decode_f16_isa(ckpt_isa isa, const void *src, float *dst, int64_t count) {
+/* The public entry points of a decoder: one taking the instruction set, one using the best. */
 #if defined(__x86_64__)
-    if (isa == CKPT_ISA_AVX2) { ckpt_decode_f16_avx2(src, dst, count); return; }
+#define CKPT_AVX2_CALL(name, args) if (isa == CKPT_ISA_AVX2) { name##_avx2 args; return; }
+#else
+#define CKPT_AVX2_CALL(name, args)
 #endif
-    ckpt_decode_f16_portable(src, dst, count);
-}
+#define CKPT_DECODER(name)                                                                  \
+    void name##_isa(ckpt_isa isa, const void *src, float *dst, int64_t count) {             \
+        CKPT_AVX2_CALL(name, (src, dst, count))                                             \
+        name##_portable(src, dst, count);                                                   \
+    }                                                                                       \
+    void name(const void *src, float *dst, int64_t count) {                                 \
+        name##_isa(ckpt_best_isa(), src, dst, count);                                       \
+    }
 
-void ckpt_decode_f16(const void *src, float *dst, int64_t count) {
-    ckpt_decode_f16_isa(ckpt_best_isa(), src, dst, count);
-}
-
-void ckpt_decode_bf16_isa(ckpt_isa isa, const void *src, float *dst, int64_t count) {
-#if defined(__x86_64__)
-    if (isa == CKPT_ISA_AVX2) { ckpt_decode_bf16_avx2(src, dst, count); return; }
-#endif
-    ckpt_decode_bf16_portable(src, dst, count);
-}
-
-void ckpt_decode_bf16(const void *src, float *dst, int64_t count) {
-    ckpt_decode_bf16_isa(ckpt_best_isa(), src, dst, count);
-}
+CKPT_DECODER(ckpt_decode_f16)
+CKPT_DECODER(ckpt_decode_bf16)
 
 void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count) {
     for (int64_t i = 0; i < count; i++) dst[i] = table[src[i]];

@@ -181,18 +181,10 @@ extension DifferenceSums {
     /// The same sums as the C kernel returned them.
     init(_ c: ckpt_difference_sums) {
         self.init()
-        count = Int(c.count)
-        baseSquares = c.base_squares
-        finetunedSquares = c.finetuned_squares
-        deltaSquares = c.delta_squares
-        absoluteDelta = c.absolute_delta
-        product = c.product
-        maxAbsoluteDelta = c.max_absolute_delta
-        nanDeltas = Int(c.nan_deltas)
-        changed = Int(c.changed)
-        baseNaN = Int(c.base_nan)
-        baseInfinite = Int(c.base_infinite)
-        finetunedNaN = Int(c.finetuned_nan)
-        finetunedInfinite = Int(c.finetuned_infinite)
+        (count, changed, nanDeltas) = (Int(c.count), Int(c.changed), Int(c.nan_deltas))
+        (baseSquares, finetunedSquares, deltaSquares) = (c.base_squares, c.finetuned_squares, c.delta_squares)
+        (absoluteDelta, product, maxAbsoluteDelta) = (c.absolute_delta, c.product, c.max_absolute_delta)
+        (baseNaN, baseInfinite) = (Int(c.base_nan), Int(c.base_infinite))
+        (finetunedNaN, finetunedInfinite) = (Int(c.finetuned_nan), Int(c.finetuned_infinite))
     }
 }
