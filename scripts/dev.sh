@@ -36,11 +36,11 @@ demo() {
 }
 
 # Every test is XCTest; Swift Testing is switched off so the run ends on XCTest's summary line.
-# Release build (the tests use @testable, hence -enable-testing): a debug build compiles the numeric
-# code unoptimised, and the same flags on both lines let `swift test` reuse what `swift build` made.
+# Release build (a debug build compiles the numeric code unoptimised); the tests use @testable, hence
+# -enable-testing. `swift test` builds ckpt too; a separate `swift build` would use other flags and
+# compile everything twice.
 test() {
     deps
-    $SWIFT build -c release -Xswiftc -enable-testing
     $SWIFT test -c release -Xswiftc -enable-testing --disable-swift-testing
 }
 
