@@ -254,4 +254,28 @@ CKPT_ATTR void CKPT_NAME(ckpt_decode_bf16)(const void *src, float *dst, int64_t 
     }
 }
 
+/* Eight floats at `i` of `p` (F32, F16 or BF16 bytes) widened to double into `dst`. */
+CKPT_INLINE void CKPT_NAME(widen_lanes)(const unsigned char *p, int type, int64_t i, double *dst) {
+    v8u bits;
+    v8f v = CKPT_NAME(load)(p, type, i, &bits);
+    *(v4d_unaligned *)dst = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d);
+    *(v4d_unaligned *)(dst + 4) = __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d);
+}
+
+CKPT_ATTR void CKPT_NAME(ckpt_widen)(const void *src, int type, double *dst, int64_t count) {
+    const unsigned char *p = src;
+    int64_t i = 0;
+#define CKPT_WIDEN_LOOP(t) for (; i + 8 <= count; i += 8) CKPT_NAME(widen_lanes)(p, t, i, dst + i);
+    switch (type) {  /* a constant type per loop, so that the loader's switch folds away */
+    case CKPT_LANE_F32: CKPT_WIDEN_LOOP(CKPT_LANE_F32) break;
+    case CKPT_LANE_F16: CKPT_WIDEN_LOOP(CKPT_LANE_F16) break;
+    default: CKPT_WIDEN_LOOP(CKPT_LANE_BF16) break;
+    }
+#undef CKPT_WIDEN_LOOP
+    for (; i < count; i++) {
+        uint32_t bits;
+        dst[i] = CKPT_NAME(load_one)(p, type, i, &bits);
+    }
+}
+
 #undef CKPT_INLINE

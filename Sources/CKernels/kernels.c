@@ -18,6 +18,7 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 typedef uint16_t v8h __attribute__((vector_size(16)));
 typedef uint16_t v8h_unaligned __attribute__((vector_size(16), aligned(1), may_alias));
 typedef double v4d __attribute__((vector_size(32)));
+typedef double v4d_unaligned __attribute__((vector_size(32), aligned(1), may_alias));
 typedef int64_t v4l __attribute__((vector_size(32)));
 typedef float v4f __attribute__((vector_size(16)));
 #if defined(__x86_64__) || defined(__aarch64__)
@@ -110,6 +111,17 @@ void ckpt_difference_sums_best(const void *base, ckpt_lane_type base_type,
 
 CKPT_DECODER(ckpt_decode_f16)
 CKPT_DECODER(ckpt_decode_bf16)
+
+void ckpt_widen_isa(ckpt_isa isa, const void *src, ckpt_lane_type type, double *dst, int64_t count) {
+#if defined(__x86_64__)
+    if (isa == CKPT_ISA_AVX2) { ckpt_widen_avx2(src, (int)type, dst, count); return; }
+#endif
+    ckpt_widen_portable(src, (int)type, dst, count);
+}
+
+void ckpt_widen(const void *src, ckpt_lane_type type, double *dst, int64_t count) {
+    ckpt_widen_isa(ckpt_best_isa(), src, type, dst, count);
+}
 
 void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count) {
     for (int64_t i = 0; i < count; i++) dst[i] = table[src[i]];

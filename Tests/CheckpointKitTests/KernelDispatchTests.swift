@@ -113,3 +113,33 @@ final class KernelDispatchTests: XCTestCase {
         }
     }
 }
+
+extension KernelDispatchTests {
+    /// Widening to `Double`: both copies, against Swift's own conversions, at an unaligned offset
+    /// and with a tail that does not fill 8 lanes.
+    func testWideningToDoubleMatchesSwift() {
+        let patterns = (0...UInt16.max).map { $0 }
+        var isas = [CKPT_ISA_PORTABLE]
+        if ckpt_isa_available(CKPT_ISA_AVX2) != 0 { isas.append(CKPT_ISA_AVX2) }
+        let f32 = patterns.map { UInt32($0) &* 0x0001_0003 }
+        let cases: [(ckpt_lane_type, [UInt8], [Double])] = [
+            (CKPT_LANE_F32, f32.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }, f32.map { Double(Float(bitPattern: $0)) }),
+            (CKPT_LANE_F16, patterns.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }, patterns.map { Double(Float(Float16(bitPattern: $0))) }),
+            (CKPT_LANE_BF16, patterns.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }, patterns.map { Double(Float(bitPattern: UInt32($0) << 16)) }),
+        ]
+        for isa in isas {
+            for (type, bytes, expected) in cases {
+                let raw = [0x5A] + bytes   // one byte in: every load unaligned
+                let count = expected.count - 3
+                var out = [Double](repeating: 0, count: count)
+                raw.withUnsafeBytes { src in
+                    out.withUnsafeMutableBufferPointer { ckpt_widen_isa(isa, src.baseAddress! + 1, type, $0.baseAddress!, Int64(count)) }
+                }
+                for (v, e) in zip(out, expected) where !(v.isNaN && e.isNaN) {
+                    XCTAssertEqual(v.bitPattern, e.bitPattern, "isa \(isa.rawValue) type \(type.rawValue)")
+                }
+                XCTAssertEqual(out.map(\.isNaN), expected.prefix(count).map(\.isNaN), "isa \(isa.rawValue) type \(type.rawValue)")
+            }
+        }
+    }
+}

@@ -75,6 +75,10 @@ void ckpt_decode_f16(const void *src, float *dst, int64_t count);
 void ckpt_decode_bf16_isa(ckpt_isa isa, const void *src, float *dst, int64_t count);
 void ckpt_decode_bf16(const void *src, float *dst, int64_t count);
 
+/** F32, F16 or BF16 values widened to double (exact). */
+void ckpt_widen_isa(ckpt_isa isa, const void *src, ckpt_lane_type type, double *dst, int64_t count);
+void ckpt_widen(const void *src, ckpt_lane_type type, double *dst, int64_t count);
+
 /** One byte per element through a 256-entry table (the 8-bit float formats). */
 void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count);
 

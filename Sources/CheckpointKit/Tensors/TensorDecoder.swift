@@ -7,8 +7,9 @@ import Darwin
 
 /// Turns a tensor's raw little-endian bytes into real numbers.
 ///
-/// Inputs are never assumed aligned (safetensors offsets need not be). F16 and BF16 convert in C
-/// kernels (`CKernels`) that use F16C/AVX2 where the CPU has them; the five 8-bit float formats go through 256-entry tables built from their
+/// Inputs are never assumed aligned (safetensors offsets need not be). F16 and BF16 to `Float`, and
+/// F32/F16/BF16 to `Double`, convert in C kernels (`CKernels`) that use F16C/AVX2 where the CPU has
+/// them; the five 8-bit float formats go through 256-entry tables built from their
 /// definitions (OCP FP8 E4M3/E5M2, the E8M0 scale format, and the FNUZ variants used by AMD).
 public enum TensorDecoder {
     /// Decodes `output.count` elements of `dtype` from `raw` into `Float`.
@@ -64,9 +65,9 @@ public enum TensorDecoder {
         case .u64: for i in 0..<n { out[i] = Double(load(UInt64.self, i)) }
         case .i64: for i in 0..<n { out[i] = Double(load(Int64.self, i)) }
         case .f64: for i in 0..<n { out[i] = Double(bitPattern: load(UInt64.self, i)) }
-        case .f32: for i in 0..<n { out[i] = Double(Float(bitPattern: load(UInt32.self, i))) }
-        case .f16: for i in 0..<n { out[i] = Double(Float(Float16(bitPattern: load(UInt16.self, i)))) }
-        case .bf16: for i in 0..<n { out[i] = Double(Float(bitPattern: UInt32(load(UInt16.self, i)) << 16)) }
+        case .f32: ckpt_widen(src, CKPT_LANE_F32, out, Int64(n))
+        case .f16: ckpt_widen(src, CKPT_LANE_F16, out, Int64(n))
+        case .bf16: ckpt_widen(src, CKPT_LANE_BF16, out, Int64(n))
         case .f8E4M3, .f8E5M2, .f8E8M0, .f8E4M3FNUZ, .f8E5M2FNUZ:
             let table = FP8Tables.table(for: dtype)
             for i in 0..<n { out[i] = Double(table[Int(load(UInt8.self, i))]) }
