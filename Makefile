@@ -1,8 +1,9 @@
 # ckpt: shortcuts for scripts/dev.sh, which does the work (it needs only bash, apt and swift).
 #   make demo   installs what is missing (apt), builds, and runs ckpt on the shipped fixtures
 #   make test   installs what is missing (apt), builds, and runs the test suite
+#   make check-consumer   builds a package that depends on CheckpointKit by version (scripts/check-consumer.sh)
 
-.PHONY: deps build release demo test clean
+.PHONY: deps build release demo test check-consumer clean
 
 deps:
 	scripts/dev.sh deps
@@ -18,6 +19,9 @@ demo:
 
 test:
 	scripts/dev.sh test
+
+check-consumer: deps
+	scripts/check-consumer.sh
 
 clean:
 	rm -rf .build out

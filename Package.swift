@@ -1,18 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// The numeric kernels (dtype decoding, diff reductions, GEMM glue) are compiled optimised even in
-/// debug builds and tests: unoptimised SIMD code is about 100x slower. On x86-64 they also target
-/// Haswell (AVX2, FMA, F16C): without it `SIMD.addingProduct` becomes a library call per lane.
-/// The resulting binary needs an AVX2 CPU (every x86-64 server since 2013); `make portable` drops it.
-let portable = Context.environment["CKPT_PORTABLE"] != nil
-#if arch(x86_64)
-let cpuFlags: [String] = portable ? [] : ["-target-cpu", "haswell"]
-#else
-let cpuFlags: [String] = []
-#endif
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-O"] + cpuFlags)]
-
+/// No unsafe flags: a package that uses them cannot be depended upon by version. The hot numeric
+/// loops live in the C target `CKernels`, which carries an AVX2/FMA/F16C copy of each kernel next to
+/// a portable one and picks at run time, so one binary runs on any x86-64 or arm64 CPU.
 let package = Package(
     name: "ckpt",
     platforms: [.macOS(.v13)],
@@ -38,12 +29,14 @@ let package = Package(
             name: "CHDF5Guard",
             dependencies: ["CHDF5"]),
         .target(
+            name: "CKernels",
+            linkerSettings: [.linkedLibrary("m")]),
+        .target(
             name: "CheckpointKit",
             dependencies: [
-                "CHDF5", "CHDF5Guard", "CZlib", "COpenBLAS",
+                "CHDF5", "CHDF5Guard", "CKernels", "CZlib", "COpenBLAS",
                 .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: kernelSettings),
+            ]),
         .executableTarget(
             name: "ckpt",
             dependencies: [
@@ -52,7 +45,6 @@ let package = Package(
             ]),
         .testTarget(
             name: "CheckpointKitTests",
-            dependencies: ["CheckpointKit"],
-            swiftSettings: kernelSettings),
+            dependencies: ["CheckpointKit", "CKernels"]),
     ]
 )

@@ -72,7 +72,7 @@ def main():
     ap = argparse.ArgumentParser()
     default_ckpt = os.path.join(ROOT, ".build/release/ckpt")
     if not os.path.exists(default_ckpt):
-        default_ckpt = os.path.join(ROOT, ".build/debug/ckpt")  # CheckpointKit is built -O in debug too
+        default_ckpt = os.path.join(ROOT, ".build/debug/ckpt")  # unoptimised: much slower than release
     ap.add_argument("--ckpt", default=default_ckpt)
     ap.add_argument("--data", default="/work/shared/data/toy-sentiment/train.tsv")
     ap.add_argument("--n", type=int, default=256)

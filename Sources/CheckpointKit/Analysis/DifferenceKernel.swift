@@ -1,3 +1,4 @@
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -9,7 +10,8 @@ import Darwin
 /// holds.
 ///
 /// Pairs of F32, F16 and BF16 (same or mixed) are read straight from the (unaligned, little-endian)
-/// file bytes 8 lanes at a time and reduced in `Float` SIMD registers. Each lane sums at most
+/// file bytes 8 lanes at a time by a C kernel chosen at run time (AVX2/FMA/F16C or portable, same
+/// results) and reduced in `Float` SIMD registers. Each lane sums at most
 /// ``flushInterval`` / 8 terms before the partial sums are added into `Double`, which keeps the
 /// relative error of a tensor's sums near `Float` rounding of single products (about 1e-7) rather
 /// than growing with the tensor's size. The products base x fine-tuned (for the cosine) are summed
@@ -26,7 +28,7 @@ import Darwin
 public enum DifferenceKernel {
     /// Elements per block: the unit of decoding, of the non-finite check, and of scratch buffers.
     public static let blockSize = 4096
-    /// Elements after which the `Float` lane sums are added into `Double`.
+    /// Elements after which the `Float` lane sums are added into `Double` (a constant of the C kernel).
     static let flushInterval = 256
 
     /// Accumulates `count` elements of `base` (stored as `baseType`) against `finetuned` (stored as
@@ -57,8 +59,8 @@ public enum DifferenceKernel {
                 let finetunedFloats = UnsafeMutableBufferPointer(rebasing: scratch.finetunedFloats[0..<n])
                 TensorDecoder.decode(rawBase, as: baseType, into: baseFloats)
                 TensorDecoder.decode(rawFinetuned, as: finetunedType, into: finetunedFloats)
-                block = core(UnsafeRawPointer(baseFloats.baseAddress!), F32Lanes.self,
-                             UnsafeRawPointer(finetunedFloats.baseAddress!), F32Lanes.self, count: n)
+                block = lanes(UnsafeRawPointer(baseFloats.baseAddress!), .f32,
+                              UnsafeRawPointer(finetunedFloats.baseAddress!), .f32, count: n)
                 if baseType == finetunedType {
                     block.changed = countDifferingElements(rawBase, rawFinetuned, width: baseWidth, count: n)
                 }
@@ -106,89 +108,27 @@ public enum DifferenceKernel {
             default: return nil
             }
         }
-    }
 
-    /// Dispatches to the specialised loop for the pair of loaders.
-    static func lanes(_ b: UnsafeRawPointer, _ baseType: LaneType, _ f: UnsafeRawPointer, _ finetunedType: LaneType, count: Int) -> DifferenceSums {
-        switch (baseType, finetunedType) {
-        case (.f32, .f32): return core(b, F32Lanes.self, f, F32Lanes.self, count: count)
-        case (.f16, .f16): return core(b, F16Lanes.self, f, F16Lanes.self, count: count)
-        case (.bf16, .bf16): return core(b, BF16Lanes.self, f, BF16Lanes.self, count: count)
-        case (.f32, .f16): return core(b, F32Lanes.self, f, F16Lanes.self, count: count)
-        case (.f32, .bf16): return core(b, F32Lanes.self, f, BF16Lanes.self, count: count)
-        case (.f16, .f32): return core(b, F16Lanes.self, f, F32Lanes.self, count: count)
-        case (.bf16, .f32): return core(b, BF16Lanes.self, f, F32Lanes.self, count: count)
-        case (.f16, .bf16): return core(b, F16Lanes.self, f, BF16Lanes.self, count: count)
-        case (.bf16, .f16): return core(b, BF16Lanes.self, f, F16Lanes.self, count: count)
-        }
-    }
-
-    /// The SIMD loop over at most a block of elements, 8 lanes (one AVX register) per step so that
-    /// every accumulator stays in a register. Elements that do not fill 8 lanes are added in
-    /// `Double` one by one.
-    ///
-    /// `changed` compares the loaders' bit patterns when both sides have the same type, and the
-    /// widened `Float` values' bit patterns otherwise.
-    @inline(__always)
-    static func core<B: LaneLoader, F: LaneLoader>(_ b: UnsafeRawPointer, _: B.Type, _ f: UnsafeRawPointer, _: F.Type, count: Int) -> DifferenceSums {
-        let sameType = B.self == F.self
-        let signMask = SIMD8<UInt32>(repeating: 0x7FFF_FFFF)
-        var baseSquares = SIMD4<Double>(), finetunedSquares = SIMD4<Double>(), deltaSquares = SIMD4<Double>()
-        var absoluteDelta = SIMD4<Double>(), productLow = SIMD4<Double>(), productHigh = SIMD4<Double>()
-        var maxDelta = SIMD8<Float>()
-        var changed = SIMD8<Int32>()
-        let vectorCount = count & ~7
-        var i = 0
-        while i < vectorCount {
-            let end = Swift.min(vectorCount, i &+ flushInterval)
-            var b2 = SIMD8<Float>(), f2 = SIMD8<Float>(), d2 = SIMD8<Float>(), ad = SIMD8<Float>()
-            while i < end {
-                let (bv, bBits) = B.load(b, i)
-                let (fv, fBits) = F.load(f, i)
-                let d = fv - bv
-                let absD = unsafeBitCast(unsafeBitCast(d, to: SIMD8<UInt32>.self) & signMask, to: SIMD8<Float>.self)
-                b2.addProduct(bv, bv)
-                f2.addProduct(fv, fv)
-                d2.addProduct(d, d)
-                ad += absD
-                productLow.addProduct(SIMD4<Double>(bv.lowHalf), SIMD4<Double>(fv.lowHalf))
-                productHigh.addProduct(SIMD4<Double>(bv.highHalf), SIMD4<Double>(fv.highHalf))
-                maxDelta.replace(with: absD, where: maxDelta .< absD)
-                let differs = sameType
-                    ? bBits .!= fBits
-                    : unsafeBitCast(bv, to: SIMD8<UInt32>.self) .!= unsafeBitCast(fv, to: SIMD8<UInt32>.self)
-                changed &-= unsafeBitCast(differs, to: SIMD8<Int32>.self)
-                i &+= 8
+        var cType: ckpt_lane_type {
+            switch self {
+            case .f32: CKPT_LANE_F32
+            case .f16: CKPT_LANE_F16
+            case .bf16: CKPT_LANE_BF16
             }
-            baseSquares += widen(b2)
-            finetunedSquares += widen(f2)
-            deltaSquares += widen(d2)
-            absoluteDelta += widen(ad)
         }
-        var sums = DifferenceSums()
-        sums.count = vectorCount
-        sums.baseSquares = baseSquares.sum()
-        sums.finetunedSquares = finetunedSquares.sum()
-        sums.deltaSquares = deltaSquares.sum()
-        sums.absoluteDelta = absoluteDelta.sum()
-        sums.product = (productLow + productHigh).sum()
-        sums.maxAbsoluteDelta = Double(maxDelta.max())
-        sums.changed = Int(changed.wrappedSum())
-        while i < count {
-            let (bv, bBits) = B.loadOne(b, i)
-            let (fv, fBits) = F.loadOne(f, i)
-            sums.add(base: Double(bv), finetuned: Double(fv))
-            let differs = sameType ? bBits != fBits : bv.bitPattern != fv.bitPattern
-            if differs { sums.changed += 1 }
-            i += 1
-        }
-        return sums
     }
 
-    /// Adds the two halves of 8 `Float` lanes and widens them to `Double`.
-    @inline(__always)
-    static func widen(_ v: SIMD8<Float>) -> SIMD4<Double> {
-        SIMD4<Double>(v.lowHalf) + SIMD4<Double>(v.highHalf)
+    /// The SIMD loop over at most a block of elements, in C (`CKernels`) so that one binary carries
+    /// an AVX2/FMA/F16C copy and a portable one and uses the first where the CPU has it. Both copies
+    /// return the same bits: 8 `Float` lanes per step, fused multiply-adds, elements that do not
+    /// fill 8 lanes added in `Double` one by one.
+    ///
+    /// `changed` compares the stored bit patterns when both sides have the same type, and the
+    /// widened `Float` values' bit patterns otherwise.
+    static func lanes(_ b: UnsafeRawPointer, _ baseType: LaneType, _ f: UnsafeRawPointer, _ finetunedType: LaneType, count: Int) -> DifferenceSums {
+        var c = ckpt_difference_sums()
+        ckpt_difference_sums_best(b, baseType.cType, f, finetunedType.cType, Int64(count), &c)
+        return DifferenceSums(c)
     }
 
     /// The reference loop: both sides decoded to `Double`, every sum and count kept exactly as
@@ -237,52 +177,14 @@ public enum DifferenceKernel {
     }
 }
 
-/// Reads 8 elements of one dtype from unaligned little-endian bytes as `Float` lanes, with the
-/// bit patterns that decide whether an element changed.
-protocol LaneLoader {
-    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD8<Float>, SIMD8<UInt32>)
-    static func loadOne(_ p: UnsafeRawPointer, _ index: Int) -> (Float, UInt32)
-}
-
-enum F32Lanes: LaneLoader {
-    @inline(__always)
-    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD8<Float>, SIMD8<UInt32>) {
-        let bits = p.loadUnaligned(fromByteOffset: 4 &* index, as: SIMD8<UInt32>.self)
-        return (unsafeBitCast(bits, to: SIMD8<Float>.self), bits)
-    }
-
-    @inline(__always)
-    static func loadOne(_ p: UnsafeRawPointer, _ index: Int) -> (Float, UInt32) {
-        let bits = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self))
-        return (Float(bitPattern: bits), bits)
-    }
-}
-
-enum F16Lanes: LaneLoader {
-    @inline(__always)
-    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD8<Float>, SIMD8<UInt32>) {
-        let bits = p.loadUnaligned(fromByteOffset: 2 &* index, as: SIMD8<UInt16>.self)
-        let halves = unsafeBitCast(bits, to: SIMD8<Float16>.self)
-        return (SIMD8<Float>(halves), SIMD8<UInt32>(truncatingIfNeeded: bits))
-    }
-
-    @inline(__always)
-    static func loadOne(_ p: UnsafeRawPointer, _ index: Int) -> (Float, UInt32) {
-        let bits = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self))
-        return (Float(Float16(bitPattern: bits)), UInt32(bits))
-    }
-}
-
-enum BF16Lanes: LaneLoader {
-    @inline(__always)
-    static func load(_ p: UnsafeRawPointer, _ index: Int) -> (SIMD8<Float>, SIMD8<UInt32>) {
-        let bits = SIMD8<UInt32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 2 &* index, as: SIMD8<UInt16>.self)) &<< 16
-        return (unsafeBitCast(bits, to: SIMD8<Float>.self), bits)
-    }
-
-    @inline(__always)
-    static func loadOne(_ p: UnsafeRawPointer, _ index: Int) -> (Float, UInt32) {
-        let bits = UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self))) << 16
-        return (Float(bitPattern: bits), bits)
+extension DifferenceSums {
+    /// The same sums as the C kernel returned them.
+    init(_ c: ckpt_difference_sums) {
+        self.init()
+        (count, changed, nanDeltas) = (Int(c.count), Int(c.changed), Int(c.nan_deltas))
+        (baseSquares, finetunedSquares, deltaSquares) = (c.base_squares, c.finetuned_squares, c.delta_squares)
+        (absoluteDelta, product, maxAbsoluteDelta) = (c.absolute_delta, c.product, c.max_absolute_delta)
+        (baseNaN, baseInfinite) = (Int(c.base_nan), Int(c.base_infinite))
+        (finetunedNaN, finetunedInfinite) = (Int(c.finetuned_nan), Int(c.finetuned_infinite))
     }
 }

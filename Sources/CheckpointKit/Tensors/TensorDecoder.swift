@@ -1,3 +1,4 @@
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -6,8 +7,9 @@ import Darwin
 
 /// Turns a tensor's raw little-endian bytes into real numbers.
 ///
-/// Inputs are never assumed aligned (safetensors offsets need not be). F16 and BF16 convert in a
-/// vectorisable loop; the five 8-bit float formats go through 256-entry tables built from their
+/// Inputs are never assumed aligned (safetensors offsets need not be). F16 and BF16 to `Float`, and
+/// F32/F16/BF16 to `Double`, convert in C kernels (`CKernels`) that use F16C/AVX2 where the CPU has
+/// them; the five 8-bit float formats go through 256-entry tables built from their
 /// definitions (OCP FP8 E4M3/E5M2, the E8M0 scale format, and the FNUZ variants used by AMD).
 public enum TensorDecoder {
     /// Decodes `output.count` elements of `dtype` from `raw` into `Float`.
@@ -23,21 +25,17 @@ public enum TensorDecoder {
             memcpy(out, src, n * 4)
         case .f16:
             precondition(raw.count >= n * 2)
-            for i in 0..<n { out[i] = Float(Float16(bitPattern: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+            ckpt_decode_f16(src, out, Int64(n))
         case .bf16:
             precondition(raw.count >= n * 2)
-            for i in 0..<n {
-                let bits = UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16
-                out[i] = Float(bitPattern: bits)
-            }
+            ckpt_decode_bf16(src, out, Int64(n))
         case .f64:
             for i in 0..<n { out[i] = Float(Double(bitPattern: UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
         case .f8E4M3, .f8E5M2, .f8E8M0, .f8E4M3FNUZ, .f8E5M2FNUZ:
             let table = FP8Tables.table(for: dtype)
+            precondition(raw.count >= n)
             let bytes = src.assumingMemoryBound(to: UInt8.self)
-            table.withUnsafeBufferPointer { t in
-                for i in 0..<n { out[i] = t[Int(bytes[i])] }
-            }
+            table.withUnsafeBufferPointer { ckpt_decode_table8(bytes, $0.baseAddress!, out, Int64(n)) }
         default:
             let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: n)
             defer { values.deallocate() }
@@ -67,9 +65,9 @@ public enum TensorDecoder {
         case .u64: for i in 0..<n { out[i] = Double(load(UInt64.self, i)) }
         case .i64: for i in 0..<n { out[i] = Double(load(Int64.self, i)) }
         case .f64: for i in 0..<n { out[i] = Double(bitPattern: load(UInt64.self, i)) }
-        case .f32: for i in 0..<n { out[i] = Double(Float(bitPattern: load(UInt32.self, i))) }
-        case .f16: for i in 0..<n { out[i] = Double(Float(Float16(bitPattern: load(UInt16.self, i)))) }
-        case .bf16: for i in 0..<n { out[i] = Double(Float(bitPattern: UInt32(load(UInt16.self, i)) << 16)) }
+        case .f32: ckpt_widen(src, CKPT_LANE_F32, out, Int64(n))
+        case .f16: ckpt_widen(src, CKPT_LANE_F16, out, Int64(n))
+        case .bf16: ckpt_widen(src, CKPT_LANE_BF16, out, Int64(n))
         case .f8E4M3, .f8E5M2, .f8E8M0, .f8E4M3FNUZ, .f8E5M2FNUZ:
             let table = FP8Tables.table(for: dtype)
             for i in 0..<n { out[i] = Double(table[Int(load(UInt8.self, i))]) }

@@ -1,0 +1,89 @@
+#ifndef CKPT_KERNELS_H
+#define CKPT_KERNELS_H
+
+/* The hot numeric loops of CheckpointKit, in C so that one binary can carry an AVX2/FMA/F16C
+ * version and a portable one and pick between them at run time (Swift has no per-function target
+ * features, and a package built with -target-cpu cannot be depended upon by version).
+ *
+ * Both versions run the same operations in the same order (fused multiply-adds included), so they
+ * return bit-identical results; the portable one is only slower. Inputs are raw little-endian
+ * tensor bytes and need no alignment. */
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Instruction sets a kernel can run with. */
+typedef enum {
+    /** Plain C (SSE2 on x86-64, NEON on arm64 where the compiler chooses it). */
+    CKPT_ISA_PORTABLE = 0,
+    /** x86-64 with AVX2, FMA and F16C (Intel Haswell, AMD Excavator and later). */
+    CKPT_ISA_AVX2 = 1,
+} ckpt_isa;
+
+/** The dtypes the difference kernel reads straight from file bytes. */
+typedef enum {
+    CKPT_LANE_F32 = 0,
+    CKPT_LANE_F16 = 1,
+    CKPT_LANE_BF16 = 2,
+} ckpt_lane_type;
+
+/** The sums of one run of the difference kernel; the fields mirror Swift's DifferenceSums. */
+typedef struct {
+    int64_t count;
+    double base_squares;
+    double finetuned_squares;
+    double delta_squares;
+    double absolute_delta;
+    double product;
+    double max_absolute_delta;
+    int64_t nan_deltas;
+    int64_t changed;
+    int64_t base_nan;
+    int64_t base_infinite;
+    int64_t finetuned_nan;
+    int64_t finetuned_infinite;
+} ckpt_difference_sums;
+
+/** The best instruction set this CPU supports, detected once. */
+ckpt_isa ckpt_best_isa(void);
+
+/** Whether `isa` can run on this CPU. */
+int ckpt_isa_available(ckpt_isa isa);
+
+/** Sums over `count` elements of `base` (stored as `base_type`) against `finetuned`: squares,
+ * squared and absolute differences, products, largest absolute difference, changed elements.
+ * Float partial sums of at most 32 terms per lane are added into double every 256 elements.
+ * `isa` must be available. */
+void ckpt_difference_sums_isa(ckpt_isa isa,
+                              const void *base, ckpt_lane_type base_type,
+                              const void *finetuned, ckpt_lane_type finetuned_type,
+                              int64_t count, ckpt_difference_sums *out);
+
+/** `ckpt_difference_sums_isa` with the best instruction set. */
+void ckpt_difference_sums_best(const void *base, ckpt_lane_type base_type,
+                               const void *finetuned, ckpt_lane_type finetuned_type,
+                               int64_t count, ckpt_difference_sums *out);
+
+/** IEEE half (F16) to float, exactly; `isa` must be available. */
+void ckpt_decode_f16_isa(ckpt_isa isa, const void *src, float *dst, int64_t count);
+void ckpt_decode_f16(const void *src, float *dst, int64_t count);
+
+/** bfloat16 to float (exact: the top 16 bits of a float). */
+void ckpt_decode_bf16_isa(ckpt_isa isa, const void *src, float *dst, int64_t count);
+void ckpt_decode_bf16(const void *src, float *dst, int64_t count);
+
+/** F32, F16 or BF16 values widened to double (exact). */
+void ckpt_widen_isa(ckpt_isa isa, const void *src, ckpt_lane_type type, double *dst, int64_t count);
+void ckpt_widen(const void *src, ckpt_lane_type type, double *dst, int64_t count);
+
+/** One byte per element through a 256-entry table (the 8-bit float formats). */
+void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,281 @@
+/* The kernels' bodies, compiled once per instruction set: kernels.c includes this file with
+ * CKPT_ATTR (the function attribute naming the target features) and CKPT_SUFFIX (appended to each
+ * function name) defined, CKPT_F16C set when vcvtph2ps may be used and CKPT_HARDWARE_FMA when
+ * fused multiply-add is an instruction. Everything is written with
+ * GCC/Clang vector extensions so that both copies perform the same operations in the same order. */
+
+#define CKPT_CAT2(a, b) a##b
+#define CKPT_CAT(a, b) CKPT_CAT2(a, b)
+#define CKPT_NAME(name) CKPT_CAT(name, CKPT_SUFFIX)
+#define CKPT_INLINE static inline __attribute__((always_inline)) CKPT_ATTR
+
+/* a * b + c for eight floats, rounded once. With FMA hardware (the AVX2 copy, arm64) one
+ * instruction. Without it (portable x86-64) a library fmaf per lane would cost 30x, so: the product
+ * of two floats is exact in double; the sum is rounded to double "to odd" (TwoSum gives its error;
+ * an inexact result with an even last bit moves to its odd neighbour toward the true value), and
+ * rounding that to float gives the correctly rounded fused result (53 >= 2 x 24 + 2 bits). */
+CKPT_INLINE v8f CKPT_NAME(fma8)(v8f a, v8f b, v8f c) {
+#if CKPT_HARDWARE_FMA
+    return __builtin_elementwise_fma(a, b, c);
+#else
+    v8f out;
+    for (int half = 0; half < 2; half++) {
+        v4d x = __builtin_convertvector(half ? __builtin_shufflevector(a, a, 4, 5, 6, 7) : __builtin_shufflevector(a, a, 0, 1, 2, 3), v4d);
+        v4d y = __builtin_convertvector(half ? __builtin_shufflevector(b, b, 4, 5, 6, 7) : __builtin_shufflevector(b, b, 0, 1, 2, 3), v4d);
+        v4d z = __builtin_convertvector(half ? __builtin_shufflevector(c, c, 4, 5, 6, 7) : __builtin_shufflevector(c, c, 0, 1, 2, 3), v4d);
+        v4d p = x * y;
+        v4d s = p + z;
+        v4d bv = s - p;
+        v4d err = (p - (s - bv)) + (z - bv);
+        v4l inexactEven = ((err < 0) | (err > 0)) & (((v4l)s & 1) == 0);
+        v4l toward = ((((v4l)err ^ (v4l)s) < 0) * 2) | 1; /* -1 where the signs differ, else +1 */
+        v4l odd = (v4l)s + (toward & inexactEven);
+        v4f r = __builtin_convertvector((v4d)odd, v4f);
+        for (int lane = 0; lane < 4; lane++) out[4 * half + lane] = r[lane];
+    }
+    return out;
+#endif
+}
+
+/* a * b + c for four doubles that are floats widened: their product is exact, so one rounding of
+ * the sum is the fused result and no FMA hardware is needed for the same bits. */
+CKPT_INLINE v4d CKPT_NAME(fma4_widened)(v4d a, v4d b, v4d c) {
+#if CKPT_HARDWARE_FMA
+    return __builtin_elementwise_fma(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
+/* Eight F16 bit patterns as eight floats. */
+CKPT_INLINE v8f CKPT_NAME(half_lanes)(v8h bits) {
+#if CKPT_F16C
+    v8hf halves;
+    __builtin_memcpy(&halves, &bits, sizeof halves);
+    return __builtin_convertvector(halves, v8f);
+#else
+    v8u h = __builtin_convertvector(bits, v8u);
+    v8u sign = (h & 0x8000u) << 16;
+    v8u magnitude = h & 0x7FFFu;
+    /* Finite values: the exponent and mantissa moved into place, rescaled by 2^112 (exact, also
+     * for subnormals). Infinities and NaNs: all-ones exponent, mantissa kept, NaNs made quiet. */
+    v8f scaled = (v8f)(magnitude << 13) * 0x1p112f;
+    v8i special = (v8i)(magnitude >= 0x7C00u);
+    v8i nan = (v8i)(magnitude > 0x7C00u);
+    v8u specialBits = (magnitude << 13) | 0x7F800000u | ((v8u)nan & 0x00400000u);
+    v8u finiteBits = (v8u)scaled;
+    v8u out = (finiteBits & ~(v8u)special) | (specialBits & (v8u)special);
+    return (v8f)(out | sign);
+#endif
+}
+
+/* Loads eight elements of `type` at element `index` as floats, with the bit patterns that decide
+ * whether an element changed (the stored bits, widened to 32). */
+CKPT_INLINE v8f CKPT_NAME(load)(const unsigned char *p, int type, int64_t index, v8u *bits) {
+    switch (type) {
+    case CKPT_LANE_F32: {
+        v8u b = *(const v8u_unaligned *)(p + 4 * index);
+        *bits = b;
+        return (v8f)b;
+    }
+    case CKPT_LANE_F16: {
+        v8h h = *(const v8h_unaligned *)(p + 2 * index);
+        *bits = __builtin_convertvector(h, v8u);
+        return CKPT_NAME(half_lanes)(h);
+    }
+    default: {
+        v8u b = __builtin_convertvector(*(const v8h_unaligned *)(p + 2 * index), v8u) << 16;
+        *bits = b;
+        return (v8f)b;
+    }
+    }
+}
+
+/* One element, for the tail of a run that does not fill eight lanes. */
+CKPT_INLINE float CKPT_NAME(load_one)(const unsigned char *p, int type, int64_t index, uint32_t *bits) {
+    v8h h = {0};
+    v8u b = {0};
+    switch (type) {
+    case CKPT_LANE_F32:
+        __builtin_memcpy(&b, p + 4 * index, 4);
+        *bits = b[0];
+        return ((v8f)b)[0];
+    case CKPT_LANE_F16:
+        __builtin_memcpy(&h, p + 2 * index, 2);
+        *bits = h[0];
+        return CKPT_NAME(half_lanes)(h)[0];
+    default:
+        __builtin_memcpy(&h, p + 2 * index, 2);
+        b[0] = (uint32_t)h[0] << 16;
+        *bits = b[0];
+        return ((v8f)b)[0];
+    }
+}
+
+/* Adds the two halves of eight float lanes, widened to double. */
+CKPT_INLINE v4d CKPT_NAME(widen)(v8f v) {
+    return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d)
+         + __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d);
+}
+
+/* Adds one pair of values in double, exactly as Swift's DifferenceSums.add does. */
+CKPT_INLINE void CKPT_NAME(add_one)(ckpt_difference_sums *s, double b, double f) {
+    double d = f - b;
+    double absD = __builtin_fabs(d);
+    s->base_squares += b * b;
+    s->finetuned_squares += f * f;
+    s->delta_squares += d * d;
+    s->absolute_delta += absD;
+    s->product += b * f;
+    if (d != d) {
+        s->nan_deltas += 1;
+    } else if (absD > s->max_absolute_delta) {
+        s->max_absolute_delta = absD;
+    }
+    if (b != b) s->base_nan += 1; else if (__builtin_isinf(b)) s->base_infinite += 1;
+    if (f != f) s->finetuned_nan += 1; else if (__builtin_isinf(f)) s->finetuned_infinite += 1;
+    s->count += 1;
+}
+
+/* The vector loop: 8 float lanes per step; float partial sums go into double every 256 elements;
+ * products are summed in double lanes (their sum can cancel). The same-type test compares stored
+ * bits, the mixed-type test the widened floats' bits. */
+CKPT_INLINE void CKPT_NAME(core)(const unsigned char *b, int bt, const unsigned char *f, int ft,
+                                 int64_t count, ckpt_difference_sums *out) {
+    const int sameType = bt == ft;
+    const v8u signMask = (v8u){0} + 0x7FFFFFFFu;
+    v4d baseSquares = {0}, finetunedSquares = {0}, deltaSquares = {0}, absoluteDelta = {0};
+    v4d productLow = {0}, productHigh = {0};
+    v8f maxDelta = {0};
+    v8i changed = {0};
+    const int64_t vectorCount = count & ~(int64_t)7;
+    int64_t i = 0;
+    while (i < vectorCount) {
+        int64_t end = i + 256 < vectorCount ? i + 256 : vectorCount;
+        v8f b2 = {0}, f2 = {0}, d2 = {0}, ad = {0};
+        for (; i < end; i += 8) {
+            v8u bBits, fBits;
+            v8f bv = CKPT_NAME(load)(b, bt, i, &bBits);
+            v8f fv = CKPT_NAME(load)(f, ft, i, &fBits);
+            v8f d = fv - bv;
+            v8f absD = (v8f)((v8u)d & signMask);
+            b2 = CKPT_NAME(fma8)(bv, bv, b2);
+            f2 = CKPT_NAME(fma8)(fv, fv, f2);
+            d2 = CKPT_NAME(fma8)(d, d, d2);
+            ad = ad + absD;
+            v4d bLow = __builtin_convertvector(__builtin_shufflevector(bv, bv, 0, 1, 2, 3), v4d);
+            v4d bHigh = __builtin_convertvector(__builtin_shufflevector(bv, bv, 4, 5, 6, 7), v4d);
+            v4d fLow = __builtin_convertvector(__builtin_shufflevector(fv, fv, 0, 1, 2, 3), v4d);
+            v4d fHigh = __builtin_convertvector(__builtin_shufflevector(fv, fv, 4, 5, 6, 7), v4d);
+            productLow = CKPT_NAME(fma4_widened)(bLow, fLow, productLow);
+            productHigh = CKPT_NAME(fma4_widened)(bHigh, fHigh, productHigh);
+            v8i larger = (v8i)(maxDelta < absD);
+            maxDelta = (v8f)(((v8u)maxDelta & ~(v8u)larger) | ((v8u)absD & (v8u)larger));
+            v8i differs = sameType ? (v8i)(bBits != fBits) : (v8i)((v8u)bv != (v8u)fv);
+            changed = changed - differs;
+        }
+        baseSquares = baseSquares + CKPT_NAME(widen)(b2);
+        finetunedSquares = finetunedSquares + CKPT_NAME(widen)(f2);
+        deltaSquares = deltaSquares + CKPT_NAME(widen)(d2);
+        absoluteDelta = absoluteDelta + CKPT_NAME(widen)(ad);
+    }
+    ckpt_difference_sums s = {0};
+    s.count = vectorCount;
+    v4d product = productLow + productHigh;
+    float largest = maxDelta[0];
+    int64_t changedCount = 0;
+    for (int lane = 0; lane < 4; lane++) {
+        s.base_squares += baseSquares[lane];
+        s.finetuned_squares += finetunedSquares[lane];
+        s.delta_squares += deltaSquares[lane];
+        s.absolute_delta += absoluteDelta[lane];
+        s.product += product[lane];
+    }
+    for (int lane = 0; lane < 8; lane++) {
+        if (maxDelta[lane] > largest) largest = maxDelta[lane];
+        changedCount += (uint32_t)changed[lane];
+    }
+    s.max_absolute_delta = largest;
+    s.changed = (int32_t)(uint32_t)changedCount;
+    for (; i < count; i++) {
+        uint32_t bBits, fBits;
+        float bv = CKPT_NAME(load_one)(b, bt, i, &bBits);
+        float fv = CKPT_NAME(load_one)(f, ft, i, &fBits);
+        CKPT_NAME(add_one)(&s, bv, fv);
+        union { float f; uint32_t u; } bu = {bv}, fu = {fv};
+        if (sameType ? bBits != fBits : bu.u != fu.u) s.changed += 1;
+    }
+    *out = s;
+}
+
+CKPT_ATTR void CKPT_NAME(ckpt_difference_sums)(const void *base, int bt, const void *finetuned, int ft,
+                                               int64_t count, ckpt_difference_sums *out) {
+    const unsigned char *b = base, *f = finetuned;
+    /* One specialised loop per pair of loaders: constant types let the compiler drop the switches. */
+#define CKPT_PAIR(x, y) \
+    if (bt == x && ft == y) { CKPT_NAME(core)(b, x, f, y, count, out); return; }
+    CKPT_PAIR(CKPT_LANE_F32, CKPT_LANE_F32)
+    CKPT_PAIR(CKPT_LANE_F16, CKPT_LANE_F16)
+    CKPT_PAIR(CKPT_LANE_BF16, CKPT_LANE_BF16)
+    CKPT_PAIR(CKPT_LANE_F32, CKPT_LANE_F16)
+    CKPT_PAIR(CKPT_LANE_F32, CKPT_LANE_BF16)
+    CKPT_PAIR(CKPT_LANE_F16, CKPT_LANE_F32)
+    CKPT_PAIR(CKPT_LANE_BF16, CKPT_LANE_F32)
+    CKPT_PAIR(CKPT_LANE_F16, CKPT_LANE_BF16)
+    CKPT_PAIR(CKPT_LANE_BF16, CKPT_LANE_F16)
+#undef CKPT_PAIR
+}
+
+CKPT_ATTR void CKPT_NAME(ckpt_decode_f16)(const void *src, float *dst, int64_t count) {
+    const unsigned char *p = src;
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        v8f v = CKPT_NAME(half_lanes)(*(const v8h_unaligned *)(p + 2 * i));
+        *(v8f_unaligned *)(dst + i) = v;
+    }
+    for (; i < count; i++) {
+        uint32_t bits;
+        dst[i] = CKPT_NAME(load_one)(p, CKPT_LANE_F16, i, &bits);
+    }
+}
+
+CKPT_ATTR void CKPT_NAME(ckpt_decode_bf16)(const void *src, float *dst, int64_t count) {
+    const unsigned char *p = src;
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        v8u b = __builtin_convertvector(*(const v8h_unaligned *)(p + 2 * i), v8u) << 16;
+        *(v8f_unaligned *)(dst + i) = (v8f)b;
+    }
+    for (; i < count; i++) {
+        uint16_t h;
+        __builtin_memcpy(&h, p + 2 * i, 2);
+        uint32_t b = (uint32_t)h << 16;
+        __builtin_memcpy(dst + i, &b, 4);
+    }
+}
+
+/* Eight floats at `i` of `p` (F32, F16 or BF16 bytes) widened to double into `dst`. */
+CKPT_INLINE void CKPT_NAME(widen_lanes)(const unsigned char *p, int type, int64_t i, double *dst) {
+    v8u bits;
+    v8f v = CKPT_NAME(load)(p, type, i, &bits);
+    *(v4d_unaligned *)dst = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d);
+    *(v4d_unaligned *)(dst + 4) = __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d);
+}
+
+CKPT_ATTR void CKPT_NAME(ckpt_widen)(const void *src, int type, double *dst, int64_t count) {
+    const unsigned char *p = src;
+    int64_t i = 0;
+#define CKPT_WIDEN_LOOP(t) for (; i + 8 <= count; i += 8) CKPT_NAME(widen_lanes)(p, t, i, dst + i);
+    switch (type) {  /* a constant type per loop, so that the loader's switch folds away */
+    case CKPT_LANE_F32: CKPT_WIDEN_LOOP(CKPT_LANE_F32) break;
+    case CKPT_LANE_F16: CKPT_WIDEN_LOOP(CKPT_LANE_F16) break;
+    default: CKPT_WIDEN_LOOP(CKPT_LANE_BF16) break;
+    }
+#undef CKPT_WIDEN_LOOP
+    for (; i < count; i++) {
+        uint32_t bits;
+        dst[i] = CKPT_NAME(load_one)(p, type, i, &bits);
+    }
+}
+
+#undef CKPT_INLINE

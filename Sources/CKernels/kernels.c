@@ -1,0 +1,128 @@
+/* Run-time dispatch between the AVX2/FMA/F16C and the portable copies of the kernels in
+ * kernel_body.h. The CPU is asked once (__builtin_cpu_supports); every call then goes straight to
+ * the chosen copy. */
+
+#include "ckpt_kernels.h"
+
+/* Both copies must round exactly as written: no contraction of a * b + c into a fused operation
+ * unless the code asks for one (Swift, whose results these reproduce, never contracts). */
+#pragma STDC FP_CONTRACT OFF
+/* The 256-bit vector helpers are static and always inlined: no call crosses an ABI boundary. */
+#pragma clang diagnostic ignored "-Wpsabi"
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8f_unaligned __attribute__((vector_size(32), aligned(1), may_alias));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+typedef uint32_t v8u_unaligned __attribute__((vector_size(32), aligned(1), may_alias));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef uint16_t v8h __attribute__((vector_size(16)));
+typedef uint16_t v8h_unaligned __attribute__((vector_size(16), aligned(1), may_alias));
+typedef double v4d __attribute__((vector_size(32)));
+typedef double v4d_unaligned __attribute__((vector_size(32), aligned(1), may_alias));
+typedef int64_t v4l __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+#if defined(__x86_64__) || defined(__aarch64__)
+typedef _Float16 v8hf __attribute__((vector_size(16)));
+#endif
+
+#define CKPT_ATTR
+#define CKPT_SUFFIX _portable
+#define CKPT_F16C 0
+#if defined(__FMA__) || defined(__aarch64__)
+#define CKPT_HARDWARE_FMA 1
+#else
+#define CKPT_HARDWARE_FMA 0
+#endif
+#include "kernel_body.h"
+#undef CKPT_ATTR
+#undef CKPT_SUFFIX
+#undef CKPT_F16C
+#undef CKPT_HARDWARE_FMA
+
+#if defined(__x86_64__)
+#define CKPT_ATTR __attribute__((target("avx2,fma,f16c")))
+#define CKPT_SUFFIX _avx2
+#define CKPT_F16C 1
+#define CKPT_HARDWARE_FMA 1
+#include "kernel_body.h"
+#undef CKPT_ATTR
+#undef CKPT_SUFFIX
+#undef CKPT_F16C
+#undef CKPT_HARDWARE_FMA
+#endif
+
+static ckpt_isa detect_isa(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        return CKPT_ISA_AVX2;
+    }
+#endif
+    return CKPT_ISA_PORTABLE;
+}
+
+ckpt_isa ckpt_best_isa(void) {
+    /* -1 until detected; a race only makes two threads detect the same answer. */
+    static int best = -1;
+    int isa = __atomic_load_n(&best, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = (int)detect_isa();
+        __atomic_store_n(&best, isa, __ATOMIC_RELAXED);
+    }
+    return (ckpt_isa)isa;
+}
+
+int ckpt_isa_available(ckpt_isa isa) {
+    return isa == CKPT_ISA_PORTABLE || (isa == CKPT_ISA_AVX2 && ckpt_best_isa() == CKPT_ISA_AVX2);
+}
+
+void ckpt_difference_sums_isa(ckpt_isa isa, const void *base, ckpt_lane_type base_type,
+                              const void *finetuned, ckpt_lane_type finetuned_type,
+                              int64_t count, ckpt_difference_sums *out) {
+#if defined(__x86_64__)
+    if (isa == CKPT_ISA_AVX2) {
+        ckpt_difference_sums_avx2(base, (int)base_type, finetuned, (int)finetuned_type, count, out);
+        return;
+    }
+#endif
+    ckpt_difference_sums_portable(base, (int)base_type, finetuned, (int)finetuned_type, count, out);
+}
+
+void ckpt_difference_sums_best(const void *base, ckpt_lane_type base_type,
+                               const void *finetuned, ckpt_lane_type finetuned_type,
+                               int64_t count, ckpt_difference_sums *out) {
+    ckpt_difference_sums_isa(ckpt_best_isa(), base, base_type, finetuned, finetuned_type, count, out);
+}
+
+/* The public entry points of a decoder: one taking the instruction set, one using the best. */
+#if defined(__x86_64__)
+#define CKPT_AVX2_CALL(name, args) if (isa == CKPT_ISA_AVX2) { name##_avx2 args; return; }
+#else
+#define CKPT_AVX2_CALL(name, args)
+#endif
+#define CKPT_DECODER(name)                                                                  \
+    void name##_isa(ckpt_isa isa, const void *src, float *dst, int64_t count) {             \
+        CKPT_AVX2_CALL(name, (src, dst, count))                                             \
+        name##_portable(src, dst, count);                                                   \
+    }                                                                                       \
+    void name(const void *src, float *dst, int64_t count) {                                 \
+        name##_isa(ckpt_best_isa(), src, dst, count);                                       \
+    }
+
+CKPT_DECODER(ckpt_decode_f16)
+CKPT_DECODER(ckpt_decode_bf16)
+
+void ckpt_widen_isa(ckpt_isa isa, const void *src, ckpt_lane_type type, double *dst, int64_t count) {
+#if defined(__x86_64__)
+    if (isa == CKPT_ISA_AVX2) { ckpt_widen_avx2(src, (int)type, dst, count); return; }
+#endif
+    ckpt_widen_portable(src, (int)type, dst, count);
+}
+
+void ckpt_widen(const void *src, ckpt_lane_type type, double *dst, int64_t count) {
+    ckpt_widen_isa(ckpt_best_isa(), src, type, dst, count);
+}
+
+void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count) {
+    for (int64_t i = 0; i < count; i++) dst[i] = table[src[i]];
+}

@@ -1,0 +1,145 @@
+import CKernels
+import XCTest
+@testable import CheckpointKit
+
+/// The run-time CPU dispatch of `CKernels`: the AVX2/FMA/F16C copy and the portable copy of each
+/// kernel return the same bits, and the F16 conversion matches Swift's own `Float16` for every one
+/// of the 65,536 bit patterns. (How close the sums are to a `Double` reference is DiffKernelTests'
+/// job, on whichever copy this CPU selects.)
+final class KernelDispatchTests: XCTestCase {
+    static let laneTypes: [(ckpt_lane_type, DType)] = [(CKPT_LANE_F32, .f32), (CKPT_LANE_F16, .f16), (CKPT_LANE_BF16, .bf16)]
+
+    func skipUnlessAVX2() throws {
+        try XCTSkipUnless(ckpt_isa_available(CKPT_ISA_AVX2) != 0, "this CPU has no AVX2/FMA/F16C: only the portable kernels run")
+    }
+
+    /// Sums of one copy of the kernel over raw bytes.
+    static func sums(_ isa: ckpt_isa, _ base: [UInt8], _ baseType: ckpt_lane_type, _ ft: [UInt8], _ ftType: ckpt_lane_type,
+                     offset: Int, count: Int) -> ckpt_difference_sums {
+        var out = ckpt_difference_sums()
+        base.withUnsafeBytes { b in
+            ft.withUnsafeBytes { f in
+                ckpt_difference_sums_isa(isa, b.baseAddress! + offset, baseType, f.baseAddress! + offset, ftType, Int64(count), &out)
+            }
+        }
+        return out
+    }
+
+    /// Every field as bits (NaN payloads included), so that equality means bit-for-bit.
+    static func bits(_ s: ckpt_difference_sums) -> [UInt64] {
+        [UInt64(bitPattern: s.count), s.base_squares.bitPattern, s.finetuned_squares.bitPattern, s.delta_squares.bitPattern,
+         s.absolute_delta.bitPattern, s.product.bitPattern, s.max_absolute_delta.bitPattern, UInt64(bitPattern: s.nan_deltas),
+         UInt64(bitPattern: s.changed), UInt64(bitPattern: s.base_nan), UInt64(bitPattern: s.base_infinite),
+         UInt64(bitPattern: s.finetuned_nan), UInt64(bitPattern: s.finetuned_infinite)]
+    }
+
+    func testDifferenceSumsAgreeBitForBitOnEveryTypePair() throws {
+        try skipUnlessAVX2()
+        var rng = DiffKernelTests.XorShift(state: 0x9E37_79B9_7F4A_7C15)
+        // Magnitudes from F16 subnormals to large weights; about one element in five unchanged.
+        let base = (0..<9000).map { i in rng.unit() * [1e-6, 1e-3, 0.05, 3, 300][i % 5] }
+        let ft = base.enumerated().map { i, v in i % 5 == 0 ? v : v + rng.unit() * 1e-3 }
+        for (bt, bDType) in Self.laneTypes {
+            for (ft16, fDType) in Self.laneTypes {
+                for offset in [0, 1, 3] {
+                    let b = DiffKernelTests.encode(base, as: bDType, offset: offset)
+                    let f = DiffKernelTests.encode(ft, as: fDType, offset: offset)
+                    for count in [0, 7, 8, 13, 255, 256, 257, 4096, 4103, 9000] {
+                        let avx2 = Self.sums(CKPT_ISA_AVX2, b, bt, f, ft16, offset: offset, count: count)
+                        let portable = Self.sums(CKPT_ISA_PORTABLE, b, bt, f, ft16, offset: offset, count: count)
+                        XCTAssertEqual(Self.bits(avx2), Self.bits(portable), "\(bDType)/\(fDType) offset \(offset) count \(count)")
+                        XCTAssertEqual(avx2.count, Int64(count))
+                    }
+                }
+            }
+        }
+    }
+
+    func testDifferenceSumsAgreeOnNonFiniteData() throws {
+        try skipUnlessAVX2()
+        let base: [Double] = [1, .nan, .infinity, -.infinity, 2, 3, .nan, 4, 5, 6, 7, .infinity, 8]
+        let ft: [Double] = [1, 2, .infinity, .infinity, .nan, 3, .nan, -4, 5, .infinity, 7, 1, 9]
+        for (bt, bDType) in Self.laneTypes {
+            for (fType, fDType) in Self.laneTypes {
+                let b = DiffKernelTests.encode(base, as: bDType, offset: 0)
+                let f = DiffKernelTests.encode(ft, as: fDType, offset: 0)
+                let avx2 = Self.sums(CKPT_ISA_AVX2, b, bt, f, fType, offset: 0, count: base.count)
+                let portable = Self.sums(CKPT_ISA_PORTABLE, b, bt, f, fType, offset: 0, count: base.count)
+                // NaN sums may carry different payloads; every count and every non-NaN sum agrees.
+                for (x, y) in zip(Self.bits(avx2), Self.bits(portable)) where !(Double(bitPattern: x).isNaN && Double(bitPattern: y).isNaN) {
+                    XCTAssertEqual(x, y, "\(bDType)/\(fDType)")
+                }
+                XCTAssertEqual(avx2.changed, portable.changed)
+            }
+        }
+    }
+
+    func testF16DecodingMatchesSwiftForEveryBitPattern() throws {
+        let halves = (0...UInt16.max).map { $0 }
+        var isas = [CKPT_ISA_PORTABLE]
+        if ckpt_isa_available(CKPT_ISA_AVX2) != 0 { isas.append(CKPT_ISA_AVX2) }
+        var decoded: [[Float]] = []
+        for isa in isas {
+            var out = [Float](repeating: 0, count: halves.count)
+            halves.withUnsafeBytes { src in
+                out.withUnsafeMutableBufferPointer { ckpt_decode_f16_isa(isa, src.baseAddress!, $0.baseAddress!, Int64(halves.count)) }
+            }
+            for (h, v) in zip(halves, out) {
+                let expected = Float(Float16(bitPattern: h))
+                if expected.isNaN {
+                    XCTAssertTrue(v.isNaN, "isa \(isa.rawValue) \(h)")
+                    XCTAssertEqual(v.sign, expected.sign, "isa \(isa.rawValue) \(h)")
+                } else {
+                    XCTAssertEqual(v.bitPattern, expected.bitPattern, "isa \(isa.rawValue) \(h)")
+                }
+            }
+            decoded.append(out)
+        }
+        if decoded.count == 2 {
+            XCTAssertEqual(decoded[0].map(\.bitPattern), decoded[1].map(\.bitPattern), "AVX2 and portable F16 decoding")
+        }
+    }
+
+    func testBF16DecodingKeepsTheTopSixteenBits() {
+        let halves = (0...UInt16.max).map { $0 }
+        var isas = [CKPT_ISA_PORTABLE]
+        if ckpt_isa_available(CKPT_ISA_AVX2) != 0 { isas.append(CKPT_ISA_AVX2) }
+        for isa in isas {
+            var out = [Float](repeating: 0, count: halves.count)
+            halves.withUnsafeBytes { src in
+                out.withUnsafeMutableBufferPointer { ckpt_decode_bf16_isa(isa, src.baseAddress!, $0.baseAddress!, Int64(halves.count)) }
+            }
+            XCTAssertEqual(out.map(\.bitPattern), halves.map { UInt32($0) << 16 }, "isa \(isa.rawValue)")
+        }
+    }
+}
+
+extension KernelDispatchTests {
+    /// Widening to `Double`: both copies, against Swift's own conversions, at an unaligned offset
+    /// and with a tail that does not fill 8 lanes.
+    func testWideningToDoubleMatchesSwift() {
+        let patterns = (0...UInt16.max).map { $0 }
+        var isas = [CKPT_ISA_PORTABLE]
+        if ckpt_isa_available(CKPT_ISA_AVX2) != 0 { isas.append(CKPT_ISA_AVX2) }
+        let f32 = patterns.map { UInt32($0) &* 0x0001_0003 }
+        let cases: [(ckpt_lane_type, [UInt8], [Double])] = [
+            (CKPT_LANE_F32, f32.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }, f32.map { Double(Float(bitPattern: $0)) }),
+            (CKPT_LANE_F16, patterns.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }, patterns.map { Double(Float(Float16(bitPattern: $0))) }),
+            (CKPT_LANE_BF16, patterns.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }, patterns.map { Double(Float(bitPattern: UInt32($0) << 16)) }),
+        ]
+        for isa in isas {
+            for (type, bytes, expected) in cases {
+                let raw = [0x5A] + bytes   // one byte in: every load unaligned
+                let count = expected.count - 3
+                var out = [Double](repeating: 0, count: count)
+                raw.withUnsafeBytes { src in
+                    out.withUnsafeMutableBufferPointer { ckpt_widen_isa(isa, src.baseAddress! + 1, type, $0.baseAddress!, Int64(count)) }
+                }
+                for (v, e) in zip(out, expected) where !(v.isNaN && e.isNaN) {
+                    XCTAssertEqual(v.bitPattern, e.bitPattern, "isa \(isa.rawValue) type \(type.rawValue)")
+                }
+                XCTAssertEqual(out.map(\.isNaN), expected.prefix(count).map(\.isNaN), "isa \(isa.rawValue) type \(type.rawValue)")
+            }
+        }
+    }
+}
