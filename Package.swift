@@ -4,9 +4,14 @@ import PackageDescription
 /// No unsafe flags: a package that uses them cannot be depended upon by version. The hot numeric
 /// loops live in the C target `CKernels`, which carries an AVX2/FMA/F16C copy of each kernel next to
 /// a portable one and picks at run time, so one binary runs on any x86-64 or arm64 CPU.
+/// Supported and tested: Linux x86-64 (see the README's Platforms).
+///
+/// `MemberImportVisibility`: a file sees the members of the modules it imports itself, so a file that
+/// uses Foundation says so.
+let swiftSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "ckpt",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ckpt", targets: ["ckpt"]),
         .library(name: "CheckpointKit", targets: ["CheckpointKit"]),
@@ -36,15 +41,18 @@ let package = Package(
             dependencies: [
                 "CHDF5", "CHDF5Guard", "CKernels", "CZlib", "COpenBLAS",
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]),
+            ],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "ckpt",
             dependencies: [
                 "CheckpointKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "CheckpointKitTests",
-            dependencies: ["CheckpointKit", "CKernels"]),
+            dependencies: ["CheckpointKit", "CKernels"],
+            swiftSettings: swiftSettings),
     ]
 )

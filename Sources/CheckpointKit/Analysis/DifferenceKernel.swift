@@ -1,9 +1,5 @@
 import CKernels
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The hot loop of `ckpt diff`: one pass over the raw bytes of a base tensor and its fine-tuned
 /// counterpart (already in the same element order) that produces every sum ``DifferenceSums``

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which fine-tuning method a pair of checkpoints looks like it came from, recognised from which
 /// parameters changed at all (any bit).
 ///

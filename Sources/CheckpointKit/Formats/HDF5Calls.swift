@@ -1,10 +1,6 @@
 import CHDF5
 import CHDF5Guard
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 // Every call CheckpointKit makes into libhdf5 is in this file (the model is swift-system's
 // `Syscalls.swift`): each one runs while holding ``HDF5Library``'s lock, checks its return code,

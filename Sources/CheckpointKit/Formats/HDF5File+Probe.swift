@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Content detection: whether a file is HDF5, read with plain POSIX calls (never libhdf5).
 extension HDF5File {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// An HDF5 file of weights: Hugging Face's TensorFlow `tf_model.h5`, a Keras 2 `.h5`, a Keras 3
 /// `.weights.h5`, or any other HDF5 file. libhdf5 does the reading (`HDF5Calls.swift`), so chunked

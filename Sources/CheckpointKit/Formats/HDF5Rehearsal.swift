@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Reads an HDF5 file's structure once in a separate, freshly started process (the helper), with
 /// a time limit, before ``HDF5File`` reads it in the calling process.

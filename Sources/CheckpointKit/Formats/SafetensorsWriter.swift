@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Writes a safetensors file, the one writer of the library (`ckpt apply`, `ckpt patch`, Fisher
 /// files): header, then every tensor in order, streamed so that nothing larger than one tensor is

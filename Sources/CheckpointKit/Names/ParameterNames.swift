@@ -1,3 +1,5 @@
+import Foundation
+
 /// The naming rules of the BERT family (BERT, RoBERTa, ELECTRA, MiniLM, DistilBERT), GPT-2 and
 /// LLaMA-style models, in PyTorch and in TensorFlow `tf_model.h5` spelling.
 public enum ParameterNames {

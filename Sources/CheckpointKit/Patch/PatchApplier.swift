@@ -1,9 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// How well a base fits a patch: what `apply` refuses and `verify` reports.
 public struct PatchCompatibility: Sendable, Encodable {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Byte-level helpers shared by the patch writer, applier and verifier: element comparison,
 /// transposition into the base's layout, index encoding and scattering of new values.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 extension PatchMaker {
     /// The scan of one pair: the entries the patch keeps, and the accounting.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Everything that can be wrong with a checkpoint a user hands us. Each case names the file and,
 /// where there is one, the tensor, so that the one-line message is enough to find the problem.

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A program started with `posix_spawn` (a fresh process: nothing of the caller's threads, locks
 /// or heap carries over, unlike `fork`), silent, and waited for with a deadline.

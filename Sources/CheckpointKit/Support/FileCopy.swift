@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The one place bytes go from file to file: inside the kernel (`sendfile`, no trip through user
 /// memory) where it can, through a bounded buffer where the kernel refuses, plus the write loop

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// File identity checks: an output must never be one of the inputs.
 public enum FileIdentity {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A recursive pthread mutex: the thread holding it may take it again (a libhdf5 iteration callback
 /// that makes further libhdf5 calls, a close that runs inside a locked read).

@@ -1,9 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Starts the disk writes of a large output while it is still being produced: every 256 MiB a
 /// background `fdatasync` flushes what is written so far, so that the final fsync (which makes the

@@ -1,9 +1,5 @@
 import CKernels
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Turns a tensor's raw little-endian bytes into real numbers.
 ///
