@@ -1,75 +1,5 @@
 import Foundation
 
-/// Over which entries the top-P% (or top-K) is taken.
-public enum MaskScope: String, Sendable, CaseIterable {
-    /// All entries of all tensors together (FISH's choice).
-    case global
-    /// Each tensor separately.
-    case tensor
-    /// Each layer separately (embeddings, each encoder layer, pooler, classifier).
-    case layer
-}
-
-/// How many entries to keep in each scope group.
-public enum MaskSelection: Sendable, Equatable {
-    /// This percentage of the group's entries (rounded, at least one if positive).
-    case percent(Double)
-    /// This many entries per group (all of them if the group is smaller).
-    case count(Int)
-}
-
-/// How the masks of several Fisher files combine.
-public enum MaskCombination: String, Sendable {
-    /// One Fisher file.
-    case single
-    /// Keep an entry if any file's mask keeps it.
-    case union
-    /// Keep an entry only if every file's mask keeps it.
-    case intersect
-}
-
-public struct MaskOptions: Sendable, Equatable {
-    public var selection: MaskSelection
-    public var scope: MaskScope
-    public var combination: MaskCombination
-
-    public init(selection: MaskSelection, scope: MaskScope = .global, combination: MaskCombination = .single) {
-        self.selection = selection
-        self.scope = scope
-        self.combination = combination
-    }
-
-    /// Checks the options for masks chosen from `fileCount` Fisher files: at least one file, a
-    /// percentage in (0, 100] or a count of at least 1, and a union or intersection for several files.
-    public func validate(fileCount: Int) throws(FisherError) {
-        guard fileCount >= 1 else { throw .noFisherFiles }
-        switch selection {
-        case let .percent(p) where !(p > 0 && p <= 100): throw .invalidKeepPercentage(p)
-        case let .count(k) where k < 1: throw .invalidKeepCount(k)
-        default: break
-        }
-        if fileCount > 1, combination == .single { throw .combinationNeeded(files: fileCount) }
-    }
-}
-
-/// The kept entries of one parameter tensor: 1 = keep (tune), 0 = freeze.
-public struct MaskTensor: Sendable, Equatable {
-    public var name: String
-    public var shape: [Int]
-    public var keep: [UInt8]
-
-    public var keptCount: Int { keep.reduce(0) { $0 + Int($1) } }
-}
-
-/// Kept counts of one group of entries (a tensor, a component or a layer).
-public struct MaskCount: Sendable, Equatable {
-    public var name: String
-    public var kept: Int
-    public var total: Int
-
-    public var keptPercent: Double { total == 0 ? 0 : 100 * Double(kept) / Double(total) }
-}
-
 /// A parameter mask chosen by Fisher value.
 public struct FisherMask: Sendable {
     public var tensors: [MaskTensor]
@@ -216,41 +146,5 @@ public struct FisherMask: Sendable {
     public func write(to path: String) throws {
         try FisherFileWriter.write(tensors.map { FisherFileWriter.Entry(name: $0.name, shape: $0.shape, payload: .u8($0.keep)) },
                                    metadata: metadata, to: path)
-    }
-}
-
-extension Double {
-    /// `10` for 10.0, `0.5` for 0.5.
-    var compactDescription: String { self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self) }
-}
-
-/// Where a parameter sits, for the mask report: built on ``ParameterNames/role(of:dtype:)``, so
-/// `bert.`-prefixed, unprefixed, legacy `gamma`/`beta` and TensorFlow names all group alike.
-public enum MaskGroups {
-    /// A readable component: `embeddings LayerNorm weight`, `attention-output LayerNorm bias`,
-    /// `output LayerNorm weight`, `query bias`, `intermediate bias`, `classifier bias`, ...
-    public static func component(of name: String) -> String {
-        let role = ParameterNames.role(of: name)
-        let part = role.canonicalName.hasSuffix(".bias") ? "bias" : "weight"
-        switch role.component {
-        case .pretrainingHead, .other: return role.canonicalName
-        // A Fisher covers a sequence classifier: its only embeddings parameters are the
-        // projection's (ELECTRA), its head is the classifier.
-        case .embeddings: return "embedding projection " + part
-        case .head: return "classifier " + part
-        default: return role.component.names.label + " " + part
-        }
-    }
-
-    /// `embeddings`, `layer N`, `pooler`, `classifier` or `other`.
-    public static func layer(of name: String) -> String {
-        let role = ParameterNames.role(of: name)
-        if let layer = role.layer { return "layer \(layer)" }
-        switch role.component {
-        case .embeddings, .embeddingsLayerNorm: return "embeddings"
-        case .pooler: return "pooler"
-        case .head: return "classifier"
-        default: return "other"
-        }
     }
 }

@@ -1,34 +1,5 @@
 import Foundation
 
-/// The settings of Hugging Face's `BertNormalizer` (tokenizers `normalizers/bert.rs`).
-public struct BertNormalizerOptions: Sendable, Equatable {
-    /// Drop control characters, NUL and U+FFFD; turn every whitespace character into a space.
-    public var cleanText: Bool
-    /// Put spaces around CJK ideographs so that each becomes a word.
-    public var handleChineseChars: Bool
-    /// NFD-decompose and drop nonspacing marks; `nil` follows ``lowercase`` (as Hugging Face does).
-    public var stripAccents: Bool?
-    public var lowercase: Bool
-
-    public init(cleanText: Bool = true, handleChineseChars: Bool = true, stripAccents: Bool? = nil, lowercase: Bool = true) {
-        self.cleanText = cleanText
-        self.handleChineseChars = handleChineseChars
-        self.stripAccents = stripAccents
-        self.lowercase = lowercase
-    }
-}
-
-/// Token ids of one encoded example.
-public struct TokenizedInput: Sendable, Equatable {
-    public var inputIds: [Int32]
-    public var tokenTypeIds: [Int32]
-
-    public init(inputIds: [Int32], tokenTypeIds: [Int32]) {
-        self.inputIds = inputIds
-        self.tokenTypeIds = tokenTypeIds
-    }
-}
-
 /// BERT's tokenizer, behaving as Hugging Face's `BertTokenizerFast` (the `tokenizers` library):
 ///
 /// 1. special tokens (`[CLS]`, `[SEP]`, ... and every non-normalized added token) written in the
@@ -309,43 +280,5 @@ public final class WordPieceTokenizer: Sendable {
         default:
             return false
         }
-    }
-}
-
-/// A trie over the UTF-8 bytes of vocabulary tokens, for longest-prefix matching.
-struct ByteTrie: Sendable {
-    /// Child node of (node, byte), keyed `node << 8 | byte`.
-    private var children: [Int: Int32] = [:]
-    /// Token id ending at each node, or -1.
-    private var tokenAt: [Int32] = [-1]
-
-    mutating func insert(_ bytes: [UInt8], id: Int32) {
-        guard !bytes.isEmpty else { return }
-        var node = 0
-        for byte in bytes {
-            let key = node << 8 | Int(byte)
-            if let child = children[key] {
-                node = Int(child)
-            } else {
-                tokenAt.append(-1)
-                let child = tokenAt.count - 1
-                children[key] = Int32(child)
-                node = child
-            }
-        }
-        tokenAt[node] = id
-    }
-
-    /// The end offset and id of the longest token that `bytes[start...]` starts with.
-    func longestMatch(_ bytes: [UInt8], from start: Int) -> (Int, Int32)? {
-        var node = 0
-        var best: (Int, Int32)?
-        var i = start
-        while i < bytes.count, let child = children[node << 8 | Int(bytes[i])] {
-            node = Int(child)
-            i += 1
-            if tokenAt[node] >= 0 { best = (i, tokenAt[node]) }
-        }
-        return best
     }
 }

@@ -34,23 +34,6 @@ enum HDF5Library {
     }
 }
 
-/// The file and object a libhdf5 call concerns, for error messages.
-struct HDF5Context: Sendable {
-    /// The HDF5 file's path.
-    var path: String
-    /// The group, dataset or attribute path inside the file ("" for the file itself).
-    var object: String = ""
-
-    func at(_ object: String) -> HDF5Context { HDF5Context(path: path, object: object) }
-
-    /// The error for a failed call: `function` is the libhdf5 function, `doing` what it was for.
-    func failure(_ function: String, _ doing: String) -> CheckpointError {
-        let messages = HDF5ErrorStack.takeMessages()
-        let detail = messages.first ?? "no detail from libhdf5"
-        return .hdf5(path: path, object: object, operation: "\(doing) (\(function): \(detail))")
-    }
-}
-
 /// Reads and clears the calling thread's libhdf5 error stack.
 enum HDF5ErrorStack {
     private final class Messages { var list: [String] = [] }
@@ -109,84 +92,6 @@ struct HDF5Handle: ~Copyable {
         case .propertyList: return H5Pclose(id)
         }
     }
-}
-
-/// One link in a group, as `H5Literate` reports it.
-struct HDF5Link {
-    enum Kind: Equatable {
-        /// A hard link to the object at this file address (an object has one address however many
-        /// hard links reach it).
-        case hard(address: UInt64)
-        case soft
-        case external
-        case userDefined
-    }
-
-    var name: String
-    var kind: Kind
-}
-
-/// What an object opened through a hard link is.
-enum HDF5ObjectType { case group, dataset, namedDatatype, other }
-
-/// The bit layout of a floating-point type (`H5Tget_fields`, `H5Tget_ebias`), in bits.
-struct HDF5FloatLayout: Equatable {
-    var signBit: Int
-    var exponentBit: Int
-    var exponentBits: Int
-    var mantissaBit: Int
-    var mantissaBits: Int
-    var exponentBias: Int
-    /// Whether the leading mantissa bit is implied (as in IEEE 754).
-    var impliedLeadingBit: Bool
-
-    static let ieeeHalf = HDF5FloatLayout(signBit: 15, exponentBit: 10, exponentBits: 5, mantissaBit: 0, mantissaBits: 10, exponentBias: 15, impliedLeadingBit: true)
-    static let ieeeSingle = HDF5FloatLayout(signBit: 31, exponentBit: 23, exponentBits: 8, mantissaBit: 0, mantissaBits: 23, exponentBias: 127, impliedLeadingBit: true)
-    static let ieeeDouble = HDF5FloatLayout(signBit: 63, exponentBit: 52, exponentBits: 11, mantissaBit: 0, mantissaBits: 52, exponentBias: 1023, impliedLeadingBit: true)
-    /// bfloat16: the top half of an IEEE single.
-    static let bfloat16 = HDF5FloatLayout(signBit: 15, exponentBit: 7, exponentBits: 8, mantissaBit: 0, mantissaBits: 7, exponentBias: 127, impliedLeadingBit: true)
-}
-
-/// What a dataset's on-disk element type is, as far as mapping it to a ``DType`` needs.
-struct HDF5TypeFacts: Equatable {
-    enum Kind: Equatable {
-        case integer(signed: Bool)
-        case float(HDF5FloatLayout)
-        /// An enumeration over an integer of `baseSize` bytes (h5py stores `bool` as the enum
-        /// `{FALSE: 0, TRUE: 1}` over int8).
-        case enumeration(baseSize: Int, members: [String: Int64])
-        /// Uninterpreted bytes (numpy `|V2`: Keras 3 stores bfloat16 so, with attribute `dtype`).
-        case opaque
-        /// Anything else, named for messages ("string", "compound", ...).
-        case other(String)
-    }
-
-    var kind: Kind
-    /// Size of one element in bytes.
-    var size: Int
-    /// Significant bits, and where they start inside the element.
-    var precision: Int
-    var bitOffset: Int
-    var bigEndian: Bool
-}
-
-/// The type libhdf5 converts a dataset's elements to on read, and from on write.
-enum HDF5MemoryType: Sendable, Equatable {
-    /// The little-endian standard integer type of this size in bytes.
-    case integer(size: Int, signed: Bool)
-    /// The little-endian IEEE type of this size in bytes (4 or 8).
-    case ieeeFloat(size: Int)
-    /// The dataset's own type in little-endian byte order (16-bit floats, which have no predefined type).
-    case ownTypeLittleEndian
-    /// The dataset's own type unchanged (one-byte enums such as h5py's bool; opaque bytes).
-    case ownType
-}
-
-/// A string attribute's values.
-struct HDF5StringAttribute {
-    var values: [String]
-    /// A scalar attribute (one value) rather than an array.
-    var isScalar: Bool
 }
 
 /// The calls, one Swift function per libhdf5 operation. Handles passed in must be open.

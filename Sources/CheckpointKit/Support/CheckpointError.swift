@@ -88,45 +88,6 @@ extension CheckpointError {
     }
 }
 
-/// The classes of failure a caller may want to tell apart (the command line maps each to its own
-/// exit status, see `man ckpt`; the library itself knows no exit codes).
-public enum FailureCategory: Sendable, Equatable {
-    /// An input file is missing, unreadable, or not a valid checkpoint / patch / data file.
-    case badInput
-    /// Inputs are valid but do not belong together (a patch for another base, names that do not match).
-    case mismatch
-    /// Writing an output failed (full disk, permissions).
-    case io
-}
-
-/// What the user can do about an error besides fixing the input, for a front end to phrase in its
-/// own terms (a command line names its option; the library names none).
-public enum ErrorRemedy: Sendable, Equatable {
-    /// The operation can be forced past this check (the result is then not verified).
-    case applyAnyway
-    /// The data file's format has to be stated, because its name does not tell it.
-    case stateDataFormat
-    /// The model cannot be run natively; squared gradients from another framework can be used.
-    case supplyGradients
-    /// The checkpoint has no head; a fresh one needs a label count and a seed.
-    case freshHead
-    /// Labels written as words need the class names in class order.
-    case nameLabels
-    /// The number of examples summed has to be given.
-    case stateSampleCount
-}
-
-/// An error that knows which ``FailureCategory`` it belongs to.
-public protocol CategorizedError: Error {
-    var category: FailureCategory { get }
-    /// What the user can do about it besides fixing the input, if anything.
-    var remedy: ErrorRemedy? { get }
-}
-
-extension CategorizedError {
-    public var remedy: ErrorRemedy? { nil }
-}
-
 extension CheckpointError: CategorizedError {
     public var category: FailureCategory {
         switch self {

@@ -1,25 +1,3 @@
-/// The on-disk family a checkpoint was read from.
-public enum CheckpointFormat: String, Sendable, Codable {
-    case safetensors
-    case shardedSafetensors = "safetensors-sharded"
-    /// Hugging Face's legacy TensorFlow `tf_model.h5` (root attribute `layer_names`).
-    case huggingFaceTFH5 = "hdf5-tf-model"
-    /// Keras 2 full-model `.h5` (`model_weights/` group).
-    case keras2H5 = "hdf5-keras2"
-    /// Keras 3 `.weights.h5` (`layers/<name>/vars/<i>`).
-    case keras3WeightsH5 = "hdf5-keras3"
-    /// Any other HDF5 file: every dataset is a tensor.
-    case hdf5 = "hdf5"
-
-    /// Whether the format is one of the HDF5 layouts.
-    public var isHDF5: Bool {
-        switch self {
-        case .safetensors, .shardedSafetensors: return false
-        default: return true
-        }
-    }
-}
-
 /// A readable set of named tensors: one safetensors file, a sharded set, or an HDF5 file.
 ///
 /// Readers list every tensor up front from the header alone, and hand out one tensor's bytes at a

@@ -1,26 +1,5 @@
 import Foundation
 
-/// A batch of tokenized examples packed end to end without padding: example `b` owns rows
-/// `offsets[b]..<offsets[b+1]`. Every operation but attention is row-wise, and attention runs per
-/// example over its own rows, so this computes exactly what a padded batch with an attention mask
-/// computes (masked keys get probability 0) without spending work on padding.
-struct PackedBatch {
-    var inputIds: [Int32] = []
-    var tokenTypeIds: [Int32] = []
-    var offsets: [Int] = [0]
-
-    var count: Int { offsets.count - 1 }
-    var rows: Int { offsets[offsets.count - 1] }
-    func length(_ b: Int) -> Int { offsets[b + 1] - offsets[b] }
-    var maxLength: Int { (0..<count).map(length).max() ?? 0 }
-
-    mutating func append(_ input: TokenizedInput) {
-        inputIds += input.inputIds
-        tokenTypeIds += input.tokenTypeIds
-        offsets.append(inputIds.count)
-    }
-}
-
 /// Runs `BertForSequenceClassification` in eval mode (no dropout) on packed batches and keeps
 /// what the backward pass needs: normalized LayerNorm inputs and inverse deviations, the QKV
 /// projections, the attention probabilities, GELU derivatives and the pooler output.

@@ -1,35 +1,5 @@
 import Foundation
 
-/// Where each chosen parameter's entries sit in a per-example gradient vector.
-struct GradientLayout {
-    let parameters: [BertParameter]
-    let offsets: [BertParameter: Int]
-    let counts: [BertParameter: Int]
-    let total: Int
-    /// The lowest encoder layer whose parameters are wanted, or -1 for the embeddings LayerNorm.
-    let lowestLayer: Int
-
-    init(model: BertEncoder, parameters: [BertParameter]) {
-        self.parameters = parameters
-        var offsets: [BertParameter: Int] = [:], counts: [BertParameter: Int] = [:]
-        var total = 0
-        var lowest = Int.max
-        for p in parameters {
-            offsets[p] = total
-            counts[p] = model.elementCount(of: p)
-            total += counts[p]!
-            switch p {
-            case .embeddingsNorm, .embeddingsProjectionBias: lowest = -1
-            default: if let l = p.layer { lowest = min(lowest, l) }
-            }
-        }
-        self.offsets = offsets
-        self.counts = counts
-        self.total = total
-        lowestLayer = lowest
-    }
-}
-
 extension BertRunner {
     /// Back-propagates the logit gradients `seed` (`[batch.count, numLabels]`) of the last
     /// ``forward(_:)`` and writes each example's gradient of the chosen parameters to
@@ -216,27 +186,5 @@ extension BertRunner {
                 BLAS.gemm(m: len, n: d, k: len, a: dS, lda: len, transposeA: true, b: q, ldb: stride, c: dk, ldc: stride, alpha: scale)
             }
         }
-    }
-}
-
-/// Gradient buffers of ``BertRunner/backward(seed:layout:into:workspace:)``, reused across batches.
-final class BackwardWorkspace {
-    let dX = FloatStorage(count: 0)
-    let dA = FloatStorage(count: 0)
-    let dH1 = FloatStorage(count: 0)
-    let dCtx = FloatStorage(count: 0)
-    let dInter = FloatStorage(count: 0)
-    let dQKV = FloatStorage(count: 0)
-    let dScores = FloatStorage(count: 0)
-    let dPooled = FloatStorage(count: 0)
-    let dCLS = FloatStorage(count: 0)
-
-    func reserve(rows n: Int, batch b: Int, hidden h: Int, intermediate: Int, maxLength: Int, embedding: Int) {
-        for s in [dX, dA, dH1, dCtx] { s.reserve(n * max(h, embedding)) }
-        dInter.reserve(n * intermediate)
-        dQKV.reserve(n * 3 * h)
-        dScores.reserve(maxLength * maxLength)
-        dPooled.reserve(b * h)
-        dCLS.reserve(b * h)
     }
 }

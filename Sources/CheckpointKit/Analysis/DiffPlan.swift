@@ -1,0 +1,76 @@
+/// What will be done with each pair, and the work items the pairs are cut into.
+struct DiffPlan: Sendable {
+    enum Verdict: Sendable {
+        /// Compared element by element.
+        case numeric
+        /// Only raw bytes compared (a dtype that cannot be decoded); the problem says so.
+        case bytesOnly(String)
+        /// Not compared at all (shape mismatch, undecodable mixed dtypes).
+        case notCompared(String)
+    }
+
+    /// A contiguous range of one pair's elements, processed by one worker in one go.
+    struct Item: Sendable {
+        var pair: Int
+        var elements: Range<Int>
+        /// Bytes read from both sides.
+        var bytes: Int
+    }
+
+    var pairs: [TensorPair]
+    var verdicts: [Verdict]
+    var items: [Item]
+    /// Indices into ``items`` of each pair's items, in element order.
+    var itemsOfPair: [[Int]]
+    var totalBytes: Int
+    var baseIsMapped: Bool
+    var finetunedIsMapped: Bool
+
+    init(alignment: CheckpointAlignment, base: any Checkpoint, finetuned: any Checkpoint, chunkElements: Int) {
+        pairs = alignment.pairs
+        baseIsMapped = base.bytesAreFileMapped
+        finetunedIsMapped = finetuned.bytesAreFileMapped
+        verdicts = []
+        items = []
+        itemsOfPair = []
+        totalBytes = 0
+        for (index, pair) in pairs.enumerated() {
+            var ids: [Int] = []
+            defer { itemsOfPair.append(ids) }
+            let bytes = pair.base.byteCount + pair.finetuned.byteCount
+            if let problem = pair.problem {
+                verdicts.append(.notCompared(problem))
+                continue
+            }
+            guard pair.base.dtype.isDecodable, pair.finetuned.dtype.isDecodable else {
+                let undecodable = pair.base.dtype.isDecodable ? pair.finetuned.dtype : pair.base.dtype
+                if pair.base.dtype == pair.finetuned.dtype, pair.isDirect {
+                    verdicts.append(.bytesOnly("\(undecodable.rawValue) values are not decoded; only bytes compared"))
+                    ids.append(items.count)
+                    items.append(Item(pair: index, elements: 0..<pair.base.elementCount, bytes: bytes))
+                    totalBytes += bytes
+                } else {
+                    verdicts.append(.notCompared("\(undecodable.rawValue) values cannot be compared (\(pair.base.dtype.rawValue) in base vs \(pair.finetuned.dtype.rawValue) in fine-tune)"))
+                }
+                continue
+            }
+            verdicts.append(.numeric)
+            totalBytes += bytes
+            let count = pair.base.elementCount
+            let splittable = pair.isDirect && baseIsMapped && finetunedIsMapped && chunkElements > 0
+            if !splittable || count <= chunkElements {
+                ids.append(items.count)
+                items.append(Item(pair: index, elements: 0..<count, bytes: bytes))
+                continue
+            }
+            var lower = 0
+            while lower < count {
+                let upper = min(count, lower + chunkElements)
+                ids.append(items.count)
+                let fraction = Double(upper - lower) / Double(count)
+                items.append(Item(pair: index, elements: lower..<upper, bytes: Int(Double(bytes) * fraction)))
+                lower = upper
+            }
+        }
+    }
+}

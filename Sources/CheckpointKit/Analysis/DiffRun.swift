@@ -1,0 +1,118 @@
+import Foundation
+
+/// The shared state of one diff pass: the queue of work items, the results, progress and the first
+/// error. Every mutable field is guarded by `lock`.
+final class DiffRun: @unchecked Sendable {
+    let plan: DiffPlan
+    let start: Date
+    let progress: (@Sendable (CheckpointDiff.Progress) -> Void)?
+    private let lock = NSLock()
+    private var next = 0
+    private(set) var results: [DifferenceSums]
+    private(set) var bytesEqual: [Int: Bool] = [:]
+    private(set) var firstError: Error?
+    private var remainingItems: [Int]
+    private var tensorsDone = 0
+    private var bytesDone = 0
+
+    init(plan: DiffPlan, start: Date, progress: (@Sendable (CheckpointDiff.Progress) -> Void)?) {
+        self.plan = plan
+        self.start = start
+        self.progress = progress
+        results = Array(repeating: DifferenceSums(), count: plan.items.count)
+        remainingItems = plan.itemsOfPair.map(\.count)
+        tensorsDone = remainingItems.filter { $0 == 0 }.count
+    }
+
+    /// Takes work items until none is left or a worker failed.
+    func work(base: any Checkpoint, finetuned: any Checkpoint) {
+        let scratch = DifferenceScratch()
+        while let index = take() {
+            let item = plan.items[index]
+            do {
+                let pair = plan.pairs[item.pair]
+                if case .bytesOnly = plan.verdicts[item.pair] {
+                    let equal = try compareBytes(pair, base: base, finetuned: finetuned)
+                    finish(index, sums: DifferenceSums(), bytesEqual: equal)
+                } else {
+                    let sums = try accumulate(pair, elements: item.elements, base: base, finetuned: finetuned, scratch: scratch)
+                    finish(index, sums: sums, bytesEqual: nil)
+                }
+            } catch {
+                fail(error)
+                return
+            }
+        }
+    }
+
+    private func take() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard firstError == nil, next < plan.items.count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    private func fail(_ error: Error) {
+        lock.lock()
+        if firstError == nil { firstError = error }
+        lock.unlock()
+    }
+
+    private func finish(_ index: Int, sums: DifferenceSums, bytesEqual equal: Bool?) {
+        let item = plan.items[index]
+        lock.lock()
+        results[index] = sums
+        if let equal { bytesEqual[item.pair] = equal }
+        bytesDone += item.bytes
+        remainingItems[item.pair] -= 1
+        if remainingItems[item.pair] == 0 { tensorsDone += 1 }
+        let report = CheckpointDiff.Progress(tensorsDone: tensorsDone, tensorCount: plan.pairs.count,
+                                             bytesDone: bytesDone, bytesTotal: plan.totalBytes,
+                                             elapsed: Date().timeIntervalSince(start))
+        if let progress { progress(report) }
+        lock.unlock()
+    }
+
+    /// Runs the kernel over `elements` of one pair, reordering a transposed side first.
+    private func accumulate(_ pair: TensorPair, elements: Range<Int>, base: any Checkpoint, finetuned: any Checkpoint,
+                            scratch: DifferenceScratch) throws -> DifferenceSums {
+        let baseWidth = pair.base.dtype.bitWidth / 8
+        let finetunedWidth = pair.finetuned.dtype.bitWidth / 8
+        return try base.withBytes(of: pair.base) { baseBytes in
+            try finetuned.withBytes(of: pair.finetuned) { finetunedBytes in
+                var b = slice(baseBytes, elements, width: baseWidth)
+                var f = slice(finetunedBytes, elements, width: finetunedWidth)
+                if case let .transposed(rows, columns) = pair.baseLayout {
+                    b = reorder(b, rows: rows, columns: columns, width: baseWidth, scratch: scratch)
+                }
+                if case let .transposed(rows, columns) = pair.finetunedLayout {
+                    f = reorder(f, rows: rows, columns: columns, width: finetunedWidth, scratch: scratch)
+                }
+                let sums = DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype,
+                                                       count: elements.count, scratch: scratch)
+                if plan.baseIsMapped { MappedPages.release(slice(baseBytes, elements, width: baseWidth)) }
+                if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, elements, width: finetunedWidth)) }
+                return sums
+            }
+        }
+    }
+
+    private func slice(_ bytes: UnsafeRawBufferPointer, _ elements: Range<Int>, width: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[(elements.lowerBound * width)..<(elements.upperBound * width)])
+    }
+
+    private func reorder(_ bytes: UnsafeRawBufferPointer, rows: Int, columns: Int, width: Int, scratch: DifferenceScratch) -> UnsafeRawBufferPointer {
+        let buffer = scratch.reorderingBuffer(byteCount: bytes.count)
+        ElementTransposition.transpose(bytes, rows: rows, columns: columns, width: width, into: buffer)
+        return UnsafeRawBufferPointer(buffer)
+    }
+
+    private func compareBytes(_ pair: TensorPair, base: any Checkpoint, finetuned: any Checkpoint) throws -> Bool {
+        try base.withBytes(of: pair.base) { b in
+            try finetuned.withBytes(of: pair.finetuned) { f in
+                b.count == f.count && (b.count == 0 || memcmp(b.baseAddress!, f.baseAddress!, b.count) == 0)
+            }
+        }
+    }
+}

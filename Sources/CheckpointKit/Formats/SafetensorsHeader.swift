@@ -1,0 +1,146 @@
+/// The parsed and validated header of a safetensors file.
+struct SafetensorsHeader {
+    struct Entry {
+        var info: TensorInfo
+        var fileRange: Range<Int>
+    }
+
+    var headerSize: Int
+    var tensors: [Entry]
+    var metadata: [String: String]
+
+    init(file: MappedFile) throws(CheckpointError) {
+        try self.init(bytes: file.bytes, path: file.path)
+    }
+
+    /// Parses a safetensors file held in memory (`path` is only used in messages).
+    init(bytes: UnsafeRawBufferPointer, path: String) throws(CheckpointError) {
+        try SafetensorsHeader.rejectKnownImpostors(bytes, path: path)
+        guard bytes.count >= 8 else {
+            throw .truncated(path: path, reason: "file is \(bytes.count) bytes: too short for the 8-byte header length")
+        }
+        let declared = bytes.loadUnaligned(as: UInt64.self).littleEndian
+        guard declared <= UInt64(SafetensorsFile.maxHeaderSize) else {
+            throw .invalidHeader(path: path, reason: "header length \(declared) is too large (the limit is 100,000,000 bytes; not a safetensors file?)")
+        }
+        let headerSize = Int(declared)
+        guard 8 + headerSize <= bytes.count else {
+            throw .truncated(path: path, reason: "header length \(headerSize) runs past the end of the \(bytes.count)-byte file")
+        }
+        self.headerSize = headerSize
+        let json = UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + headerSize)])
+        let firstNonSpace = json.firstIndex { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }
+        guard let firstNonSpace, json[firstNonSpace] == UInt8(ascii: "{") else {
+            throw .invalidHeader(path: path, reason: "header does not start with '{'")
+        }
+        let root: JSONValue
+        do {
+            root = try JSONValue.parse(json, maxDepth: 8, maxArrayCount: SafetensorsFile.maxRank)
+        } catch {
+            throw .invalidHeader(path: path, reason: "JSON: \(error)")
+        }
+        guard let members = root.objectValue else { throw .invalidHeader(path: path, reason: "header is not a JSON object") }
+
+        var metadata: [String: String] = [:]
+        var entries: [Entry] = []
+        entries.reserveCapacity(members.count)
+        let dataStart = 8 + headerSize
+        let dataSize = bytes.count - dataStart
+        for (name, value) in members {
+            if name == "__metadata__" {
+                guard let pairs = value.objectValue else {
+                    throw .invalidHeader(path: path, reason: "__metadata__ is not an object of strings")
+                }
+                for (key, item) in pairs {
+                    guard let string = item.stringValue else {
+                        throw .invalidHeader(path: path, reason: "__metadata__ value for '\(key)' is not a string")
+                    }
+                    guard key.utf8.count <= SafetensorsFile.maxMetadataStringBytes,
+                          string.utf8.count <= SafetensorsFile.maxMetadataStringBytes else {
+                        throw .invalidHeader(path: path, reason: "__metadata__ entry '\(key.prefix(64))' is longer than \(SafetensorsFile.maxMetadataStringBytes) bytes")
+                    }
+                    metadata[key] = string
+                }
+                continue
+            }
+            let (info, span) = try SafetensorsHeader.parseEntry(name: name, value: value, path: path)
+            guard span.upperBound <= dataSize else {
+                throw .truncated(path: path, reason: "tensor '\(name)' has data offsets \(span.lowerBound)..<\(span.upperBound) but the data section holds only \(dataSize) bytes")
+            }
+            entries.append(Entry(info: info, fileRange: (dataStart + span.lowerBound)..<(dataStart + span.upperBound)))
+        }
+        entries.sort { ($0.fileRange.lowerBound, $0.fileRange.upperBound) < ($1.fileRange.lowerBound, $1.fileRange.upperBound) }
+        var expected = dataStart
+        for entry in entries {
+            if entry.fileRange.lowerBound < expected {
+                throw .invalidTensor(path: path, tensor: entry.info.name, reason: "data offsets overlap the previous tensor")
+            }
+            if entry.fileRange.lowerBound > expected {
+                throw .invalidTensor(path: path, tensor: entry.info.name, reason: "gap of \(entry.fileRange.lowerBound - expected) bytes before this tensor's data (offsets must be contiguous)")
+            }
+            expected = entry.fileRange.upperBound
+        }
+        if expected != bytes.count {
+            throw .invalidHeader(path: path, reason: "\(bytes.count - expected) trailing bytes after the last tensor")
+        }
+        tensors = entries
+        self.metadata = metadata
+    }
+
+    /// Parses one `{"dtype", "shape", "data_offsets"}` entry; offsets are relative to the data buffer.
+    static func parseEntry(name: String, value: JSONValue, path: String) throws(CheckpointError) -> (TensorInfo, Range<Int>) {
+        guard name.utf8.count <= SafetensorsFile.maxTensorNameBytes else {
+            throw .invalidTensor(path: path, tensor: String(name.prefix(64)) + "...", reason: "name is \(name.utf8.count) bytes long (the limit is \(SafetensorsFile.maxTensorNameBytes))")
+        }
+        guard value.objectValue != nil else {
+            throw .invalidTensor(path: path, tensor: name, reason: "entry is not an object")
+        }
+        guard let dtypeName = value["dtype"]?.stringValue else {
+            throw .invalidTensor(path: path, tensor: name, reason: "missing or non-string 'dtype'")
+        }
+        guard let dtype = DType(rawValue: dtypeName) else {
+            throw .unknownDType(path: path, tensor: name, dtype: dtypeName)
+        }
+        guard let shapeValues = value["shape"]?.arrayValue else {
+            throw .invalidTensor(path: path, tensor: name, reason: "missing or non-array 'shape'")
+        }
+        guard shapeValues.count <= SafetensorsFile.maxRank else {
+            throw .invalidTensor(path: path, tensor: name, reason: "shape has \(shapeValues.count) dimensions (the limit is \(SafetensorsFile.maxRank))")
+        }
+        var shape: [Int] = []
+        shape.reserveCapacity(shapeValues.count)
+        for dimension in shapeValues {
+            guard let size = dimension.intValue, size >= 0 else {
+                throw .invalidTensor(path: path, tensor: name, reason: "shape has a value that is not a non-negative integer")
+            }
+            shape.append(size)
+        }
+        guard let offsets = value["data_offsets"]?.arrayValue, offsets.count == 2,
+              let begin = offsets[0].intValue, let end = offsets[1].intValue, begin >= 0, end >= begin else {
+            throw .invalidTensor(path: path, tensor: name, reason: "'data_offsets' must be two integers [begin, end] with begin <= end")
+        }
+        var bits = dtype.bitWidth
+        for size in shape {
+            let (product, overflow) = bits.multipliedReportingOverflow(by: size)
+            guard !overflow else {
+                throw .invalidTensor(path: path, tensor: name, reason: "shape \(shape) is too large (overflow)")
+            }
+            bits = product
+        }
+        guard bits % 8 == 0 else {
+            throw .invalidTensor(path: path, tensor: name, reason: "shape \(shape) of \(dtype.rawValue) is not a whole number of bytes")
+        }
+        guard bits / 8 == end - begin else {
+            throw .invalidTensor(path: path, tensor: name, reason: "shape \(shape) of \(dtype.rawValue) needs \(bits / 8) bytes but data_offsets span \(end - begin)")
+        }
+        return (TensorInfo(name: name, dtype: dtype, shape: shape, byteCount: end - begin), begin..<end)
+    }
+
+    /// Recognises the two files most often saved under a weights name by mistake.
+    static func rejectKnownImpostors(_ bytes: UnsafeRawBufferPointer, path: String) throws(CheckpointError) {
+        let prefix = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, 512)]), as: UTF8.self)
+        if prefix.hasPrefix("version https://git-lfs") { throw .gitLFSPointer(path: path) }
+        let trimmed = prefix.drop { $0.isWhitespace }.lowercased()
+        if trimmed.hasPrefix("<!doctype html") || trimmed.hasPrefix("<html") { throw .htmlPage(path: path) }
+    }
+}

@@ -1,0 +1,42 @@
+/// How one side's elements map onto PyTorch's row-major layout.
+public enum ElementLayout: Hashable, Sendable {
+    /// Same element order (possibly a different but compatible shape, such as a TF bias stored
+    /// (heads, head_dim) against PyTorch's (heads x head_dim)).
+    case identity
+    /// The stored tensor, viewed as `rows x columns` row-major, is the transpose of the PyTorch
+    /// weight (a TF `kernel`: (in, out) against (out, in); 3-D attention kernels are viewed as 2-D).
+    case transposed(rows: Int, columns: Int)
+}
+
+/// A tensor of the base and the tensor of the fine-tune that holds the same parameter.
+public struct TensorPair: Sendable {
+    public var base: TensorInfo
+    public var finetuned: TensorInfo
+    /// The role, from the base name (both names give the same role).
+    public var role: ParameterRole
+    public var baseLayout: ElementLayout
+    public var finetunedLayout: ElementLayout
+    /// Why the pair cannot be compared element by element (shape mismatch), or nil.
+    public var problem: String?
+
+    /// Whether both sides store their elements in the same order, so bytes can be compared directly.
+    public var isDirect: Bool { baseLayout == .identity && finetunedLayout == .identity }
+}
+
+extension TensorPair {
+    /// Copies the fine-tuned tensor's raw bytes (`finetuned`) into `destination` in the base's
+    /// element order, transposing a TF kernel on either side, so that entry i of both sides is the
+    /// same parameter. Returns false for packed dtypes (F4/F6), which have no per-element bytes.
+    func copyFinetunedInBaseOrder(_ finetuned: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Bool {
+        guard let width = self.finetuned.dtype.byteWidth else { return false }
+        switch (baseLayout, finetunedLayout) {
+        case let (.identity, .transposed(rows, columns)):
+            ElementTransposition.transpose(finetuned, rows: rows, columns: columns, width: width, into: destination)
+        case let (.transposed(rows, columns), .identity):
+            ElementTransposition.transpose(finetuned, rows: columns, columns: rows, width: width, into: destination)
+        default:
+            destination.copyMemory(from: finetuned)
+        }
+        return true
+    }
+}

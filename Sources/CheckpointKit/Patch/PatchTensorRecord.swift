@@ -1,0 +1,38 @@
+/// How one touched tensor is stored.
+public enum PatchStorage: Character, Sendable, Codable {
+    /// `<name>`: the whole result tensor.
+    case dense = "d"
+    /// `<name>.indices` + `<name>.values`: the changed entries.
+    case sparse = "s"
+    /// `<name>` under the fine-tune's name: a tensor the base does not have, appended to the output.
+    case new = "n"
+
+    public var label: String {
+        switch self {
+        case .dense: return "dense"
+        case .sparse: return "sparse"
+        case .new: return "new"
+        }
+    }
+}
+
+/// What the metadata says about one touched tensor.
+public struct PatchTensorRecord: Sendable, Equatable {
+    /// The base's name (the fine-tune's name for ``PatchStorage/new`` tensors).
+    public var name: String
+    public var storage: PatchStorage
+    /// First 16 hex digits of the SHA-256 of the base tensor's bytes; nil for new tensors.
+    public var baseHash: String?
+    /// First 16 hex digits of the SHA-256 of the result tensor's bytes.
+    public var resultHash: String
+    /// The fine-tune's name for this tensor.
+    public var finetunedName: String
+
+    public init(name: String, storage: PatchStorage, baseHash: String?, resultHash: String, finetunedName: String) {
+        self.name = name
+        self.storage = storage
+        self.baseHash = baseHash
+        self.resultHash = resultHash
+        self.finetunedName = finetunedName
+    }
+}
