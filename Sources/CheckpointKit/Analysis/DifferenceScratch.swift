@@ -2,6 +2,10 @@
 /// allocates: fresh anonymous memory costs a page fault per 4 KiB on first touch (about 0.5 GB/s
 /// in this VM), several times the cost of the arithmetic.
 ///
+/// The four block buffers have one fixed size and are allocated once, so they need none of
+/// ``ScratchBuffer``'s growing (and the kernel reads them without a size check); the reordering
+/// buffer, which grows with the tensors, is a ``ScratchBuffer``.
+///
 /// Not thread-safe: each worker owns one.
 public final class DifferenceScratch {
     /// ``DifferenceKernel/blockSize`` decoded elements of each side.

@@ -1,14 +1,14 @@
 /// Gradient buffers of ``BertRunner/backward(seed:layout:into:workspace:)``, reused across batches.
 final class BackwardWorkspace {
-    let dX = FloatStorage(count: 0)
-    let dA = FloatStorage(count: 0)
-    let dH1 = FloatStorage(count: 0)
-    let dCtx = FloatStorage(count: 0)
-    let dInter = FloatStorage(count: 0)
-    let dQKV = FloatStorage(count: 0)
-    let dScores = FloatStorage(count: 0)
-    let dPooled = FloatStorage(count: 0)
-    let dCLS = FloatStorage(count: 0)
+    let dX = ScratchBuffer()
+    let dA = ScratchBuffer()
+    let dH1 = ScratchBuffer()
+    let dCtx = ScratchBuffer()
+    let dInter = ScratchBuffer()
+    let dQKV = ScratchBuffer()
+    let dScores = ScratchBuffer()
+    let dPooled = ScratchBuffer()
+    let dCLS = ScratchBuffer()
 
     func reserve(rows n: Int, batch b: Int, hidden h: Int, intermediate: Int, maxLength: Int, embedding: Int) {
         for s in [dX, dA, dH1, dCtx] { s.reserve(n * max(h, embedding)) }

@@ -17,29 +17,29 @@ final class BertRunner {
     let eps: Float
 
     // Saved activations.
-    let embXhat = FloatStorage(count: 0)
-    let embRstd = FloatStorage(count: 0)
-    let qkv: [FloatStorage]
-    let probs: [FloatStorage]
-    let attXhat: [FloatStorage]
-    let attRstd: [FloatStorage]
-    let geluGrad: [FloatStorage]
-    let outXhat: [FloatStorage]
-    let outRstd: [FloatStorage]
-    let pooled = FloatStorage(count: 0)
+    let embXhat = ScratchBuffer()
+    let embRstd = ScratchBuffer()
+    let qkv: [ScratchBuffer]
+    let probs: [ScratchBuffer]
+    let attXhat: [ScratchBuffer]
+    let attRstd: [ScratchBuffer]
+    let geluGrad: [ScratchBuffer]
+    let outXhat: [ScratchBuffer]
+    let outRstd: [ScratchBuffer]
+    let pooled = ScratchBuffer()
     /// GELU derivative of ELECTRA's head dense layer.
-    let headGrad = FloatStorage(count: 0)
-    let logits = FloatStorage(count: 0)
+    let headGrad = ScratchBuffer()
+    let logits = ScratchBuffer()
     /// Start of each example's `heads x L x L` probabilities in `probs[l]`.
     var probOffsets: [Int] = []
 
     // Forward temporaries.
-    let x = FloatStorage(count: 0)
-    let ctx = FloatStorage(count: 0)
-    let tmp = FloatStorage(count: 0)
-    let h1 = FloatStorage(count: 0)
-    let act = FloatStorage(count: 0)
-    let cls = FloatStorage(count: 0)
+    let x = ScratchBuffer()
+    let ctx = ScratchBuffer()
+    let tmp = ScratchBuffer()
+    let h1 = ScratchBuffer()
+    let act = ScratchBuffer()
+    let cls = ScratchBuffer()
 
     var batch = PackedBatch()
 
@@ -54,7 +54,7 @@ final class BertRunner {
         numLayers = c.numHiddenLayers
         numLabels = model.numLabels
         eps = c.layerNormEps
-        func perLayer() -> [FloatStorage] { (0..<c.numHiddenLayers).map { _ in FloatStorage(count: 0) } }
+        func perLayer() -> [ScratchBuffer] { (0..<c.numHiddenLayers).map { _ in ScratchBuffer() } }
         qkv = perLayer(); probs = perLayer(); attXhat = perLayer(); attRstd = perLayer()
         geluGrad = perLayer(); outXhat = perLayer(); outRstd = perLayer()
     }

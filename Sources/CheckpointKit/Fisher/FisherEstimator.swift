@@ -119,9 +119,9 @@ public final class FisherEstimator {
         /// Backward passes per batch: 1, or C - 1 for the expected Fisher of a classifier.
         let seedCount: Int
         /// One gradient row per example for each seed, `[batch, width]`.
-        let grads: [FloatStorage]
+        let grads: [ScratchBuffer]
         /// The logit gradient a backward pass starts from, `[batch, C]`.
-        let seed: FloatStorage
+        let seed: ScratchBuffer
         var probabilities: [Double]
         var weights: [Double]
 
@@ -129,8 +129,8 @@ public final class FisherEstimator {
             labels = c
             self.width = width
             seedCount = c == 1 ? 1 : (kind == .empirical ? 1 : c - 1)
-            grads = (0..<seedCount).map { _ in FloatStorage(count: batchSize * width) }
-            seed = FloatStorage(count: batchSize * c)
+            grads = (0..<seedCount).map { _ in ScratchBuffer(floats: batchSize * width) }
+            seed = ScratchBuffer(floats: batchSize * c)
             probabilities = [Double](repeating: 0, count: c)
             weights = [Double](repeating: 0, count: seedCount)
         }

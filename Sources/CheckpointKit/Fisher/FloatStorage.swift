@@ -1,7 +1,9 @@
-/// A heap buffer of `Float` with a stable address, for weights and reusable activations.
+/// A model's weights as `Float`, allocated once at their final size (zeros, or copied in) and read
+/// by the kernels through a stable address. Not a reusable buffer: activations and gradients, which
+/// grow with the batch and are reused from batch to batch, are ``ScratchBuffer``s.
 final class FloatStorage: @unchecked Sendable {
-    private(set) var pointer: UnsafeMutablePointer<Float>
-    private(set) var count: Int
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
 
     /// `count` zeros.
     init(count: Int) {
@@ -22,15 +24,6 @@ final class FloatStorage: @unchecked Sendable {
             (pointer + offset).update(from: part.pointer, count: part.count)
             offset += part.count
         }
-    }
-
-    /// Grows (without keeping the contents) to hold at least `needed` values.
-    func reserve(_ needed: Int) {
-        guard needed > count else { return }
-        pointer.deallocate()
-        count = needed
-        pointer = .allocate(capacity: needed)
-        pointer.initialize(repeating: 0, count: needed)
     }
 
     var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }

@@ -17,6 +17,12 @@ final class ScratchBuffer {
         return UnsafeMutableRawBufferPointer(rebasing: storage[0..<count])
     }
 
+    /// A buffer of exactly `count` Floats.
+    func floats(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        let raw = bytes(count * 4)
+        return raw.bindMemory(to: Float.self)
+    }
+
     /// A buffer of exactly `count` Doubles.
     func doubles(_ count: Int) -> UnsafeMutableBufferPointer<Double> {
         let raw = bytes(count * 8)
