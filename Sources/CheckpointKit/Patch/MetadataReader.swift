@@ -1,0 +1,136 @@
+/// The checks of ``PatchMetadata/decode(_:entryNames:path:)``, one part of the metadata each.
+struct MetadataReader {
+    let metadata: [String: String]
+    let path: String
+
+    func invalid(_ reason: String) -> PatchError { .invalidPatch(path: path, tensor: nil, reason: reason) }
+
+    func require(_ key: String) throws(PatchError) -> String {
+        guard let value = metadata[key] else { throw invalid("metadata key '\(key)' is missing") }
+        return value
+    }
+
+    func parseJSON(_ key: String) throws(PatchError) -> JSONValue {
+        let text = try require(key)
+        do {
+            return try JSONValue.parse(Array(text.utf8), maxDepth: 4)
+        } catch {
+            throw invalid("metadata '\(key)' is not valid JSON: \(error)")
+        }
+    }
+
+    static func isHex(_ s: Substring, count: Int) -> Bool {
+        s.utf8.count == count && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// The `storage` codes, one per tensor.
+    func storages() throws(PatchError) -> [PatchStorage] {
+        var storages: [PatchStorage] = []
+        for code in Array(try require(PatchFormat.Key.storage)) {
+            guard let storage = PatchStorage(rawValue: code) else { throw invalid("metadata 'storage' has the unknown code '\(code)' (expected d, s or n)") }
+            storages.append(storage)
+        }
+        return storages
+    }
+
+    /// Names come from the entries, in data order: one entry per dense/new tensor, two
+    /// (`X.indices`, `X.values`) per sparse one.
+    func tensorNames(storages: [PatchStorage], entryNames: [String]) throws(PatchError) -> [String] {
+        var tensorNames: [String] = []
+        var k = 0
+        for storage in storages {
+            guard k < entryNames.count else {
+                throw invalid("metadata 'storage' describes \(storages.count) tensors but the file runs out of entries after \(tensorNames.count)")
+            }
+            switch storage {
+            case .dense, .new:
+                tensorNames.append(entryNames[k])
+                k += 1
+            case .sparse:
+                let first = entryNames[k]
+                guard first.hasSuffix(PatchFormat.indicesSuffix), k + 1 < entryNames.count,
+                      entryNames[k + 1] == String(first.dropLast(PatchFormat.indicesSuffix.count)) + PatchFormat.valuesSuffix else {
+                    throw PatchError.invalidPatch(path: path, tensor: first, reason: "a sparse tensor needs an entry '<name>.indices' followed by '<name>.values'")
+                }
+                tensorNames.append(String(first.dropLast(PatchFormat.indicesSuffix.count)))
+                k += 2
+            }
+        }
+        guard k == entryNames.count else {
+            throw PatchError.invalidPatch(path: path, tensor: entryNames[k], reason: "the file holds an entry the metadata's 'storage' does not describe")
+        }
+        guard Set(tensorNames).count == tensorNames.count else { throw invalid("two entries describe the same tensor") }
+        return tensorNames
+    }
+
+    /// A comma-separated hash list with one item per tensor.
+    func hashList(_ key: String, count: Int) throws(PatchError) -> [Substring] {
+        let text = try require(key)
+        let list = count == 0 && text.isEmpty ? [] : text.split(separator: ",", omittingEmptySubsequences: false)
+        guard list.count == count else { throw invalid("metadata '\(key)' has \(list.count) hashes for \(count) tensors") }
+        return list
+    }
+
+    /// `name_map` exceptions to `name_prefix`: base name -> fine-tune name.
+    func nameMap() throws(PatchError) -> [String: String] {
+        var nameMap: [String: String] = [:]
+        guard metadata[PatchFormat.Key.nameMap] != nil else { return nameMap }
+        guard let members = try parseJSON(PatchFormat.Key.nameMap).objectValue else { throw invalid("metadata 'name_map' is not a JSON object") }
+        for (key, value) in members {
+            guard let target = value.stringValue else { throw invalid("metadata 'name_map' value for '\(key)' is not a string") }
+            nameMap[key] = target
+        }
+        return nameMap
+    }
+
+    /// One record per tensor: storage, hashes (checked), fine-tune name.
+    func records(names tensorNames: [String], storages: [PatchStorage]) throws(PatchError) -> [PatchTensorRecord] {
+        let baseHashes = try hashList(PatchFormat.Key.baseTensors, count: tensorNames.count)
+        let resultHashes = try hashList(PatchFormat.Key.resultFingerprint, count: tensorNames.count)
+        let prefix = metadata[PatchFormat.Key.namePrefix] ?? ""
+        let nameMap = try nameMap()
+        var records: [PatchTensorRecord] = []
+        for (i, name) in tensorNames.enumerated() {
+            let storage = storages[i]
+            let baseHash = baseHashes[i]
+            if storage == .new {
+                guard baseHash.isEmpty else { throw PatchError.invalidPatch(path: path, tensor: name, reason: "a new tensor has a base hash") }
+            } else {
+                guard MetadataReader.isHex(baseHash, count: PatchFormat.tensorHashLength) else {
+                    throw PatchError.invalidPatch(path: path, tensor: name, reason: "base hash '\(baseHash)' is not \(PatchFormat.tensorHashLength) hex digits")
+                }
+            }
+            guard MetadataReader.isHex(resultHashes[i], count: PatchFormat.tensorHashLength) else {
+                throw PatchError.invalidPatch(path: path, tensor: name, reason: "result hash '\(resultHashes[i])' is not \(PatchFormat.tensorHashLength) hex digits")
+            }
+            let finetunedName = storage == .new ? name : (nameMap[name] ?? prefix + name)
+            records.append(PatchTensorRecord(name: name, storage: storage, baseHash: storage == .new ? nil : String(baseHash),
+                                             resultHash: String(resultHashes[i]), finetunedName: finetunedName))
+        }
+        return records
+    }
+
+    /// The `counts` object, checked against `storage` and the manifest's length.
+    func counts(storages: [PatchStorage], manifestBytes: Int) throws(PatchError) -> PatchCounts {
+        let countsValue = try parseJSON(PatchFormat.Key.counts)
+        var counts = PatchCounts()
+        func count(_ key: String) throws(PatchError) -> Int {
+            guard let n = countsValue[key]?.intValue, n >= 0 else { throw invalid("metadata 'counts' lacks a non-negative integer '\(key)'") }
+            return n
+        }
+        counts.dense = try count("dense")
+        counts.sparse = try count("sparse")
+        counts.new = try count("new")
+        counts.entries = try count("entries")
+        counts.changed = try count("changed")
+        counts.baseTensors = try count("base_tensors")
+        let byStorage = { (s: PatchStorage) in storages.filter { $0 == s }.count }
+        guard counts.dense == byStorage(.dense), counts.sparse == byStorage(.sparse), counts.new == byStorage(.new) else {
+            throw invalid("metadata 'counts' does not match 'storage'")
+        }
+        guard counts.baseTensors * PatchFormat.manifestDigestLength == manifestBytes else {
+            throw invalid("metadata 'base_manifest' has \(manifestBytes / PatchFormat.manifestDigestLength) digests but 'counts' says the base has \(counts.baseTensors) tensors")
+        }
+        return counts
+    }
+}
