@@ -37,7 +37,7 @@ extension PatchMaker {
         let fDoubles = decodeScratch.1.doubles(PatchBytes.block)
         var found = collectIndices ? [Int](repeating: 0, count: PatchBytes.block) : []
         var sums = ckpt_scan_sums(scan.row)
-        Self.withKeepPolicy(choice) { keep, mask in
+        Self.withKeepPolicy(choice, count: pair.base.elementCount) { keep, mask in
             PatchBytes.forEachDifferingBlock(b, f, count: pair.base.elementCount, width: width) { start, end in
                 let count = end - start
                 if decodable {
@@ -62,12 +62,16 @@ extension PatchMaker {
         sums.store(into: &scan.row)
     }
 
-    /// The kernel's keep policy for `choice`, and the mask's first byte while `body` runs.
-    private static func withKeepPolicy<R>(_ choice: ElementChoice, _ body: (ckpt_keep, UnsafePointer<UInt8>?) throws -> R) rethrows -> R {
+    /// The kernel's keep policy for `choice`, and the mask's first byte while `body` runs. The kernel
+    /// reads one mask byte per entry: a mask shorter than the tensor's `count` entries is a bug.
+    private static func withKeepPolicy<R>(_ choice: ElementChoice, count: Int,
+                                          _ body: (ckpt_keep, UnsafePointer<UInt8>?) throws -> R) rethrows -> R {
         switch choice {
         case .none: return try body(CKPT_KEEP_NONE, nil)
         case .all: return try body(CKPT_KEEP_ALL, nil)
-        case let .elements(mask): return try mask.withUnsafeBufferPointer { try body(CKPT_KEEP_MASKED, $0.baseAddress) }
+        case let .elements(mask):
+            precondition(mask.count >= count, "a mask of \(mask.count) entries for a tensor of \(count)")
+            return try mask.withUnsafeBufferPointer { try body(CKPT_KEEP_MASKED, $0.baseAddress) }
         }
     }
 
