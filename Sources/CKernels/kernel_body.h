@@ -278,4 +278,67 @@ CKPT_ATTR void CKPT_NAME(ckpt_widen)(const void *src, int type, double *dst, int
     }
 }
 
+/* Whether entry `k` (of `width` bytes; 0 = compare the decoded values) differs. */
+CKPT_INLINE int CKPT_NAME(scan_differs)(const unsigned char *a, const unsigned char *b, int64_t width, int64_t k,
+                                        const double *x, const double *y) {
+    switch (width) {
+    case 0: return !(x[k] == y[k] || (x[k] != x[k] && y[k] != y[k]));
+    case 1: return a[k] != b[k];
+    case 2: { uint16_t u, v; __builtin_memcpy(&u, a + 2 * k, 2); __builtin_memcpy(&v, b + 2 * k, 2); return u != v; }
+    case 4: { uint32_t u, v; __builtin_memcpy(&u, a + 4 * k, 4); __builtin_memcpy(&v, b + 4 * k, 4); return u != v; }
+    case 8: { uint64_t u, v; __builtin_memcpy(&u, a + 8 * k, 8); __builtin_memcpy(&v, b + 8 * k, 8); return u != v; }
+    default: return __builtin_memcmp(a + width * k, b + width * k, (unsigned long)width) != 0;
+    }
+}
+
+/* The scan of one block. Sums stay scalar and in index order (bit-identical to the old Swift
+ * loop); what this buys is a loop without bounds checks, array growth or a switch per entry:
+ * `width` and `keep` are constants in each specialised copy. */
+CKPT_INLINE int64_t CKPT_NAME(scan_core)(const unsigned char *a, const unsigned char *b, int64_t width,
+                                         const double *x, const double *y, int64_t count, int keep,
+                                         const uint8_t *mask, int64_t first, int64_t *indices,
+                                         int64_t capacity, ckpt_scan_sums *out) {
+    ckpt_scan_sums s = *out;
+    int64_t written = 0;
+    if (indices == 0) capacity = 0;
+    for (int64_t k = 0; k < count; k++) {
+        if (!CKPT_NAME(scan_differs)(a, b, width, k, x, y)) continue;
+        s.changed += 1;
+        double d2 = 0;
+        if (x) {
+            double d = y[k] - x[k];
+            d2 = __builtin_isfinite(d) ? d * d : 0;
+        }
+        s.sum_squares += d2;
+        int kept = keep == CKPT_KEEP_ALL || (keep == CKPT_KEEP_MASKED && mask[k] != 0);
+        if (kept) {
+            s.kept += 1;
+            s.kept_sum_squares += d2;
+            if (written < capacity) indices[written++] = first + k;
+        } else {
+            s.dropped_sum_squares += d2;
+        }
+    }
+    *out = s;
+    return written;
+}
+
+CKPT_ATTR int64_t CKPT_NAME(ckpt_scan_block)(const void *base, const void *finetuned, int64_t width,
+                                             const double *x, const double *y, int64_t count, int keep,
+                                             const uint8_t *mask, int64_t first, int64_t *indices,
+                                             int64_t capacity, ckpt_scan_sums *out) {
+    const unsigned char *a = base, *b = finetuned;
+#define CKPT_SCAN(w, k) \
+    if (width == w && keep == k) return CKPT_NAME(scan_core)(a, b, w, x, y, count, k, mask, first, indices, capacity, out);
+#define CKPT_SCAN_WIDTH(w) CKPT_SCAN(w, CKPT_KEEP_ALL) CKPT_SCAN(w, CKPT_KEEP_NONE) CKPT_SCAN(w, CKPT_KEEP_MASKED)
+    CKPT_SCAN_WIDTH(4)
+    CKPT_SCAN_WIDTH(2)
+    CKPT_SCAN_WIDTH(1)
+    CKPT_SCAN_WIDTH(8)
+    CKPT_SCAN_WIDTH(0)
+#undef CKPT_SCAN_WIDTH
+#undef CKPT_SCAN
+    return CKPT_NAME(scan_core)(a, b, width, x, y, count, keep, mask, first, indices, capacity, out);
+}
+
 #undef CKPT_INLINE

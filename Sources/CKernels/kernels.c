@@ -126,3 +126,25 @@ void ckpt_widen(const void *src, ckpt_lane_type type, double *dst, int64_t count
 void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count) {
     for (int64_t i = 0; i < count; i++) dst[i] = table[src[i]];
 }
+
+int64_t ckpt_scan_block_isa(ckpt_isa isa, const void *base, const void *finetuned, int64_t width,
+                            const double *base_values, const double *finetuned_values, int64_t count,
+                            ckpt_keep keep, const uint8_t *mask, int64_t first_index,
+                            int64_t *indices, int64_t index_capacity, ckpt_scan_sums *sums) {
+#if defined(__x86_64__)
+    if (isa == CKPT_ISA_AVX2) {
+        return ckpt_scan_block_avx2(base, finetuned, width, base_values, finetuned_values, count, (int)keep, mask,
+                                    first_index, indices, index_capacity, sums);
+    }
+#endif
+    return ckpt_scan_block_portable(base, finetuned, width, base_values, finetuned_values, count, (int)keep, mask,
+                                    first_index, indices, index_capacity, sums);
+}
+
+int64_t ckpt_scan_block(const void *base, const void *finetuned, int64_t width,
+                        const double *base_values, const double *finetuned_values, int64_t count,
+                        ckpt_keep keep, const uint8_t *mask, int64_t first_index,
+                        int64_t *indices, int64_t index_capacity, ckpt_scan_sums *sums) {
+    return ckpt_scan_block_isa(ckpt_best_isa(), base, finetuned, width, base_values, finetuned_values, count, keep,
+                               mask, first_index, indices, index_capacity, sums);
+}

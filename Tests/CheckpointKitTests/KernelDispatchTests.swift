@@ -143,3 +143,74 @@ extension KernelDispatchTests {
         }
     }
 }
+
+extension KernelDispatchTests {
+    /// One run of a copy of the patch-scan kernel: the sums (as bits) and the indices it wrote.
+    static func scan(_ isa: ckpt_isa, _ a: [UInt8], _ b: [UInt8], width: Int, values: ([Double], [Double])?, count: Int,
+                     keep: ckpt_keep, mask: [UInt8], capacity: Int) -> ([UInt64], [Int64]) {
+        var sums = ckpt_scan_sums(changed: 3, kept: 1, sum_squares: 0.1, kept_sum_squares: 0.03, dropped_sum_squares: 0.07)
+        var indices = [Int64](repeating: -1, count: capacity)
+        let written = a.withUnsafeBytes { pa in
+            b.withUnsafeBytes { pb in
+                mask.withUnsafeBufferPointer { m in
+                    indices.withUnsafeMutableBufferPointer { out in
+                        (values?.0 ?? []).withUnsafeBufferPointer { x in
+                            (values?.1 ?? []).withUnsafeBufferPointer { y in
+                                ckpt_scan_block_isa(isa, pa.baseAddress! + 1, pb.baseAddress! + 1, Int64(width),
+                                                    values == nil ? nil : x.baseAddress, values == nil ? nil : y.baseAddress,
+                                                    Int64(count), keep, m.baseAddress, 1000, out.baseAddress, Int64(capacity), &sums)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let bits = [UInt64(bitPattern: sums.changed), UInt64(bitPattern: sums.kept), sums.sum_squares.bitPattern,
+                    sums.kept_sum_squares.bitPattern, sums.dropped_sum_squares.bitPattern]
+        return (bits, Array(indices.prefix(Int(written))))
+    }
+
+    /// The patch-scan kernel: both copies return the same bits for every width (0 = compare the
+    /// decoded values), keep policy, with and without decoded values and with a short index buffer;
+    /// the counts, indices and total also match a plain Swift reading of the bytes.
+    func testPatchScanAgreesBitForBit() throws {
+        try skipUnlessAVX2()
+        var rng = DiffKernelTests.XorShift(state: 0x0123_4567_89AB_CDEF)
+        let count = 4099
+        let special: [Double] = [.nan, .infinity, -.infinity, 1e300, -0.0]
+        for width in [0, 1, 2, 3, 4, 8] {
+            let bytes = max(width, 1) * count + 1
+            let a = (0..<bytes).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let b = a.enumerated().map { i, v in i % 3 == 0 ? v ^ UInt8(truncatingIfNeeded: rng.next() | 1) : v }
+            let x = (0..<count).map { i in i % 97 == 0 ? special[i % 5] : rng.unit() * 10 }
+            let y = x.enumerated().map { i, v in i % 89 == 0 ? special[(i / 89) % 5] : (i % 4 == 0 ? v : v + rng.unit()) }
+            let mask = (0..<count).map { _ in UInt8(rng.next() % 3 == 0 ? 0 : 1) }
+            for keep in [CKPT_KEEP_NONE, CKPT_KEEP_ALL, CKPT_KEEP_MASKED] {
+                for values in [(x, y), nil] where width > 0 || values != nil {
+                    for capacity in [0, 100, count] {
+                        let avx2 = Self.scan(CKPT_ISA_AVX2, a, b, width: width, values: values, count: count, keep: keep, mask: mask, capacity: capacity)
+                        let portable = Self.scan(CKPT_ISA_PORTABLE, a, b, width: width, values: values, count: count, keep: keep, mask: mask, capacity: capacity)
+                        let label = "width \(width) keep \(keep.rawValue) values \(values != nil) capacity \(capacity)"
+                        XCTAssertEqual(avx2.0, portable.0, label)
+                        XCTAssertEqual(avx2.1, portable.1, label)
+                        let changed = (0..<count).filter { k in
+                            width == 0 ? !(x[k] == y[k] || (x[k].isNaN && y[k].isNaN))
+                                       : a[(1 + k * width)..<(1 + (k + 1) * width)] != b[(1 + k * width)..<(1 + (k + 1) * width)]
+                        }
+                        let kept = changed.filter { keep == CKPT_KEEP_ALL || (keep == CKPT_KEEP_MASKED && mask[$0] != 0) }
+                        XCTAssertEqual(avx2.0[0], UInt64(3 + changed.count), label)
+                        XCTAssertEqual(avx2.0[1], UInt64(1 + kept.count), label)
+                        XCTAssertEqual(avx2.1, kept.prefix(capacity).map { Int64(1000 + $0) }, label)
+                        // The sum in index order, one entry at a time, from the running value.
+                        var total = 0.1
+                        for k in changed {
+                            let d = values.map { $0.1[k] - $0.0[k] } ?? 0
+                            total += d.isFinite ? d * d : 0
+                        }
+                        XCTAssertEqual(avx2.0[2], total.bitPattern, label)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -82,6 +82,44 @@ void ckpt_widen(const void *src, ckpt_lane_type type, double *dst, int64_t count
 /** One byte per element through a 256-entry table (the 8-bit float formats). */
 void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count);
 
+/** Which changed entries a patch keeps. */
+typedef enum {
+    CKPT_KEEP_NONE = 0,
+    CKPT_KEEP_ALL = 1,
+    /** Those whose byte in the mask is non-zero. */
+    CKPT_KEEP_MASKED = 2,
+} ckpt_keep;
+
+/** The running accounting of a patch scan over one tensor; the fields mirror Swift's ShareRow. */
+typedef struct {
+    int64_t changed;
+    int64_t kept;
+    /** Sums of (fine-tuned - base)^2 over changed entries (0 where the difference is not finite),
+     * added one entry at a time in index order, as Swift's loop did, so the doubles are the same. */
+    double sum_squares;
+    double kept_sum_squares;
+    double dropped_sum_squares;
+} ckpt_scan_sums;
+
+/** One block of a patch scan: `count` entries of `base` and `finetuned`, each `width` bytes (any
+ * width; 1, 2, 4 and 8 are fast), compared byte for byte. `width` 0 compares the decoded values
+ * instead (a dtype change: equal doubles, or two NaNs, are unchanged), and then needs both value
+ * blocks. `base_values`/`finetuned_values` are the entries decoded to double, or NULL when the
+ * dtype cannot be decoded (every square then counts as 0). `mask` (read only with
+ * CKPT_KEEP_MASKED) holds one byte per entry of the block. The indices (`first_index` + position)
+ * of kept changed entries go to `indices`, at most `index_capacity` of them (`indices` may be NULL).
+ * Accumulates into `sums`; returns the number of indices written. `isa` must be available. */
+int64_t ckpt_scan_block_isa(ckpt_isa isa, const void *base, const void *finetuned, int64_t width,
+                            const double *base_values, const double *finetuned_values, int64_t count,
+                            ckpt_keep keep, const uint8_t *mask, int64_t first_index,
+                            int64_t *indices, int64_t index_capacity, ckpt_scan_sums *sums);
+
+/** `ckpt_scan_block_isa` with the best instruction set. */
+int64_t ckpt_scan_block(const void *base, const void *finetuned, int64_t width,
+                        const double *base_values, const double *finetuned_values, int64_t count,
+                        ckpt_keep keep, const uint8_t *mask, int64_t first_index,
+                        int64_t *indices, int64_t index_capacity, ckpt_scan_sums *sums);
+
 #ifdef __cplusplus
 }
 #endif

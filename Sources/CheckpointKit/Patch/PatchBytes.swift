@@ -1,22 +1,10 @@
 import Glibc
 
-/// Byte-level helpers shared by the patch writer, applier and verifier: element comparison,
+/// Byte-level helpers shared by the patch writer, applier and verifier: block comparison,
 /// transposition into the base's layout, index encoding and scattering of new values.
 enum PatchBytes {
     /// Elements compared per block: equal blocks are skipped with one memcmp.
     static let block = 4096
-
-    /// Whether element `i` (of `width` bytes) differs between `a` and `b`.
-    @inline(__always)
-    static func differs(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ i: Int, width: Int) -> Bool {
-        switch width {
-        case 1: return a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self)
-        case 2: return a.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) != b.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
-        case 4: return a.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self) != b.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)
-        case 8: return a.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
-        default: return memcmp(a + i * width, b + i * width, width) != 0
-        }
-    }
 
     /// Whether two buffers hold the same bytes.
     static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {

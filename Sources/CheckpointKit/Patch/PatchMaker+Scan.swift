@@ -1,3 +1,4 @@
+import CKernels
 import Glibc
 
 extension PatchMaker {
@@ -26,46 +27,51 @@ extension PatchMaker {
         return scan
     }
 
-    /// Same dtype of whole bytes: entry by entry, skipping equal blocks with one memcmp.
+    /// Same dtype of whole bytes: equal blocks are skipped with one memcmp; the entries of the others
+    /// go through the `ckpt_scan_block` kernel (bytes compared, squares summed in index order).
     private func scanElements(_ pair: TensorPair, choice: ElementChoice, width: Int, base b: UnsafeRawBufferPointer,
                               finetuned f: UnsafeRawBufferPointer, decodeScratch: (ScratchBuffer, ScratchBuffer),
                               collectIndices: Bool, indexLimit: Int, into scan: inout Scan) {
-        func selected(_ i: Int) -> Bool {
-            switch choice {
-            case .all: return true
-            case .none: return false
-            case let .elements(mask): return mask[i] != 0
-            }
-        }
         let decodable = scan.measured
         let bDoubles = decodeScratch.0.doubles(PatchBytes.block)
         let fDoubles = decodeScratch.1.doubles(PatchBytes.block)
-        let pb = b.baseAddress, pf = f.baseAddress
-        PatchBytes.forEachDifferingBlock(b, f, count: pair.base.elementCount, width: width) { start, end in
-            if decodable {
+        var found = collectIndices ? [Int](repeating: 0, count: PatchBytes.block) : []
+        var sums = ckpt_scan_sums(scan.row)
+        Self.withKeepPolicy(choice, count: pair.base.elementCount) { keep, mask in
+            PatchBytes.forEachDifferingBlock(b, f, count: pair.base.elementCount, width: width) { start, end in
                 let count = end - start
-                TensorDecoder.decode(UnsafeRawBufferPointer(rebasing: b[(start * width)..<(end * width)]), as: pair.base.dtype,
-                                     into: UnsafeMutableBufferPointer(rebasing: bDoubles[0..<count]))
-                TensorDecoder.decode(UnsafeRawBufferPointer(rebasing: f[(start * width)..<(end * width)]), as: pair.base.dtype,
-                                     into: UnsafeMutableBufferPointer(rebasing: fDoubles[0..<count]))
-            }
-            for i in start..<end where PatchBytes.differs(pb!, pf!, i, width: width) {
-                scan.row.changedEntries += 1
-                let keep = selected(i)
-                var d2 = 0.0
                 if decodable {
-                    let d = fDoubles[i - start] - bDoubles[i - start]
-                    d2 = d.isFinite ? d * d : 0
+                    TensorDecoder.decode(UnsafeRawBufferPointer(rebasing: b[(start * width)..<(end * width)]), as: pair.base.dtype,
+                                         into: UnsafeMutableBufferPointer(rebasing: bDoubles[0..<count]))
+                    TensorDecoder.decode(UnsafeRawBufferPointer(rebasing: f[(start * width)..<(end * width)]), as: pair.base.dtype,
+                                         into: UnsafeMutableBufferPointer(rebasing: fDoubles[0..<count]))
                 }
-                scan.row.sumSquares += d2
-                if keep {
-                    scan.row.keptEntries += 1
-                    scan.row.keptSumSquares += d2
-                    if collectIndices && scan.indices.count < indexLimit { scan.indices.append(i) }
-                } else {
-                    scan.row.droppedSumSquares += d2
+                let room = collectIndices ? max(0, min(count, indexLimit - scan.indices.count)) : 0
+                found.withUnsafeMutableBufferPointer { out in
+                    let written = out.withMemoryRebound(to: Int64.self) { indices in
+                        ckpt_scan_block(b.baseAddress! + start * width, f.baseAddress! + start * width, Int64(width),
+                                        decodable ? UnsafePointer(bDoubles.baseAddress) : nil,
+                                        decodable ? UnsafePointer(fDoubles.baseAddress) : nil, Int64(count),
+                                        keep, mask.map { $0 + start }, Int64(start),
+                                        room > 0 ? indices.baseAddress : nil, Int64(room), &sums)
+                    }
+                    scan.indices.append(contentsOf: out[0..<Int(written)])
                 }
             }
+        }
+        sums.store(into: &scan.row)
+    }
+
+    /// The kernel's keep policy for `choice`, and the mask's first byte while `body` runs. The kernel
+    /// reads one mask byte per entry: a mask shorter than the tensor's `count` entries is a bug.
+    private static func withKeepPolicy<R>(_ choice: ElementChoice, count: Int,
+                                          _ body: (ckpt_keep, UnsafePointer<UInt8>?) throws -> R) rethrows -> R {
+        switch choice {
+        case .none: return try body(CKPT_KEEP_NONE, nil)
+        case .all: return try body(CKPT_KEEP_ALL, nil)
+        case let .elements(mask):
+            precondition(mask.count >= count, "a mask of \(mask.count) entries for a tensor of \(count)")
+            return try mask.withUnsafeBufferPointer { try body(CKPT_KEEP_MASKED, $0.baseAddress) }
         }
     }
 
@@ -102,6 +108,7 @@ extension PatchMaker {
         let bDoubles = decodeScratch.0.doubles(PatchBytes.block)
         let fDoubles = decodeScratch.1.doubles(PatchBytes.block)
         let bw = pair.base.dtype.byteWidth!, fw = pair.finetuned.dtype.byteWidth!
+        var sums = ckpt_scan_sums(scan.row)
         var start = 0
         while start < n {
             let end = min(n, start + PatchBytes.block)
@@ -110,22 +117,29 @@ extension PatchMaker {
                                  into: UnsafeMutableBufferPointer(rebasing: bDoubles[0..<count]))
             TensorDecoder.decode(UnsafeRawBufferPointer(rebasing: f[(start * fw)..<(end * fw)]), as: pair.finetuned.dtype,
                                  into: UnsafeMutableBufferPointer(rebasing: fDoubles[0..<count]))
-            for k in 0..<count {
-                let x = bDoubles[k], y = fDoubles[k]
-                if x == y || (x.isNaN && y.isNaN) { continue }
-                scan.row.changedEntries += 1
-                let d = y - x
-                let d2 = d.isFinite ? d * d : 0
-                scan.row.sumSquares += d2
-                if choice == .all {
-                    scan.row.keptEntries += 1
-                    scan.row.keptSumSquares += d2
-                } else {
-                    scan.row.droppedSumSquares += d2
-                }
-            }
+            _ = ckpt_scan_block(b.baseAddress! + start * bw, f.baseAddress! + start * fw, 0, bDoubles.baseAddress,
+                                fDoubles.baseAddress, Int64(count), choice == .all ? CKPT_KEEP_ALL : CKPT_KEEP_NONE,
+                                nil, Int64(start), nil, 0, &sums)
             start = end
         }
+        sums.store(into: &scan.row)
         scan.wholeTensor = choice == .all
+    }
+}
+
+extension ckpt_scan_sums {
+    /// The kernel's running sums, started from `row`'s.
+    init(_ row: ShareRow) {
+        self.init(changed: Int64(row.changedEntries), kept: Int64(row.keptEntries), sum_squares: row.sumSquares,
+                  kept_sum_squares: row.keptSumSquares, dropped_sum_squares: row.droppedSumSquares)
+    }
+
+    /// Writes the sums back into `row`.
+    func store(into row: inout ShareRow) {
+        row.changedEntries = Int(changed)
+        row.keptEntries = Int(kept)
+        row.sumSquares = sum_squares
+        row.keptSumSquares = kept_sum_squares
+        row.droppedSumSquares = dropped_sum_squares
     }
 }
