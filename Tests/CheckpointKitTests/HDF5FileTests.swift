@@ -371,7 +371,7 @@ final class HDF5FileTests: XCTestCase {
         let bytes = try [UInt8](Data(contentsOf: Fixtures.root.appendingPathComponent("hdf5/blosc.expected.json")))
         let expected = try XCTUnwrap(Self.plain(try JSONValue.parse(bytes)) as? [String: Any])
         let dataset = try XCTUnwrap(expected["dataset"] as? String)
-        let filter = Int(try XCTUnwrap(expected["filter_id"] as? Double))
+        let filter = try XCTUnwrap(expected["filter_id"] as? Int)
         let name = try XCTUnwrap(expected["filter_name"] as? String)
         let checkpoint = try HDF5File(path: path)
         let tensor = try XCTUnwrap(checkpoint.tensors.first { $0.name == dataset })
