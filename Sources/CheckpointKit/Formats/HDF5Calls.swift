@@ -265,7 +265,8 @@ enum HDF5 {
     /// The first filter in `dataset`'s pipeline that libhdf5 here cannot apply (a compression plugin
     /// such as Blosc that is not installed), as its id and name, or nil when every filter is
     /// available. Asked before reading, because H5Dread's own failure names only the plugin
-    /// directory it searched. The name is the one stored in the file, or a well-known one.
+    /// directory it searched. The name is the registered one (the file's own can be a sentence:
+    /// "bitshuffle; see https://..."), else the one stored in the file.
     static func unavailableFilter(of dataset: borrowing HDF5Handle, _ context: HDF5Context) throws(CheckpointError) -> (id: Int, name: String)? {
         try HDF5Library.locked { () throws(CheckpointError) -> (id: Int, name: String)? in
             let id = H5Dget_create_plist(dataset.id)
@@ -283,7 +284,7 @@ enum HDF5 {
                 _ = HDF5ErrorStack.takeMessages()
                 guard available <= 0 else { continue }
                 let stored = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                return (Int(filter), stored.isEmpty ? HDF5Filters.knownNames[Int(filter)] ?? "unknown" : stored)
+                return (Int(filter), HDF5Filters.knownNames[Int(filter)] ?? (stored.isEmpty ? "unknown" : stored))
             }
             return nil
         }
