@@ -363,6 +363,37 @@ final class HDF5FileTests: XCTestCase {
         }
     }
 
+    /// fixtures/hdf5/blosc.h5: `i1` is Blosc-compressed (hdf5plugin), which the libhdf5 here has no
+    /// plugin for. Reading it names the filter id and name h5py reports (blosc.expected.json); the
+    /// gzip+shuffle dataset beside it still reads h5py's values.
+    func testDatasetWithAnUnavailableFilterNamesTheFilter() throws {
+        let path = Self.path("blosc.h5")
+        let bytes = try [UInt8](Data(contentsOf: Fixtures.root.appendingPathComponent("hdf5/blosc.expected.json")))
+        let expected = try XCTUnwrap(Self.plain(try JSONValue.parse(bytes)) as? [String: Any])
+        let dataset = try XCTUnwrap(expected["dataset"] as? String)
+        let filter = try XCTUnwrap(expected["filter_id"] as? Int)
+        let name = try XCTUnwrap(expected["filter_name"] as? String)
+        let checkpoint = try HDF5File(path: path)
+        let tensor = try XCTUnwrap(checkpoint.tensors.first { $0.name == dataset })
+        XCTAssertThrowsError(try TensorDecoder.doubles(of: tensor, in: checkpoint)) { error in
+            XCTAssertEqual(error as? CheckpointError, .unavailableFilter(path: path, dataset: dataset, filter: filter, name: name))
+            XCTAssertEqual("\(error)", "\(path): dataset '\(dataset)' is compressed with filter \(filter) (\(name)), which libhdf5 here cannot decode (not installed)")
+        }
+        let readable = try XCTUnwrap(expected["readable"] as? [String: Any])
+        let gzip = try XCTUnwrap(checkpoint.tensors.first { $0.name == "gzip" })
+        assertSameValues(try TensorDecoder.doubles(of: gzip, in: checkpoint), try XCTUnwrap(readable["gzip"] as? [Any]).map(Self.double), "gzip")
+    }
+
+    /// A command that reads the data refuses the file with one line naming the filter, exit 2.
+    func testCommandLineRefusesAnUnavailableFilterWithOneLine() throws {
+        let path = Self.path("blosc.h5")
+        let result = try CommandRunner.run(["diff", path, path])
+        XCTAssertEqual(result.status, 2, result.stderr)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("filter 32001 (blosc)"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("not installed"), result.stderr)
+    }
+
     /// libhdf5 prints its error stack to stderr unless told not to, once per thread: failures on a
     /// fresh thread must stay silent too.
     func testFailuresPrintNothingOnAnyThread() throws {

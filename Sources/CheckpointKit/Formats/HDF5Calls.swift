@@ -262,6 +262,34 @@ enum HDF5 {
         }
     }
 
+    /// The first filter in `dataset`'s pipeline that libhdf5 here cannot apply (a compression plugin
+    /// such as Blosc that is not installed), as its id and name, or nil when every filter is
+    /// available. Asked before reading, because H5Dread's own failure names only the plugin
+    /// directory it searched. The name is the registered one (the file's own can be a sentence:
+    /// "bitshuffle; see https://..."), else the one stored in the file.
+    static func unavailableFilter(of dataset: borrowing HDF5Handle, _ context: HDF5Context) throws(CheckpointError) -> (id: Int, name: String)? {
+        try HDF5Library.locked { () throws(CheckpointError) -> (id: Int, name: String)? in
+            let id = H5Dget_create_plist(dataset.id)
+            guard id >= 0 else { throw context.failure("H5Dget_create_plist", "reading the filters") }
+            let creation = HDF5Handle(id, .propertyList)
+            let count = H5Pget_nfilters(creation.id)
+            guard count >= 0 else { throw context.failure("H5Pget_nfilters", "reading the filters") }
+            for index in 0..<UInt32(count) {
+                var flags: UInt32 = 0, valueCount = 0, config: UInt32 = 0
+                var name = [CChar](repeating: 0, count: 256)
+                let filter = H5Pget_filter2(creation.id, index, &flags, &valueCount, nil, name.count, &name, &config)
+                guard filter >= 0 else { throw context.failure("H5Pget_filter2", "reading the filters") }
+                // A filter libhdf5 cannot load answers 0 or fails while searching the plugin path.
+                let available = H5Zfilter_avail(filter)
+                _ = HDF5ErrorStack.takeMessages()
+                guard available <= 0 else { continue }
+                let stored = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                return (Int(filter), HDF5Filters.knownNames[Int(filter)] ?? (stored.isEmpty ? "unknown" : stored))
+            }
+            return nil
+        }
+    }
+
     /// The dataset's element type.
     static func elementType(of dataset: borrowing HDF5Handle, _ context: HDF5Context) throws(CheckpointError) -> HDF5TypeFacts {
         try HDF5Library.locked { () throws(CheckpointError) -> HDF5TypeFacts in

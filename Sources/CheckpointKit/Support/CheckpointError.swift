@@ -30,6 +30,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     /// libhdf5 reported a failure. `object` is the group, dataset or attribute path inside the file
     /// ("" for the file itself); `operation` says what was being done and libhdf5's own reason.
     case hdf5(path: String, object: String, operation: String)
+    /// An HDF5 dataset is compressed with a filter (`filter` is its registered id, `name` its name)
+    /// that the libhdf5 here has no plugin for, so its data cannot be decoded.
+    case unavailableFilter(path: String, dataset: String, filter: Int, name: String)
     /// New data for a tensor does not fit it (wrong byte count, a value its type cannot hold), or
     /// the named object cannot be replaced.
     case invalidReplacement(path: String, tensor: String, reason: String)
@@ -64,6 +67,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor '\(tensor)': \(operation) does not support dtype \(dtype.rawValue)"
         case let .hdf5(path, object, operation):
             return "\(path): HDF5 error\(object.isEmpty ? "" : " in '\(object)'"): \(operation)"
+        case let .unavailableFilter(path, dataset, filter, name):
+            return "\(path): dataset '\(dataset)' is compressed with filter \(filter) (\(name)), which libhdf5 here cannot decode (not installed)"
         case let .invalidReplacement(path, tensor, reason):
             return "\(path): cannot replace tensor '\(tensor)': \(reason)"
         case let .writeFailed(path, reason):
