@@ -65,7 +65,7 @@ struct PatchCommand: ParsableCommand {
             let selection = try PatchSelection(specs: select)
             let baseCheckpoint = try CheckpointOpener.open(base)
             let finetunedCheckpoint = try CheckpointOpener.open(finetuned)
-            for input in FileIdentity.inputFiles(of: baseCheckpoint) + FileIdentity.inputFiles(of: finetunedCheckpoint) where FileIdentity.same(output, input) {
+            for input in baseCheckpoint.files + finetunedCheckpoint.files where FileIdentity.same(output, input) {
                 throw PatchError.outputIsInput(output: output, input: input)
             }
             let renames = try map.map { try CheckpointAlignment.loadRenames(path: $0) } ?? [:]

@@ -50,13 +50,6 @@ extension Checkpoint {
     public var editCapabilities: CheckpointEdit.Capabilities { [.addsTensors, .changesDTypes] }
 }
 
-extension FileIdentity {
-    /// Every file a checkpoint reads (its ``Checkpoint/files``).
-    public static func inputFiles(of checkpoint: any Checkpoint) -> [String] {
-        checkpoint.files
-    }
-}
-
 extension Checkpoint {
     /// The tensor called `name`, if the checkpoint has one.
     public func tensor(named name: String) -> TensorInfo? {

@@ -10,12 +10,4 @@ public enum CheckpointFormat: String, Sendable, Codable {
     case keras3WeightsH5 = "hdf5-keras3"
     /// Any other HDF5 file: every dataset is a tensor.
     case hdf5 = "hdf5"
-
-    /// Whether the format is one of the HDF5 layouts.
-    public var isHDF5: Bool {
-        switch self {
-        case .safetensors, .shardedSafetensors: return false
-        default: return true
-        }
-    }
 }
