@@ -4,8 +4,9 @@
     python3 scripts/apply_patch.py BASE.safetensors TASK.patch -o OUT.safetensors
     python3 scripts/apply_patch.py BASE.safetensors TASK.patch OUT.safetensors      (the same)
 
-An independent reader of the ckpt-patch format: it checks the base's fingerprints, applies dense,
-sparse and new tensors, checks the result fingerprints, and writes OUT byte for byte as
+An independent reader of the ckpt-patch format (versions 1 and 2): it checks the base's
+fingerprints, applies dense, sparse, new and resized tensors (version 2: `shapes` gives the result
+shape of a resized tensor or a replaced head), checks the result fingerprints, and writes OUT byte for byte as
 `ckpt apply` does (the base's tensor order, dtypes and metadata, new tensors appended, compact
 JSON header padded with spaces to a multiple of 8). Tensor data is handled as raw little-endian
 integers of the element's width, so BF16 and the FP8 types (which numpy lacks) need nothing special.
@@ -86,8 +87,8 @@ def fail(message):
 
 def main(base_path, patch_path, out_path):
     meta, entries = read_st(open(patch_path, "rb").read())
-    if meta.get("format") != "ckpt-patch" or meta.get("version") != "1":
-        fail("not a ckpt-patch version 1 file")
+    if meta.get("format") != "ckpt-patch" or meta.get("version") not in ("1", "2"):
+        fail("not a ckpt-patch version 1 or 2 file")
     if meta.get("compression") == "zlib":  # one U8 tensor holding the zlib stream of the inner patch
         inner = zlib.decompress(entries[0][3])
         if len(inner) != int(meta["inner_size"]) or h16(inner) != meta["inner_sha256"]:
@@ -98,12 +99,16 @@ def main(base_path, patch_path, out_path):
     # Touched tensors, from the storage codes over the entries in data order.
     patch, k = [], 0
     for code, bh, rh in zip(meta["storage"], meta["base_tensors"].split(","), meta["result_fingerprint"].split(",")):
-        if code == "s":
+        if code in ("s", "r"):
             name = entries[k][0][:-len(".indices")]
             assert entries[k + 1][0] == name + ".values"
             idx = np.frombuffer(entries[k][3], dtype="<i4" if entries[k][1] == "I32" else "<i8")
-            patch.append((name, code, bh, rh, (idx, entries[k + 1])))
+            values = entries[k + 1]
             k += 2
+            rows = None  # a resized tensor that gained rows: `<name>.rows`, the added rows dense
+            if code == "r" and k < len(entries) and entries[k][0] == name + ".rows":
+                rows, k = entries[k], k + 1
+            patch.append((name, code, bh, rh, (idx, values, rows)))
         else:
             patch.append((entries[k][0], code, bh, rh, entries[k]))
             k += 1
@@ -114,6 +119,7 @@ def main(base_path, patch_path, out_path):
     fingerprint, _ = manifest(base)
     if fingerprint != meta["base_fingerprint"]:
         fail("base manifest (names, dtypes, shapes) differs from the patch's base")
+    shapes = json.loads(meta.get("shapes", "{}"))
     touched = {}
     for name, code, bh, rh, payload in patch:
         if code == "n":
@@ -123,14 +129,19 @@ def main(base_path, patch_path, out_path):
         _, dtype, shape, data = by_name[name]
         if h16(data) != bh:
             fail(f"tensor '{name}': differs from the base the patch was made for")
-        if code == "d":
-            result = (name, payload[1], shape, payload[3])
+        if code == "d":  # a replaced head's shape is its own (version 2 records it in `shapes`)
+            result = (name, payload[1], payload[2], payload[3])
         else:
-            idx, values = payload
+            idx, values, rows = payload
             u = f"<u{WIDTH[dtype]}"
-            out = np.frombuffer(data, dtype=u).copy()
+            new_shape = shapes.get(name, shape)
+            row = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+            shared = min(shape[0], new_shape[0]) * row if code == "r" else int(np.prod(shape, dtype=np.int64))
+            out = np.frombuffer(data, dtype=u)[:shared].copy()
             out[idx] = np.frombuffer(values[3], dtype=u)
-            result = (name, dtype, shape, out.tobytes())
+            if rows is not None:
+                out = np.concatenate([out, np.frombuffer(rows[3], dtype=u)])
+            result = (name, dtype, new_shape, out.tobytes())
         if h16(result[3]) != rh:
             fail(f"tensor '{name}': result does not match result_fingerprint")
         touched[name] = result

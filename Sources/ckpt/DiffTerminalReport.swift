@@ -43,6 +43,7 @@ struct DiffTerminalReport {
         lines += layerTable(groups, metric)
         lines += oneSided("Only in base", diff.onlyInBase)
         lines += oneSided("Only in fine-tune", diff.onlyInFinetuned)
+        lines += shapeChanges(diff.tensors)
         let mismatched = diff.tensors.filter { $0.problem != nil || $0.baseDType != $0.finetunedDType }
         if !mismatched.isEmpty {
             lines.append("")
@@ -85,6 +86,28 @@ struct DiffTerminalReport {
                 return Format.padLeft(group.changed == 0 ? "." : NumberText.short(group.value(of: metric)), 9)
             }
             lines.append("  " + Format.pad("layer \(layer)", 9) + row.joined())
+        }
+        return lines
+    }
+
+    /// Resized tensors (compared on their shared rows) and replaced heads (new tensors).
+    private func shapeChanges(_ tensors: [TensorDifference]) -> [String] {
+        let resized = tensors.filter { $0.shapeChange != nil && $0.shapeChange != .replacedHead }
+        let replaced = tensors.filter { $0.shapeChange == .replacedHead }
+        func shape(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
+        var lines: [String] = []
+        if !resized.isEmpty {
+            lines += ["", "Resized, compared on the shared rows (\(resized.count))"]
+            for t in resized {
+                lines.append("  \(t.name): \(shape(t.baseShape)) -> \(shape(t.finetunedShape)), \(t.shapeChange!.summary), "
+                    + "\(Format.count(t.changed ?? 0)) of \(Format.count(t.numel)) shared entries changed")
+            }
+        }
+        if !replaced.isEmpty {
+            lines += ["", "Replaced heads, new tensors (\(replaced.count))"]
+            for t in replaced {
+                lines.append("  \(t.name)  \(t.finetunedDType.rawValue) \(shape(t.baseShape)) -> \(shape(t.finetunedShape))  \(t.role.component.rawValue) \(t.role.kind.rawValue)")
+            }
         }
         return lines
     }

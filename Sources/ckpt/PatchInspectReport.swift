@@ -13,7 +13,8 @@ struct PatchInspectReport {
         lines.append("  size         \(Format.count(s.fileSize)) bytes on disk; \(Format.count(s.dataSize)) bytes of data, \(Format.count(s.headerSize)) bytes of header")
         lines.append("  selection    \(s.selection)")
         let c = s.counts
-        lines.append("  tensors      \(s.tensors.count) touched: \(c.dense) dense, \(c.sparse) sparse, \(c.new) new (base has \(c.baseTensors))")
+        let resized = c.resized > 0 ? ", \(c.resized) resized" : ""
+        lines.append("  tensors      \(s.tensors.count) touched: \(c.dense) dense, \(c.sparse) sparse, \(c.new) new\(resized) (base has \(c.baseTensors))")
         lines.append("  entries      \(Format.count(c.entries)) stored, \(Format.count(c.changed)) changed")
         lines.append("  base         SHA-256 \(s.baseFingerprint) (manifest)")
         lines.append("  data         SHA-256/64 \(s.dataChecksum)")
@@ -23,7 +24,8 @@ struct PatchInspectReport {
         for t in shown {
             let shape = "[" + t.shape.map(String.init).joined(separator: ", ") + "]"
             let renamed = t.finetunedName != t.name ? "  (fine-tune: \(t.finetunedName))" : ""
-            lines.append("  \(t.name)  \(t.storage) \(t.dtype.rawValue) \(shape)  \(Format.count(t.entries)) entries, \(Format.count(t.bytes)) B  \(t.baseHash ?? "-") -> \(t.resultHash)\(renamed)")
+            let reshaped = t.resultShape.map { "  result shape [" + $0.map(String.init).joined(separator: ", ") + "]" } ?? ""
+            lines.append("  \(t.name)  \(t.storage) \(t.dtype.rawValue) \(shape)  \(Format.count(t.entries)) entries, \(Format.count(t.bytes)) B  \(t.baseHash ?? "-") -> \(t.resultHash)\(reshaped)\(renamed)")
         }
         if shown.count < s.tensors.count {
             lines.append("  ... \(s.tensors.count - shown.count) more (--tensors lists all)")

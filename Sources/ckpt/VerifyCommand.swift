@@ -8,9 +8,10 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
         Says whether TASK.patch applies to BASE (every touched tensor hashes to the recorded SHA-256, \
         the tensor list matches, every index fits) and whether applying it gives the patch's recorded \
-        result. With --finetuned, also whether the result equals FT byte for byte on every tensor the \
-        patch holds, and which tensors FT changed that the patch leaves out (information only). \
-        Nothing is written.
+        result. With --finetuned, also whether the result equals FT byte for byte on every tensor of \
+        FT: those the patch holds against the patched result, the others (by name, shape, dtype and \
+        bytes) against the base tensor the result keeps, so a tensor FT changed or resized that the \
+        patch leaves out is a difference, named. Nothing is written.
 
         EXIT STATUS: 0 it applies (and reproduces FT); 1 it does not; 2 bad input (unreadable or \
         corrupt patch or checkpoint); 70 internal error.
@@ -57,15 +58,17 @@ struct VerifyCommand: ParsableCommand {
             lines.append("  result fingerprints: \(r.resultMismatches.count) of \(r.tensorsChecked) checked do not match: \(r.resultMismatches.prefix(5).joined(separator: ", "))")
         }
         if let finetuned = r.finetuned, let reproduces = r.reproduces {
+            let count = r.finetunedTensors ?? 0
+            let ways = "\(r.checkedInPatch ?? 0) held by the patch, \(r.checkedAgainstBase ?? 0) left as the base has them"
             if reproduces {
-                lines.append("  reproduces \(finetuned): yes, byte for byte on all \(total) tensors the patch holds")
+                lines.append("  reproduces \(finetuned): yes, byte for byte on all \(count) tensors of the fine-tune (\(ways))")
             } else {
-                lines.append("  reproduces \(finetuned): no, \(r.differences.count) of \(total) tensors differ")
+                lines.append("  reproduces \(finetuned): no, \(r.differences.count) of \(count) tensors of the fine-tune differ (checked \(ways))")
                 for d in r.differences.prefix(10) { lines.append("    \(d.tensor): \(d.reason)") }
                 if r.differences.count > 10 { lines.append("    ... and \(r.differences.count - 10) more") }
             }
             if !r.notInPatch.isEmpty {
-                lines.append("  not in the patch: \(r.notInPatch.count) tensor\(r.notInPatch.count == 1 ? "" : "s") the fine-tune changed that the selection left out (\(r.notInPatch.prefix(3).joined(separator: ", "))\(r.notInPatch.count > 3 ? ", ..." : ""))")
+                lines.append("  not in the patch: \(r.notInPatch.count) tensor\(r.notInPatch.count == 1 ? "" : "s") the fine-tune changed that the selection left out, so the result is not the fine-tune (\(r.notInPatch.prefix(3).joined(separator: ", "))\(r.notInPatch.count > 3 ? ", ..." : ""))")
             }
         }
         lines.append(r.ok ? "OK" : "FAILED")

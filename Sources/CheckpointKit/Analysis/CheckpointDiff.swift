@@ -79,6 +79,8 @@ public struct CheckpointDiff: Sendable {
             switch verdict {
             case let .notCompared(problem):
                 tensors.append(TensorDifference(pair: pair, sums: nil, problem: problem))
+            case .replaced:
+                tensors.append(TensorDifference(pair: pair, sums: nil, problem: nil))
             case let .bytesOnly(problem):
                 tensors.append(TensorDifference(pair: pair, sums: nil, problem: problem, bytesEqual: state.bytesEqual[index]))
             case .numeric:

@@ -3,14 +3,17 @@ import Foundation
 /// The `ckpt diff --json` document: a stable schema other tools read.
 ///
 /// Top level: `base`, `finetuned`, `base_format`, `finetuned_format`, `metric`, `identical`,
-/// `regime` (`kind`, `identifier`, `line`, counts, `new_head`), `overall`, `tensors`, `groups`
+/// `regime` (`kind`, `identifier`, `line`, counts, `new_head`, `resized` and `replaced_heads`:
+/// `name`, `base_shape`, `finetuned_shape`), `overall`, `tensors`, `groups`
 /// (`component`, `kind`, `bias_type`, `layer`, `layer_component`), `only_in_base`,
 /// `only_in_finetuned` (names), `bytes_compared`, `seconds`.
 /// Every tensor entry has `name`, `base_name`, `finetuned_name`, `numel`, `base_l2`,
 /// `finetuned_l2`, `delta_l2`, `relative_change`, `mean_abs_delta`, `max_abs_delta`, `cosine`,
 /// `changed`, `identical`, dtypes and shapes of both sides, `component`, `kind`, `layer`,
-/// `bias_type`, NaN/Inf counts, `transposed` and `problem`; numbers are null when the pair was not
-/// compared. Non-finite numbers are written as the strings "inf", "-inf" and "nan".
+/// `bias_type`, NaN/Inf counts, `transposed`, `problem`, `shared_rows` and `added_rows` (a tensor
+/// whose leading dimension changed: its numbers cover the shared rows; `added_rows` < 0 when rows
+/// were removed; null otherwise) and `replaced` (a task head of another shape: numbers null, listed
+/// as a new tensor); numbers are null when the pair was not compared. Non-finite numbers are written as the strings "inf", "-inf" and "nan".
 public struct DiffDocument: Encodable, Sendable {
     public var diff: CheckpointDiff
     public var groups: DifferenceGroups
@@ -67,6 +70,7 @@ public struct DiffDocument: Encodable, Sendable {
             case baseShape = "base_shape", finetunedShape = "finetuned_shape"
             case biasType = "bias_type"
             case baseNaN = "base_nan", baseInf = "base_inf", finetunedNaN = "finetuned_nan", finetunedInf = "finetuned_inf"
+            case sharedRows = "shared_rows", addedRows = "added_rows", replaced
         }
 
         func encode(to encoder: Encoder) throws {
@@ -98,6 +102,10 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(t.sums?.finetunedInfinite, forKey: .finetunedInf)
             try c.encode(t.transposed, forKey: .transposed)
             try c.encode(t.problem, forKey: .problem)
+            let resized = t.shapeChange.flatMap { $0 == .replacedHead ? nil : $0 }
+            try c.encode(resized?.sharedRows, forKey: .sharedRows)
+            try c.encode(resized?.addedRows, forKey: .addedRows)
+            try c.encode(t.shapeChange == .replacedHead, forKey: .replaced)
         }
     }
 
@@ -170,6 +178,7 @@ public struct DiffDocument: Encodable, Sendable {
             case kind, identifier, line, parameters, tensors
             case lastLayers = "last_layers", changedParameters = "changed_parameters"
             case changedTensors = "changed_tensors", newHead = "new_head"
+            case resized, replacedHeads = "replaced_heads"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -183,6 +192,24 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(r.changedTensors, forKey: .changedTensors)
             try c.encode(r.tensors, forKey: .tensors)
             try c.encode(r.newTensors.map(\.name), forKey: .newHead)
+            try c.encode(r.resized.map { ResizeEntry(t: $0) }, forKey: .resized)
+            try c.encode(r.replacedHeads.map { ResizeEntry(t: $0) }, forKey: .replacedHeads)
+        }
+    }
+
+    /// A resized tensor or a replaced head in the regime: name and both shapes.
+    struct ResizeEntry: Encodable {
+        var t: TensorDifference
+
+        enum Keys: String, CodingKey {
+            case name, baseShape = "base_shape", finetunedShape = "finetuned_shape"
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(t.name, forKey: .name)
+            try c.encode(t.baseShape, forKey: .baseShape)
+            try c.encode(t.finetunedShape, forKey: .finetunedShape)
         }
     }
 }

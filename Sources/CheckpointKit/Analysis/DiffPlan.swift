@@ -7,6 +7,8 @@ struct DiffPlan: Sendable {
         case bytesOnly(String)
         /// Not compared at all (shape mismatch, undecodable mixed dtypes).
         case notCompared(String)
+        /// A task head replaced for a new task (``ShapeChange/replacedHead``): reported as a new tensor.
+        case replaced
     }
 
     /// A contiguous range of one pair's elements, processed by one worker in one go.
@@ -37,9 +39,13 @@ struct DiffPlan: Sendable {
         for (index, pair) in pairs.enumerated() {
             var ids: [Int] = []
             defer { itemsOfPair.append(ids) }
-            let bytes = pair.base.byteCount + pair.finetuned.byteCount
+            var bytes = pair.base.byteCount + pair.finetuned.byteCount
             if let problem = pair.problem {
                 verdicts.append(.notCompared(problem))
+                continue
+            }
+            if pair.shapeChange == .replacedHead {
+                verdicts.append(.replaced)
                 continue
             }
             guard pair.base.dtype.isDecodable, pair.finetuned.dtype.isDecodable else {
@@ -55,8 +61,11 @@ struct DiffPlan: Sendable {
                 continue
             }
             verdicts.append(.numeric)
+            // A resized pair (rows added or removed) is compared on the rows both sides have: the
+            // same element prefix of each, since the other dimensions are equal.
+            let count = pair.shapeChange.map(\.sharedElements) ?? pair.base.elementCount
+            if pair.shapeChange != nil { bytes = count * (pair.base.dtype.bitWidth + pair.finetuned.dtype.bitWidth) / 8 }
             totalBytes += bytes
-            let count = pair.base.elementCount
             let splittable = pair.isDirect && baseIsMapped && finetunedIsMapped && chunkElements > 0
             if !splittable || count <= chunkElements {
                 ids.append(items.count)

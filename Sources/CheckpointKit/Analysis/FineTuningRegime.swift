@@ -42,6 +42,11 @@ public struct FineTuningRegime: Sendable {
     public var tensors: Int
     /// Tensors only the fine-tune has (a new task head).
     public var newTensors: [TensorInfo]
+    /// Tensors whose leading dimension changed (tokens added to an embedding or output matrix):
+    /// classified on their shared rows, and named in the line.
+    public var resized: [TensorDifference] = []
+    /// Task heads whose shape changed (a new head for a new task): like a new head.
+    public var replacedHeads: [TensorDifference] = []
     /// The one-line verdict, starting with "regime: ".
     public var line: String
 
@@ -63,6 +68,12 @@ public struct FineTuningRegime: Sendable {
         kind = verdict.kind
         lastLayerCount = verdict.lastLayerCount
         var detail = verdict.detail
+        resized = diff.tensors.filter { $0.shapeChange != nil && $0.shapeChange != .replacedHead }
+        replacedHeads = diff.tensors.filter { $0.shapeChange == .replacedHead }
+        if kind == .unchanged, !replacedHeads.isEmpty {
+            kind = .head
+            detail = "no shared parameter changed; only the replaced head differs"
+        }
         let name = FineTuningRegime.title(of: kind, lastLayerCount: lastLayerCount, identical: diff.isIdentical)
         let mixed = parameters.filter { $0.baseDType != $0.finetunedDType }
         if !mixed.isEmpty, let first = mixed.first {
@@ -75,7 +86,35 @@ public struct FineTuningRegime: Sendable {
             let size = newTensors.reduce(0) { $0 + $1.elementCount }
             line += "; new head: \(names)\(more) (\(NumberText.grouped(size)) parameters)"
         }
+        line += FineTuningRegime.shapeClauses(resized: resized, replacedHeads: replacedHeads)
         self.line = line
+    }
+
+    /// "; head replaced: classifier 2 -> 3 labels; vocabulary resized: word_embeddings +2 rows (new
+    /// tokens 30522-30523)", or "" when no shape changed.
+    static func shapeClauses(resized: [TensorDifference], replacedHeads: [TensorDifference]) -> String {
+        var text = ""
+        var modules: [String] = []
+        var heads: [String: TensorDifference] = [:]
+        for head in replacedHeads {
+            let module = head.name.split(separator: ".").dropLast().joined(separator: ".")
+            if heads[module] == nil { modules.append(module); heads[module] = head }
+        }
+        if !modules.isEmpty {
+            text += "; head replaced: " + modules.map { module -> String in
+                let t = heads[module]!
+                let unit = t.role.component == .head ? "labels" : "rows"
+                return "\(module.isEmpty ? t.name : module) \(t.baseShape.first ?? 0) -> \(t.finetunedShape.first ?? 0) \(unit)"
+            }.joined(separator: ", ")
+        }
+        if !resized.isEmpty {
+            text += "; vocabulary resized: " + resized.map { t -> String in
+                let parts = t.name.split(separator: ".")
+                let short = parts.last == "weight" && parts.count >= 2 ? String(parts[parts.count - 2]) : parts.suffix(2).joined(separator: ".")
+                return "\(short) \(t.shapeChange!.summary)"
+            }.joined(separator: ", ")
+        }
+        return text
     }
 
     /// Which regime the changed tensors point to, and the detail of the one-line verdict.

@@ -35,6 +35,9 @@ public struct TensorDifference: Sendable {
     public var sums: DifferenceSums?
     /// For pairs that could not be compared numerically: whether the raw bytes are equal.
     public var bytesEqual: Bool?
+    /// Rows added or removed (the sums cover the shared rows only), or a replaced head (no sums: a
+    /// new tensor); nil when the shapes match.
+    public var shapeChange: ShapeChange?
 
     public init(pair: TensorPair, sums: DifferenceSums?, problem: String?, bytesEqual: Bool? = nil) {
         name = pair.role.canonicalName
@@ -49,9 +52,10 @@ public struct TensorDifference: Sendable {
         self.problem = problem
         self.sums = sums
         self.bytesEqual = bytesEqual
+        shapeChange = pair.shapeChange
     }
 
-    /// Number of elements (of the base side).
+    /// Number of elements compared (of the base side; of the shared rows of a resized pair).
     public var numel: Int { sums?.count ?? baseShape.reduce(1, *) }
 
     public var baseL2: Double? { sums.map { $0.baseSquares.squareRoot() } }
@@ -85,6 +89,7 @@ public struct TensorDifference: Sendable {
     /// Whether the two sides are bitwise the same tensor (same dtype, no element changed).
     /// A pair with a shape problem is never identical.
     public var isIdentical: Bool {
+        if shapeChange != nil { return false }
         if let bytesEqual { return bytesEqual }
         guard let sums, problem == nil else { return false }
         return baseDType == finetunedDType && sums.changed == 0

@@ -88,7 +88,8 @@ public struct CheckpointAlignment: Sendable {
         }
         if base.shape == finetuned.shape { return result }
         guard base.elementCount == finetuned.elementCount else {
-            result.problem = "shape \(base.shape) in base vs \(finetuned.shape) in fine-tune"
+            result.shapeChange = ShapeChange.classify(base: base, finetuned: finetuned, role: result.role)
+            if result.shapeChange == nil { result.problem = "shape \(base.shape) in base vs \(finetuned.shape) in fine-tune" }
             return result
         }
         let squeezedBase = base.shape.filter { $0 != 1 }

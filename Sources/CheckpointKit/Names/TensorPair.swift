@@ -18,6 +18,8 @@ public struct TensorPair: Sendable {
     public var finetunedLayout: ElementLayout
     /// Why the pair cannot be compared element by element (shape mismatch), or nil.
     public var problem: String?
+    /// A shape difference that is not a mismatch: resized rows or a replaced head (``ShapeChange``).
+    public var shapeChange: ShapeChange? = nil
 
     /// Whether both sides store their elements in the same order, so bytes can be compared directly.
     public var isDirect: Bool { baseLayout == .identity && finetunedLayout == .identity }

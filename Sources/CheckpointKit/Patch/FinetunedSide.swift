@@ -50,16 +50,48 @@ struct FinetunedSide {
         return same ? nil : .init(tensor: tensor.name, reason: "the result differs from the fine-tune's '\(pair.finetuned.name)'")
     }
 
-    /// Tensors the fine-tune changed that the patch does not carry (information only).
-    func changesNotInPatch() throws -> [String] {
-        let touched = Set(patch.tensors.map(\.name))
-        var names: [String] = []
-        for pair in alignment.pairs where !touched.contains(pair.base.name) && pair.isDirect && pair.problem == nil {
-            let differs = try base.withBytes(of: pair.base) { b in
-                try finetuned.withBytes(of: pair.finetuned) { f in pair.base.dtype != pair.finetuned.dtype || !PatchBytes.equal(b, f) }
-            }
-            if differs { names.append(pair.base.name) }
+    /// Every tensor of the fine-tune the patch does not hold, checked against the result: one that
+    /// pairs with an untouched base tensor must equal it (``untouchedDifference(_:)``); one the base
+    /// lacks must be a new tensor of the patch. Returns how many were compared with the base, the
+    /// differences, and the names of untouched tensors the fine-tune changed (`not_in_patch`).
+    func checkUntouched() throws -> (checked: Int, differences: [PatchVerification.Difference], changed: [String]) {
+        let touched = Set(patch.tensors.filter { $0.storage != .new }.map(\.name))
+        let added = Set(patch.tensors.filter { $0.storage == .new }.map(\.name))
+        var checked = 0
+        var differences: [PatchVerification.Difference] = []
+        var changed: [String] = []
+        for pair in alignment.pairs where !touched.contains(pair.base.name) {
+            checked += 1
+            guard let difference = try untouchedDifference(pair) else { continue }
+            differences.append(difference)
+            if pair.problem == nil && pair.shapeChange == nil && pair.base.dtype == pair.finetuned.dtype { changed.append(pair.base.name) }
         }
-        return names
+        for tensor in alignment.onlyInFinetuned where !added.contains(tensor.name) {
+            differences.append(.init(tensor: tensor.name, reason: "the fine-tune has it (\(tensor.dtype.rawValue) \(tensor.shape)); the patch does not add it"))
+        }
+        return (checked, differences, changed)
+    }
+
+    /// How the fine-tune's tensor of an untouched `pair` differs from the base's, which the result
+    /// keeps as it is (shape, dtype, bytes in the base's element order), or nil if it is the same.
+    /// The one place that says what "the patch leaves this tensor as the base has it" requires.
+    func untouchedDifference(_ pair: TensorPair) throws -> PatchVerification.Difference? {
+        let name = pair.base.name
+        if pair.problem != nil || pair.shapeChange != nil {
+            let what = pair.shapeChange.map { $0 == .replacedHead ? "a replaced head" : $0.summary } ?? "another shape"
+            return .init(tensor: name, reason: "the result keeps the base's shape \(pair.base.shape) but the fine-tune's '\(pair.finetuned.name)' has \(pair.finetuned.shape) (\(what)); the patch does not hold it")
+        }
+        if pair.base.dtype != pair.finetuned.dtype {
+            return .init(tensor: name, reason: "the result keeps the base's \(pair.base.dtype.rawValue) but the fine-tune's '\(pair.finetuned.name)' is \(pair.finetuned.dtype.rawValue); the patch does not hold it")
+        }
+        let same = try base.withBytes(of: pair.base) { b in
+            try finetuned.withBytes(of: pair.finetuned) { f -> Bool in
+                if pair.isDirect { return PatchBytes.equal(b, f) }
+                let out = transposed.bytes(f.count)
+                guard pair.copyFinetunedInBaseOrder(f, into: out) else { return false }
+                return PatchBytes.equal(b, UnsafeRawBufferPointer(out))
+            }
+        }
+        return same ? nil : .init(tensor: name, reason: "the fine-tune's '\(pair.finetuned.name)' differs from the base, and the patch does not hold it (the selection left it out)")
     }
 }

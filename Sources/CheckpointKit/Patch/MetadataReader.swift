@@ -27,7 +27,7 @@ struct MetadataReader {
     func storages() throws(PatchError) -> [PatchStorage] {
         var storages: [PatchStorage] = []
         for code in Array(try require(PatchFormat.Key.storage)) {
-            guard let storage = PatchStorage(rawValue: code) else { throw invalid("metadata 'storage' has the unknown code '\(code)' (expected d, s or n)") }
+            guard let storage = PatchStorage(rawValue: code) else { throw invalid("metadata 'storage' has the unknown code '\(code)' (expected d, s, n or r)") }
             storages.append(storage)
         }
         return storages
@@ -46,14 +46,17 @@ struct MetadataReader {
             case .dense, .new:
                 tensorNames.append(entryNames[k])
                 k += 1
-            case .sparse:
+            case .sparse, .resized:
                 let first = entryNames[k]
                 guard first.hasSuffix(PatchFormat.indicesSuffix), k + 1 < entryNames.count,
                       entryNames[k + 1] == String(first.dropLast(PatchFormat.indicesSuffix.count)) + PatchFormat.valuesSuffix else {
-                    throw PatchError.invalidPatch(path: path, tensor: first, reason: "a sparse tensor needs an entry '<name>.indices' followed by '<name>.values'")
+                    throw PatchError.invalidPatch(path: path, tensor: first, reason: "a \(storage.label) tensor needs an entry '<name>.indices' followed by '<name>.values'")
                 }
-                tensorNames.append(String(first.dropLast(PatchFormat.indicesSuffix.count)))
+                let name = String(first.dropLast(PatchFormat.indicesSuffix.count))
+                tensorNames.append(name)
                 k += 2
+                // A resized tensor that gained rows has a third entry, its added rows.
+                if storage == .resized, k < entryNames.count, entryNames[k] == name + PatchFormat.rowsSuffix { k += 1 }
             }
         }
         guard k == entryNames.count else {
@@ -69,6 +72,28 @@ struct MetadataReader {
         let list = count == 0 && text.isEmpty ? [] : text.split(separator: ",", omittingEmptySubsequences: false)
         guard list.count == count else { throw invalid("metadata '\(key)' has \(list.count) hashes for \(count) tensors") }
         return list
+    }
+
+    /// `shapes`: base name -> result shape; required for every resized tensor, allowed for dense ones.
+    func shapes(records: [PatchTensorRecord]) throws(PatchError) -> [String: [Int]] {
+        var shapes: [String: [Int]] = [:]
+        if metadata[PatchFormat.Key.shapes] != nil {
+            guard let members = try parseJSON(PatchFormat.Key.shapes).objectValue else { throw invalid("metadata 'shapes' is not a JSON object") }
+            for (key, value) in members {
+                guard let dims = value.arrayValue?.compactMap(\.intValue), dims.count == value.arrayValue?.count, dims.allSatisfy({ $0 >= 0 }) else {
+                    throw invalid("metadata 'shapes' value for '\(key)' is not a list of non-negative integers")
+                }
+                shapes[key] = dims
+            }
+        }
+        let storageOf = Dictionary(records.map { ($0.name, $0.storage) }, uniquingKeysWith: { a, _ in a })
+        for record in records where record.storage == .resized && shapes[record.name] == nil {
+            throw PatchError.invalidPatch(path: path, tensor: record.name, reason: "a resized tensor needs its result shape in metadata 'shapes'")
+        }
+        for name in shapes.keys where storageOf[name] != .dense && storageOf[name] != .resized {
+            throw PatchError.invalidPatch(path: path, tensor: name, reason: "metadata 'shapes' names a tensor the patch does not hold dense or resized")
+        }
+        return shapes
     }
 
     /// `name_map` exceptions to `name_prefix`: base name -> fine-tune name.
@@ -119,13 +144,15 @@ struct MetadataReader {
             return n
         }
         counts.dense = try count("dense")
+        counts.resized = countsValue["resized"] == nil ? 0 : try count("resized")
         counts.sparse = try count("sparse")
         counts.new = try count("new")
         counts.entries = try count("entries")
         counts.changed = try count("changed")
         counts.baseTensors = try count("base_tensors")
         let byStorage = { (s: PatchStorage) in storages.filter { $0 == s }.count }
-        guard counts.dense == byStorage(.dense), counts.sparse == byStorage(.sparse), counts.new == byStorage(.new) else {
+        guard counts.dense == byStorage(.dense), counts.sparse == byStorage(.sparse), counts.new == byStorage(.new),
+              counts.resized == byStorage(.resized) else {
             throw invalid("metadata 'counts' does not match 'storage'")
         }
         guard counts.baseTensors * PatchFormat.manifestDigestLength == manifestBytes else {

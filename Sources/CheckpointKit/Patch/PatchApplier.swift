@@ -104,9 +104,11 @@ public struct PatchApplier {
     static func incompatibility(_ tensor: PatchFile.Tensor, base info: TensorInfo, patch: PatchFile) -> String? {
         switch tensor.storage {
         case .dense:
-            if tensor.values.shape != info.shape {
+            if tensor.values.shape != info.shape && tensor.resultShape != tensor.values.shape {
                 return "the patch holds shape \(tensor.values.shape) but the base tensor has shape \(info.shape)"
             }
+        case .resized:
+            return resizeIncompatibility(tensor, base: info, patch: patch)
         case .sparse:
             if tensor.values.dtype != info.dtype {
                 return "the patch holds \(tensor.values.dtype.rawValue) values but the base tensor is \(info.dtype.rawValue)"
@@ -116,6 +118,27 @@ public struct PatchApplier {
             }
         case .new:
             break
+        }
+        return nil
+    }
+
+    /// Why a resized tensor's data does not fit the base tensor, or nil: same dtype, same trailing
+    /// dimensions, indices inside the rows base and result share, added rows = result rows - base rows.
+    static func resizeIncompatibility(_ tensor: PatchFile.Tensor, base info: TensorInfo, patch: PatchFile) -> String? {
+        guard let shape = tensor.resultShape, shape.count == info.shape.count, !shape.isEmpty, shape.dropFirst() == info.shape.dropFirst() else {
+            return "the patch resizes it to \(tensor.resultShape ?? []) but the base tensor has shape \(info.shape)"
+        }
+        if tensor.values.dtype != info.dtype {
+            return "the patch holds \(tensor.values.dtype.rawValue) values but the base tensor is \(info.dtype.rawValue)"
+        }
+        let rowElements = shape.dropFirst().reduce(1, *)
+        let shared = min(shape[0], info.shape[0]) * rowElements
+        if let last = patch.lastIndex(of: tensor), last >= shared {
+            return "the patch changes entry \(last) but the rows the base and the result share hold \(shared) entries"
+        }
+        let added = max(0, shape[0] - info.shape[0]) * rowElements
+        if (tensor.rows?.elementCount ?? 0) != added {
+            return "the patch holds \(tensor.rows?.elementCount ?? 0) entries of added rows but \(info.shape) -> \(shape) adds \(added)"
         }
         return nil
     }
@@ -150,21 +173,32 @@ public struct PatchApplier {
         switch tensor.storage {
         case .dense, .new:
             return try patch.withValues(of: tensor, body)
-        case .sparse:
-            guard let info = base.tensor(named: tensor.name), let width = info.dtype.byteWidth, let indices = tensor.indices else {
-                throw PatchError.tensorMissingFromBase(patch: patch.path, base: base.path, tensor: tensor.name)
+        case .sparse, .resized:
+            return try withScatteredResult(of: tensor, scratch: scratch, body)
+        }
+    }
+
+    /// The result of a sparse or resized tensor: the base's rows up to the result's row count (all
+    /// of them for a sparse one), the stored entries written over them, then any added rows. The base
+    /// must have been checked with ``compatibility()``.
+    func withScatteredResult<R>(of tensor: PatchFile.Tensor, scratch: ScratchBuffer, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let info = base.tensor(named: tensor.name), let width = info.dtype.byteWidth, let indices = tensor.indices else {
+            throw PatchError.tensorMissingFromBase(patch: patch.path, base: base.path, tensor: tensor.name)
+        }
+        return try base.withBytes(of: info) { b in
+            let out = scratch.bytes((tensor.resultShape ?? info.shape).reduce(width, *))
+            patch.withRows(of: tensor) { rows in
+                let fromBase = min(b.count, out.count - rows.count)
+                out.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[0..<fromBase]))
+                if rows.count > 0 { UnsafeMutableRawBufferPointer(rebasing: out[fromBase...]).copyMemory(from: rows) }
             }
-            return try base.withBytes(of: info) { b in
-                let out = scratch.bytes(b.count)
-                out.copyMemory(from: b)
-                patch.withValues(of: tensor) { values in
-                    patch.withIndices(of: tensor) { raw in
-                        PatchBytes.scatter(values: values, indices: raw, indexDType: indices.dtype, count: indices.elementCount,
-                                           width: width, into: out)
-                    }
+            patch.withValues(of: tensor) { values in
+                patch.withIndices(of: tensor) { raw in
+                    PatchBytes.scatter(values: values, indices: raw, indexDType: indices.dtype, count: indices.elementCount,
+                                       width: width, into: out)
                 }
-                return try body(UnsafeRawBufferPointer(out))
             }
+            return try body(UnsafeRawBufferPointer(out))
         }
     }
 
@@ -200,6 +234,9 @@ public struct PatchApplier {
         guard !capabilities.contains(.changesDTypes) else { return }
         for tensor in patch.tensors {
             guard let info = base.tensor(named: tensor.name) else { continue }
+            if let shape = tensor.resultShape, shape != info.shape {
+                throw PatchError.unsupported(path: patch.path, reason: "tensor '\(tensor.name)' changes shape (\(info.shape) -> \(shape)), which an HDF5 dataset cannot in place; apply it to a safetensors copy of the base")
+            }
             if tensor.values.dtype != info.dtype {
                 throw PatchError.unsupported(path: patch.path, reason: "tensor '\(tensor.name)' changes dtype, which an HDF5 dataset cannot in place")
             }
@@ -222,7 +259,11 @@ public struct PatchApplier {
                 }
                 if tensor.storage == .dense {
                     baseInfo.dtype = tensor.values.dtype
+                    baseInfo.shape = tensor.values.shape
                     baseInfo.byteCount = tensor.values.byteCount
+                } else if let shape = tensor.resultShape {
+                    baseInfo.shape = shape
+                    baseInfo.byteCount = shape.reduce(baseInfo.dtype.bitWidth, *) / 8
                 }
                 info = baseInfo
             }

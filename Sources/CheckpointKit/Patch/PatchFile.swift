@@ -15,18 +15,25 @@ public final class PatchFile: @unchecked Sendable {
         public var record: PatchTensorRecord
         /// The dense/new tensor, or the `.values` entry of a sparse one.
         public var values: TensorInfo
-        /// The `.indices` entry of a sparse tensor.
+        /// The `.indices` entry of a sparse or resized tensor.
         public var indices: TensorInfo?
+        /// The `.rows` entry of a resized tensor that gained rows: the added rows, dense.
+        public var rows: TensorInfo?
+        /// The result's shape when the patch changes it (metadata `shapes`: a resized tensor, a
+        /// replaced head); nil when the result keeps the base tensor's shape (or is a new tensor).
+        public var resultShape: [Int]?
 
         public var name: String { record.name }
         public var storage: PatchStorage { record.storage }
         /// Entries stored.
-        public var storedCount: Int { values.elementCount }
-        /// Bytes stored (indices included).
-        public var byteCount: Int { values.byteCount + (indices?.byteCount ?? 0) }
+        public var storedCount: Int { values.elementCount + (rows?.elementCount ?? 0) }
+        /// Bytes stored (indices and added rows included).
+        public var byteCount: Int { values.byteCount + (indices?.byteCount ?? 0) + (rows?.byteCount ?? 0) }
     }
 
     public let path: String
+    /// The format version the file declares (1 or 2).
+    public let version: Int
     public let metadata: PatchMetadata
     public let tensors: [Tensor]
     /// Whether the data section is zlib-compressed (`--compress`).
@@ -58,8 +65,11 @@ public final class PatchFile: @unchecked Sendable {
         guard format == PatchFormat.name else {
             throw PatchError.notAPatch(path: path, reason: "its __metadata__ says format \"\(format)\", not \"\(PatchFormat.name)\" (is it a checkpoint?)")
         }
-        let version = outer.metadata[PatchFormat.Key.version] ?? "(none)"
-        guard version == String(PatchFormat.version) else { throw PatchError.unsupportedVersion(path: path, version: version) }
+        let versionText = outer.metadata[PatchFormat.Key.version] ?? "(none)"
+        guard PatchFormat.readableVersions.contains(versionText), let version = Int(versionText) else {
+            throw PatchError.unsupportedVersion(path: path, version: versionText)
+        }
+        self.version = version
 
         var header = outer
         var buffer = file.bytes
@@ -92,9 +102,9 @@ public final class PatchFile: @unchecked Sendable {
                 throw error
             }
             if header.metadata[PatchFormat.Key.compression] != nil || header.metadata[PatchFormat.Key.format] != PatchFormat.name
-                || header.metadata[PatchFormat.Key.version] != String(PatchFormat.version) {
+                || header.metadata[PatchFormat.Key.version] != versionText {
                 inner.deallocate()
-                throw PatchError.invalidPatch(path: path, tensor: nil, reason: "the inflated patch is not an uncompressed ckpt-patch version \(PatchFormat.version)")
+                throw PatchError.invalidPatch(path: path, tensor: nil, reason: "the inflated patch is not an uncompressed ckpt-patch version \(versionText)")
             }
             inflated = inner
             buffer = innerBytes
@@ -156,10 +166,13 @@ public final class PatchFile: @unchecked Sendable {
             switch record.storage {
             case .dense, .new:
                 let entry = try take(record.name, for: record.name)
-                tensors.append(Tensor(record: record, values: entry.info, indices: nil))
+                if let shape = metadata.shapes[record.name], shape != entry.info.shape {
+                    throw PatchError.invalidPatch(path: path, tensor: record.name, reason: "metadata 'shapes' says \(shape) but the entry has shape \(entry.info.shape)")
+                }
+                tensors.append(Tensor(record: record, values: entry.info, indices: nil, rows: nil, resultShape: metadata.shapes[record.name]))
                 expectedOrder.append(record.name)
                 entries_stored += entry.info.elementCount
-            case .sparse:
+            case .sparse, .resized:
                 let indices = try take(record.name + PatchFormat.indicesSuffix, for: record.name)
                 let values = try take(record.name + PatchFormat.valuesSuffix, for: record.name)
                 guard indices.info.dtype == .i32 || indices.info.dtype == .i64, indices.info.shape.count == 1 else {
@@ -181,9 +194,20 @@ public final class PatchFile: @unchecked Sendable {
                     }
                     previous = i
                 }
-                tensors.append(Tensor(record: record, values: values.info, indices: indices.info))
+                var tensor = Tensor(record: record, values: values.info, indices: indices.info, rows: nil, resultShape: metadata.shapes[record.name])
                 expectedOrder += [indices.info.name, values.info.name]
                 entries_stored += values.info.elementCount
+                if record.storage == .resized, entries[record.name + PatchFormat.rowsSuffix] != nil {
+                    let rows = try take(record.name + PatchFormat.rowsSuffix, for: record.name)
+                    guard rows.info.dtype == values.info.dtype, let shape = tensor.resultShape, rows.info.shape.count == shape.count,
+                          rows.info.shape.dropFirst() == shape.dropFirst() else {
+                        throw PatchError.invalidPatch(path: path, tensor: record.name, reason: "'.rows' (\(rows.info.dtype.rawValue) \(rows.info.shape)) does not fit the result shape \(tensor.resultShape ?? []) and the values' dtype")
+                    }
+                    tensor.rows = rows.info
+                    expectedOrder.append(rows.info.name)
+                    entries_stored += rows.info.elementCount
+                }
+                tensors.append(tensor)
             }
         }
         if let extra = header.tensors.first(where: { !used.contains($0.info.name) }) {
@@ -201,7 +225,7 @@ public final class PatchFile: @unchecked Sendable {
         if PatchFormat.hash(data) != metadata.dataChecksum {
             // Name the tensor if a dense one no longer matches its result fingerprint.
             let culprit = tensors.first { t in
-                t.storage != .sparse && PatchFormat.hash(UnsafeRawBufferPointer(rebasing: bytes[ranges[t.values.name]!])) != t.record.resultHash
+                (t.storage == .dense || t.storage == .new) && PatchFormat.hash(UnsafeRawBufferPointer(rebasing: bytes[ranges[t.values.name]!])) != t.record.resultHash
             }
             throw PatchError.corruptPatch(path: path, tensor: culprit?.name,
                                           reason: "the data does not match the patch's checksum (data_sha256): the file was modified or damaged after it was written")
@@ -218,6 +242,12 @@ public final class PatchFile: @unchecked Sendable {
     public func withIndices<R>(of tensor: Tensor, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         guard let indices = tensor.indices else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         return try body(UnsafeRawBufferPointer(rebasing: bytes[ranges[indices.name]!]))
+    }
+
+    /// Calls `body` with the raw `.rows` of a resized tensor (empty when it gained no rows).
+    public func withRows<R>(of tensor: Tensor, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        guard let rows = tensor.rows else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(rebasing: bytes[ranges[rows.name]!]))
     }
 
     /// The last (largest) index of a sparse tensor, or nil.

@@ -1,6 +1,6 @@
 import Crypto
 
-/// The `ckpt-patch` format, version 1 (documented in docs/patch-format.md).
+/// The `ckpt-patch` format, version 2 (documented in docs/patch-format.md; version 1 is read too).
 ///
 /// A patch is a safetensors file. For every tensor it touches it holds either the whole new tensor
 /// (`<name>`, dense) or the changed entries (`<name>.indices`, sorted flat I32/I64 indices, and
@@ -10,8 +10,11 @@ import Crypto
 public enum PatchFormat {
     /// The value of the `format` metadata key.
     public static let name = "ckpt-patch"
-    /// The version this code writes and reads.
-    public static let version = 1
+    /// The version this code writes. Version 2 adds `shapes` and the `r` storage (resized tensors);
+    /// a version 1 patch has neither and reads unchanged.
+    public static let version = 2
+    /// The versions this code reads.
+    public static let readableVersions: Set<String> = ["1", "2"]
     /// Hex digits kept of each per-tensor SHA-256 (64 bits).
     public static let tensorHashLength = 16
     /// Hex digits kept of each line's SHA-256 in `base_manifest` (24 bits).
@@ -21,6 +24,8 @@ public enum PatchFormat {
     /// Suffixes of the two entries of a sparse tensor.
     public static let indicesSuffix = ".indices"
     public static let valuesSuffix = ".values"
+    /// Suffix of the added rows of a resized tensor (storage `r`).
+    public static let rowsSuffix = ".rows"
     /// The largest inner patch a compressed file may declare (it is inflated in memory).
     public static let maxInnerSize = 1 << 40
 
@@ -37,6 +42,8 @@ public enum PatchFormat {
         public static let baseTensors = "base_tensors"
         public static let resultFingerprint = "result_fingerprint"
         public static let counts = "counts"
+        /// JSON object: base name -> result shape, for every tensor whose shape the patch changes.
+        public static let shapes = "shapes"
         public static let dataChecksum = "data_sha256"
         public static let compression = "compression"
         public static let innerSize = "inner_size"

@@ -31,8 +31,17 @@ extension PatchMaker {
                 memcpy(result.baseAddress! + i * width, values.withUnsafeBytes { $0.baseAddress! } + k * width, width)
             }
             return PatchFormat.hash(UnsafeRawBufferPointer(result))
-        case .new:
-            preconditionFailure("new tensors have no pair")
+        case .new, .resized:
+            preconditionFailure("materialize is for pairs of equal shape")
+        }
+    }
+
+    /// The entry of a tensor stored as the fine-tune holds it (a new tensor, a replaced head),
+    /// copied file to file where the fine-tune's reader allows.
+    private func wholeEntry(_ tensor: PlannedTensor, _ info: TensorInfo) -> SafetensorsWriter.Entry {
+        SafetensorsWriter.Entry(name: tensor.record.name, dtype: tensor.dtype, shape: tensor.shape,
+                                location: finetuned.storedLocation(of: info)) { consume in
+            try self.finetuned.withBytes(of: info) { try consume($0) }
         }
     }
 
@@ -50,10 +59,22 @@ extension PatchMaker {
         for tensor in plan.tensors {
             switch tensor.source {
             case let .new(info):
-                entries.append(SafetensorsWriter.Entry(name: tensor.record.name, dtype: tensor.dtype, shape: tensor.shape,
-                                                       location: finetuned.storedLocation(of: info)) { consume in
-                    try self.finetuned.withBytes(of: info) { try consume($0) }
+                entries.append(wholeEntry(tensor, info))
+            case let .whole(pair):
+                entries.append(wholeEntry(tensor, pair.finetuned))
+            case let .resized(pair, choice, _):
+                let parts = tensor.entries
+                entries.append(SafetensorsWriter.Entry(name: parts[0].name, dtype: parts[0].dtype, shape: parts[0].shape) { consume in
+                    try self.base.withBytes(of: pair.base) { b in
+                        try self.finetuned.withBytes(of: pair.finetuned) { f in
+                            let scan = try self.scanShared(pair, choice: choice, base: b, finetuned: f, decodeScratch: decode)
+                            _ = try self.materializeResized(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: result, emit: consume)
+                        }
+                    }
                 })
+                for entry in parts.dropFirst() {
+                    entries.append(.continuation(name: entry.name, dtype: entry.dtype, shape: entry.shape))
+                }
             case let .pair(pair, choice):
                 // One materialisation produces every entry of the tensor (a sparse tensor's indices
                 // then values): the first entry's closure, the rest are its continuations.

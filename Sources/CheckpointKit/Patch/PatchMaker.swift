@@ -48,6 +48,10 @@ public struct PatchMaker {
                 planning.notes.append("\(pair.base.name): not compared (\(problem))")
                 continue
             }
+            if pair.shapeChange != nil {
+                if let tensor = try planShapeChange(pair, choice: choice, scratch: scratch, into: &planning) { planning.planned.append(tensor) }
+                continue
+            }
             if let tensor = try planPair(pair, choice: choice, scratch: scratch, into: &planning) {
                 planning.planned.append(tensor)
             }
@@ -144,6 +148,7 @@ public struct PatchMaker {
             case .dense: planning.counts.dense += 1
             case .sparse: planning.counts.sparse += 1
             case .new: planning.counts.new += 1
+            case .resized: planning.counts.resized += 1
             }
             planning.counts.entries += tensor.stored
             planning.counts.changed += tensor.changed
@@ -153,7 +158,8 @@ public struct PatchMaker {
         let manifest = PatchFormat.manifest(of: base.tensors)
         let metadata = PatchMetadata(selection: selection.description, tensors: planning.planned.map(\.record),
                                      baseFingerprint: manifest.fingerprint, baseManifest: manifest.digests, counts: planning.counts,
-                                     dataChecksum: PatchFormat.hex(planning.dataHash.finalize()).prefix(PatchFormat.tensorHashLength).description)
+                                     dataChecksum: PatchFormat.hex(planning.dataHash.finalize()).prefix(PatchFormat.tensorHashLength).description,
+                                     shapes: planning.planned.reduce(into: [:]) { $0[$1.record.name] = $1.resultShape })
         return PatchPlan(tensors: planning.planned, metadata: metadata, shares: planning.shares, notes: planning.notes,
                          dataSize: planning.planned.reduce(0) { $0 + $1.byteCount })
     }

@@ -16,7 +16,8 @@ extension PatchMetadata {
         let checksum = try reader.require(PatchFormat.Key.dataChecksum)
         guard MetadataReader.isHex(Substring(checksum), count: PatchFormat.tensorHashLength) else { throw reader.invalid("metadata 'data_sha256' is not \(PatchFormat.tensorHashLength) hex digits") }
         let counts = try reader.counts(storages: storages, manifestBytes: manifest.utf8.count)
+        let shapes = try reader.shapes(records: records)
         return PatchMetadata(selection: try reader.require(PatchFormat.Key.selection), tensors: records, baseFingerprint: fingerprint,
-                             baseManifest: manifest, counts: counts, dataChecksum: checksum)
+                             baseManifest: manifest, counts: counts, dataChecksum: checksum, shapes: shapes)
     }
 }

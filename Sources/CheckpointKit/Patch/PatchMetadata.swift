@@ -13,9 +13,13 @@ public struct PatchMetadata: Sendable, Equatable {
     public var counts: PatchCounts
     /// First 16 hex digits of the SHA-256 of the data buffer (every entry's bytes, in order).
     public var dataChecksum: String
+    /// The result shape of every tensor whose shape the patch changes (resized tensors, replaced
+    /// heads), by base name (`shapes`, version 2).
+    public var shapes: [String: [Int]]
 
     public init(selection: String, tensors: [PatchTensorRecord], baseFingerprint: String, baseManifest: String,
-                counts: PatchCounts, dataChecksum: String) {
+                counts: PatchCounts, dataChecksum: String, shapes: [String: [Int]] = [:]) {
+        self.shapes = shapes
         self.selection = selection
         self.tensors = tensors
         self.baseFingerprint = baseFingerprint
@@ -49,6 +53,7 @@ public struct PatchMetadata: Sendable, Equatable {
         m[PatchFormat.Key.baseManifest] = baseManifest
         m[PatchFormat.Key.dataChecksum] = dataChecksum
         m[PatchFormat.Key.counts] = JSONOutput.compact(counts)
+        if !shapes.isEmpty { m[PatchFormat.Key.shapes] = JSONOutput.compact(shapes) }
         // The name map: a prefix that turns most base names into fine-tune names, plus exceptions.
         var prefixVotes: [String: Int] = [:]
         for t in tensors where t.storage != .new && t.finetunedName.hasSuffix(t.name) {

@@ -11,7 +11,8 @@ import Glibc
 /// | `bias` | every bias vector, LayerNorm biases included (BitFit) |
 /// | `bias:TYPE,TYPE...` | the biases of those BitFit types (`query`, `key`, `value`, `attention_output`, `attention_layernorm`, `intermediate`, `output`, `output_layernorm`, `embeddings_layernorm`, `pooler`, `head`, ...) |
 /// | `layers:last=N` | every tensor of the last N transformer layers |
-/// | `head` | task-head tensors (`classifier`, `qa_outputs`, `score`, ...) |
+/// | `head` | task-head tensors (`classifier`, `qa_outputs`, `score`, ...), a replaced head whole |
+/// | `resized` | the rows a fine-tune added to an embedding or output matrix (new tokens) and its new shape |
 /// | `mask:FILE` | the entries a mask file marks 1 (a safetensors file of BOOL/U8 tensors, as `ckpt mask` writes) |
 /// | `include:GLOB` | tensors whose name matches the shell pattern |
 /// | `exclude:GLOB` | removes matching tensors from everything else |
@@ -20,7 +21,7 @@ import Glibc
 /// Terms (and several `--select` options) combine as a union; excludes subtract from it. A list of
 /// bias types or globs goes on until the next term keyword (`bias:query,key,head` is the bias types
 /// query and key plus the `head` term). When every term is an `exclude`, they subtract from the
-/// default, `layernorm,bias,head`. Tensors that only the fine-tune has (a new task head) are always
+/// default, `layernorm,bias,head,resized`. Tensors that only the fine-tune has (a new task head) are always
 /// kept whole unless an `exclude` removes them.
 public struct PatchSelection: Sendable, Equatable, CustomStringConvertible {
     public enum Term: Sendable, Equatable {
@@ -30,6 +31,8 @@ public struct PatchSelection: Sendable, Equatable, CustomStringConvertible {
         case bias(types: [String])
         case lastLayers(Int)
         case head
+        /// Rows added to (or removed from) embedding and output matrices: the new shape.
+        case resized
         case mask(path: String)
         case include(String)
         case exclude(String)
@@ -38,11 +41,11 @@ public struct PatchSelection: Sendable, Equatable, CustomStringConvertible {
     public var terms: [Term]
 
     /// What `ckpt patch` keeps without `--select`.
-    public static let defaultSpec = "layernorm,bias,head"
-    public static let defaultTerms: [Term] = [.layerNorm, .bias(types: []), .head]
+    public static let defaultSpec = "layernorm,bias,head,resized"
+    public static let defaultTerms: [Term] = [.layerNorm, .bias(types: []), .head, .resized]
 
     /// The words that start a new term.
-    static let keywords: Set<String> = ["all", "layernorm", "bias", "head"]
+    static let keywords: Set<String> = ["all", "layernorm", "bias", "head", "resized"]
     static let prefixed: Set<String> = ["bias", "layers", "mask", "include", "exclude"]
 
     public init(terms: [Term]) {
@@ -104,6 +107,7 @@ public struct PatchSelection: Sendable, Equatable, CustomStringConvertible {
                 case "all": terms.append(.all)
                 case "layernorm": terms.append(.layerNorm)
                 case "bias": terms.append(.bias(types: []))
+                case "resized": terms.append(.resized)
                 default: terms.append(.head)
                 }
                 openList = false
@@ -125,7 +129,7 @@ public struct PatchSelection: Sendable, Equatable, CustomStringConvertible {
                     break
                 }
             }
-            throw .invalidSelection(spec: spec, reason: "unknown term '\(token)' (expected layernorm, bias, bias:TYPE,..., layers:last=N, head, mask:FILE, include:GLOB, exclude:GLOB or all)")
+            throw .invalidSelection(spec: spec, reason: "unknown term '\(token)' (expected layernorm, bias, bias:TYPE,..., layers:last=N, head, resized, mask:FILE, include:GLOB, exclude:GLOB or all)")
         }
         return terms
     }
@@ -151,6 +155,7 @@ public struct PatchSelection: Sendable, Equatable, CustomStringConvertible {
                 return "bias:" + ordered.joined(separator: ",")
             case let .lastLayers(n): return "layers:last=\(n)"
             case .head: return "head"
+            case .resized: return "resized"
             case let .mask(path): return "mask:\(path)"
             case let .include(glob): return "include:\(glob)"
             case let .exclude(glob): return "exclude:\(glob)"

@@ -6,12 +6,17 @@ public enum PatchStorage: Character, Sendable, Codable {
     case sparse = "s"
     /// `<name>` under the fine-tune's name: a tensor the base does not have, appended to the output.
     case new = "n"
+    /// `<name>.indices` + `<name>.values` (changed entries of the rows base and result share) and,
+    /// when rows were added, `<name>.rows` (the added rows, dense): a tensor whose leading dimension
+    /// changed (version 2; the result shape is in `shapes`).
+    case resized = "r"
 
     public var label: String {
         switch self {
         case .dense: return "dense"
         case .sparse: return "sparse"
         case .new: return "new"
+        case .resized: return "resized"
         }
     }
 }

@@ -1,5 +1,6 @@
 /// What `ckpt verify` found: whether the patch applies to the base, and whether the result
-/// reproduces the fine-tune on every tensor the patch holds.
+/// reproduces the fine-tune on every tensor of the fine-tune: those the patch holds compared with
+/// the patched result, the others with the base tensor the result keeps.
 public struct PatchVerification: Sendable, Encodable {
     public struct Difference: Sendable, Encodable, Equatable {
         public var tensor: String
@@ -17,13 +18,20 @@ public struct PatchVerification: Sendable, Encodable {
     public var tensorsChecked: Int
     /// Tensors whose result does not match the patch's result fingerprint.
     public var resultMismatches: [String]
-    /// Whether the result equals the fine-tune on every tensor the patch holds (nil without --finetuned).
+    /// Whether the result equals the fine-tune on every tensor of the fine-tune (nil without a
+    /// fine-tune).
     public var reproduces: Bool?
-    /// Touched tensors where the result and the fine-tune differ.
+    /// Tensors where the result and the fine-tune differ (held or not), with the reason.
     public var differences: [Difference]
-    /// Tensors where the fine-tune differs from the base but the patch holds nothing (the selection
-    /// left them out): information, not a failure.
+    /// Tensors the fine-tune changed that the patch leaves as the base has them (the selection left
+    /// them out); each is also a difference.
     public var notInPatch: [String]
+    /// Tensors of the fine-tune; of them, how many the patch holds (compared with the patched result)
+    /// and how many it leaves untouched (compared with the base, by name, shape, dtype and bytes).
+    /// Nil without a fine-tune.
+    public var finetunedTensors: Int? = nil
+    public var checkedInPatch: Int? = nil
+    public var checkedAgainstBase: Int? = nil
 
     /// Verification passed: it applies, the results match, and (with a fine-tune) it reproduces it.
     public var ok: Bool { applies && resultMismatches.isEmpty && (reproduces ?? true) }
@@ -33,6 +41,8 @@ public struct PatchVerification: Sendable, Encodable {
         case tensorsChecked = "tensors_checked"
         case resultMismatches = "result_mismatches"
         case notInPatch = "not_in_patch"
+        case finetunedTensors = "finetuned_tensors", checkedInPatch = "checked_in_patch"
+        case checkedAgainstBase = "checked_against_base"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -48,5 +58,8 @@ public struct PatchVerification: Sendable, Encodable {
         try c.encode(reproduces, forKey: .reproduces)
         try c.encode(differences, forKey: .differences)
         try c.encode(notInPatch, forKey: .notInPatch)
+        try c.encode(finetunedTensors, forKey: .finetunedTensors)
+        try c.encode(checkedInPatch, forKey: .checkedInPatch)
+        try c.encode(checkedAgainstBase, forKey: .checkedAgainstBase)
     }
 }

@@ -121,6 +121,17 @@ public struct SelectionEvaluator {
         return true
     }
 
+    /// Whether the rows a resized `pair` gained (and its new shape) are kept: under a whole-tensor
+    /// choice, or the `resized` term unless an exclude removes the tensor.
+    func keepsAddedRows(_ pair: TensorPair, choice: ElementChoice) -> Bool {
+        if choice == .all { return true }
+        let names = [pair.base.name, pair.finetuned.name, pair.role.canonicalName]
+        for term in selection.terms {
+            if case let .exclude(glob) = term, names.contains(where: { SelectionEvaluator.matches(glob, $0) }) { return false }
+        }
+        return selection.terms.contains(.resized)
+    }
+
     func termKeeps(_ term: PatchSelection.Term, role: ParameterRole, names: [String]) -> Bool {
         switch term {
         case .all: return true
@@ -129,7 +140,7 @@ public struct SelectionEvaluator {
         case let .lastLayers(n): return role.layer.map { $0 >= layerCount - n } ?? false
         case .head: return role.component == .head
         case let .include(glob): return names.contains { SelectionEvaluator.matches(glob, $0) }
-        case .mask, .exclude: return false
+        case .mask, .exclude, .resized: return false
         }
     }
 
