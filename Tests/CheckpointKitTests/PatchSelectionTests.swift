@@ -7,8 +7,8 @@ final class PatchSelectionTests: XCTestCase {
     func testDefaultIsLayerNormBiasHead() throws {
         let selection = try PatchSelection(specs: [])
         XCTAssertEqual(selection.terms, [.layerNorm, .bias(types: []), .head])
-        XCTAssertEqual(selection.description, "layernorm,bias,head")
-        XCTAssertEqual(try PatchSelection(specs: ["layernorm,bias,head"]), selection)
+        XCTAssertEqual(selection.description, "layernorm,bias,head,resized")
+        XCTAssertEqual(try PatchSelection(specs: ["layernorm,bias,head,resized"]), selection)
     }
 
     func testBiasTypeListRunsUntilTheNextKeyword() throws {
