@@ -26,4 +26,14 @@ for bad in "$base $patch" "$base $patch $tmp/d -o $tmp/e" "$base" "$base $patch 
     [ $status = 2 ] || fail "'$bad': exit $status, expected 2"
     grep -q '^usage: apply_patch.py' "$tmp/err" || fail "'$bad': no usage line"
 done
-echo "check_apply_patch: ok (3 calling forms give output $want; 4 bad command lines give usage, exit 2)"
+# Version 2: resized embeddings (GPT-2 tied, Llama untied) and a replaced head (fixtures/resize).
+for case in gpt2 llama bert-head; do
+    "$PYTHON" $apply fixtures/resize/$case/base fixtures/resize/$case.patch "$tmp/$case.safetensors"
+    "$PYTHON" - "$tmp/$case.safetensors" fixtures/resize/$case/ft/model.safetensors <<'PY' || fail "$case: output is not the fine-tune"
+import sys
+from safetensors.numpy import load_file
+out, ft = load_file(sys.argv[1]), load_file(sys.argv[2])
+sys.exit(0 if out.keys() == ft.keys() and all(out[k].shape == ft[k].shape and out[k].tobytes() == ft[k].tobytes() for k in ft) else 1)
+PY
+done
+echo "check_apply_patch: ok (3 calling forms give output $want; 4 bad command lines give usage, exit 2; resized and replaced-head patches give their fine-tunes)"

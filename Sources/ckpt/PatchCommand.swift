@@ -9,7 +9,10 @@ struct PatchCommand: ParsableCommand {
         discussion: """
         The patch is a safetensors file (see docs/patch-format.md) holding, per changed tensor, either \
         the whole new tensor or the changed entries' flat indices and new values, whichever is smaller, \
-        plus the tensors only the fine-tune has (a new task head), whole. It stores new values, not \
+        plus the tensors only the fine-tune has (a new task head), whole. A tensor whose leading \
+        dimension changed (tokens added to the embeddings or lm_head) is held as its new shape, the \
+        added rows and the changed entries of the shared rows; a task head whose shape changed (a \
+        replaced head, 2 -> 3 labels) is held whole. It stores new values, not \
         deltas, so `ckpt apply` reproduces them bit for bit, and fingerprints of the base and of the \
         result, so a patch is never applied to the wrong base unnoticed.
 
@@ -21,14 +24,17 @@ struct PatchCommand: ParsableCommand {
                                output, output_layernorm, embeddings_layernorm,
                                pooler, head, ...
           layers:last=N        every tensor of the last N transformer layers
-          head                 task-head tensors (classifier, qa_outputs, score, ...)
+          head                 task-head tensors (classifier, qa_outputs, score, ...),
+                               a replaced head whole
+          resized              the rows a fine-tune added to embedding and output
+                               matrices (new tokens) and their new shape
           mask:FILE            the entries a mask file marks 1 (safetensors of
                                BOOL/U8 tensors named like the parameters, as
                                `ckpt mask` writes)
           include:GLOB         tensors whose name matches the shell pattern
           exclude:GLOB         removes matching tensors from the rest
           all                  every tensor
-        The default is layernorm,bias,head. When every term is an exclude, they subtract from the \
+        The default is layernorm,bias,head,resized. When every term is an exclude, they subtract from the \
         default. Names match by the base's name, the fine-tune's name or the canonical name.
 
         When the fine-tune changed more than the selection keeps, the report says per component and \

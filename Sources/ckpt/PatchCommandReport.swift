@@ -49,7 +49,8 @@ struct PatchCommandReport: Encodable {
         lines.append("  base         \(base)")
         lines.append("  fine-tune    \(finetuned)")
         lines.append("  selection    \(selection)")
-        lines.append("  tensors      \(c.dense + c.sparse + c.new) (\(c.dense) dense, \(c.sparse) sparse, \(c.new) new)")
+        let resized = c.resized > 0 ? ", \(c.resized) resized" : ""
+        lines.append("  tensors      \(c.dense + c.sparse + c.new + c.resized) (\(c.dense) dense, \(c.sparse) sparse, \(c.new) new\(resized))")
         lines.append("  entries      \(Format.count(c.entries)) stored, \(Format.count(c.changed)) changed; \(Format.count(dataSize)) bytes of data")
         let s = shares
         lines.append("  kept change  \(Format.count(s.total.keptEntries)) of \(Format.count(s.total.changedEntries)) changed entries, \(Format.percent(s.total.keptShare)) of the sum of squared change")

@@ -178,7 +178,7 @@ final class PatchBadInputTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("is it a checkpoint?"))
         }
         var data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("patch/layernorm.patch")))
-        let range = try XCTUnwrap(data.range(of: Data("\"version\":\"1\"".utf8)))
+        let range = try XCTUnwrap(data.range(of: Data("\"version\":\"2\"".utf8)))
         data[range.upperBound - 2] = UInt8(ascii: "9")
         try data.write(to: URL(fileURLWithPath: tmp("v9.patch")))
         XCTAssertThrowsError(try PatchFile(path: tmp("v9.patch"))) { error in

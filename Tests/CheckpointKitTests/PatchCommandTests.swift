@@ -57,7 +57,7 @@ final class PatchCommandTests: XCTestCase {
     func testInspectListsWhatAPatchHolds() throws {
         let text = try run(["inspect", Fixtures.path("patch/mask-sparse.patch")])
         XCTAssertEqual(text.status, 0, text.stderr)
-        for needle in ["ckpt-patch version 1", "selection    mask:fixtures/patch/mask.safetensors", "3 sparse", "2 new", "encoder.layer.0.attention.self.query.weight  sparse F32"] {
+        for needle in ["ckpt-patch version 2", "selection    mask:fixtures/patch/mask.safetensors", "3 sparse", "2 new", "encoder.layer.0.attention.self.query.weight  sparse F32"] {
             XCTAssertTrue(text.stdout.contains(needle), "'\(needle)' not in:\n\(text.stdout)")
         }
         let json = try run(["inspect", Fixtures.path("patch/full-all-compressed.patch"), "--json"])

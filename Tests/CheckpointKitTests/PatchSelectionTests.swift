@@ -6,7 +6,7 @@ import XCTest
 final class PatchSelectionTests: XCTestCase {
     func testDefaultIsLayerNormBiasHead() throws {
         let selection = try PatchSelection(specs: [])
-        XCTAssertEqual(selection.terms, [.layerNorm, .bias(types: []), .head])
+        XCTAssertEqual(selection.terms, [.layerNorm, .bias(types: []), .head, .resized])
         XCTAssertEqual(selection.description, "layernorm,bias,head,resized")
         XCTAssertEqual(try PatchSelection(specs: ["layernorm,bias,head,resized"]), selection)
     }
@@ -28,7 +28,7 @@ final class PatchSelectionTests: XCTestCase {
 
     func testExcludesAloneSubtractFromTheDefault() throws {
         XCTAssertEqual(try PatchSelection(specs: ["exclude:classifier.*"]).terms,
-                       [.layerNorm, .bias(types: []), .head, .exclude("classifier.*")])
+                       [.layerNorm, .bias(types: []), .head, .resized, .exclude("classifier.*")])
     }
 
     func testDescriptionParsesBackToTheSameTerms() throws {

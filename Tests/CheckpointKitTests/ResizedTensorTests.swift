@@ -36,8 +36,8 @@ final class ResizedTensorTests: XCTestCase {
                 XCTAssertEqual(t.numel, 64 * 16, name)
                 XCTAssertEqual(t.changed, want["changed"] as? Int, name)
                 let sums = try XCTUnwrap(t.sums)
-                XCTAssertEqual(sums.baseSquares, try XCTUnwrap(want["base_sq"] as? Double), accuracy: 1e-12, name)
-                XCTAssertEqual(sums.deltaSquares, try XCTUnwrap(want["delta_sq"] as? Double), accuracy: 1e-12, name)
+                assertMatchesNumpy(sums.baseSquares, want["base_sq"], "\(name) base_sq")
+                assertMatchesNumpy(sums.deltaSquares, want["delta_sq"], "\(name) delta_sq")
                 XCTAssertFalse(t.isIdentical, name)
             }
             let regime = FineTuningRegime(diff)
@@ -99,8 +99,9 @@ final class ResizedTensorTests: XCTestCase {
         }
     }
 
-    /// Shared rows changed as well: a few entries are stored as indices and values next to the
-    /// rows; every entry changed is stored whole (dense, with its shape); both apply bit for bit.
+    /// Shared rows changed as well, and selected (`all`): a few entries are stored as indices and
+    /// values next to the rows; every entry changed is stored whole (dense, with its shape); both
+    /// apply bit for bit. (The default selection keeps only the added rows of an embedding matrix.)
     func testChangedSharedRowsAreStoredSparseOrWhole() throws {
         let base = Fixtures.path("resize/gpt2/base")
         var tensors = try RawSafetensors(path: Fixtures.path("resize/gpt2/ft"))
@@ -111,7 +112,7 @@ final class ResizedTensorTests: XCTestCase {
             edited.tensors["transformer.wte.weight"] = wte
             let ft = tmp("ft-\(label).safetensors")
             try PatchTestSupport.write(edited.order.map { ($0, edited.tensors[$0]!) }, to: ft)
-            try PatchTestSupport.makePatch(base: base, finetuned: ft, to: tmp("\(label).patch"))
+            try PatchTestSupport.makePatch(base: base, finetuned: ft, select: ["all"], to: tmp("\(label).patch"))
             let t = try XCTUnwrap(try PatchFile(path: tmp("\(label).patch")).tensors.first { $0.name == "transformer.wte.weight" })
             XCTAssertEqual(t.storage, label == "few" ? .resized : .dense, label)
             if label == "few" { XCTAssertEqual(t.indices?.elementCount, (64 * 16 + 96) / 97) }
@@ -146,6 +147,31 @@ final class ResizedTensorTests: XCTestCase {
         XCTAssertEqual(raw.metadata["shapes"], #"{"transformer.wte.weight":[67,16]}"#)
         XCTAssertEqual(raw.metadata["selection"], "layernorm,bias,head,resized")
         XCTAssertEqual(raw.tensors["transformer.wte.weight.rows"]?.shape, [3, 16])
+    }
+
+    /// `ckpt patch` writes exactly the committed version 2 patches that scripts/check_apply_patch.sh
+    /// applies with the Python reader (fixtures/make_resize_fixtures.py `patches`).
+    func testWriterReproducesTheCommittedResizePatches() throws {
+        for fixture in ["gpt2", "llama", "bert-head"] {
+            let output = tmp("\(fixture).patch")
+            let result = try CommandRunner.run(["patch", "fixtures/resize/\(fixture)/base", "fixtures/resize/\(fixture)/ft", "-o", output],
+                                               workingDirectory: Fixtures.checkout)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertEqual(try PatchTestSupport.sha256(output), try PatchTestSupport.sha256(Fixtures.path("resize/\(fixture).patch")), fixture)
+        }
+    }
+
+    /// A version 1 patch (written before `shapes` and `r`; fixtures/patch/v1) still applies and verifies.
+    func testVersion1PatchesStillRead() throws {
+        let v1 = try PatchFile(path: Fixtures.path("patch/v1/layernorm.patch"))
+        XCTAssertEqual(v1.version, 1)
+        XCTAssertTrue(v1.metadata.shapes.isEmpty)
+        let base = Fixtures.path("tiny-bert/base"), ft = Fixtures.path("tiny-bert/ft-layernorm")
+        try PatchTestSupport.apply(base: base, patch: v1.path, to: tmp("v1.out"))
+        try PatchTestSupport.apply(base: base, patch: Fixtures.path("patch/layernorm.patch"), to: tmp("v2.out"))
+        XCTAssertEqual(try PatchTestSupport.sha256(tmp("v1.out")), try PatchTestSupport.sha256(tmp("v2.out")))
+        let verification = try PatchVerifier.verify(patch: v1, base: try CheckpointOpener.open(base), finetuned: try CheckpointOpener.open(ft))
+        XCTAssertTrue(verification.ok)
     }
 
     /// The real MiniLM LayerNorm fine-tune with two added tokens (30,522 -> 30,524 rows).
