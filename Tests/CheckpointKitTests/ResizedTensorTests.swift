@@ -161,6 +161,37 @@ final class ResizedTensorTests: XCTestCase {
         }
     }
 
+    /// A damaged version 2 patch is refused naming the tensor: a resized tensor without its shape,
+    /// `r` in a version 1 file, added rows that do not fit the base.
+    func testBrokenResizedPatchesAreRefused() throws {
+        let raw = try RawSafetensors(path: Fixtures.path("resize/gpt2.patch"))
+        let entries = raw.order.map { ($0, raw.tensors[$0]!) }
+        var noShapes = raw.metadata
+        noShapes["shapes"] = nil
+        try PatchTestSupport.write(entries, metadata: noShapes, to: tmp("no-shapes.patch"))
+        XCTAssertThrowsError(try PatchFile(path: tmp("no-shapes.patch"))) { error in
+            XCTAssertTrue("\(error)".contains("transformer.wte.weight") && "\(error)".contains("'shapes'"), "\(error)")
+        }
+        var v1 = raw.metadata
+        v1["version"] = "1"
+        try PatchTestSupport.write(entries, metadata: v1, to: tmp("v1.patch"))
+        XCTAssertThrowsError(try PatchFile(path: tmp("v1.patch"))) { error in
+            XCTAssertTrue("\(error)".contains("version 1 patch has no 'shapes'"), "\(error)")
+        }
+        // A base whose embeddings have 66 rows: the 3 stored rows do not make 67.
+        let base = try RawSafetensors(path: Fixtures.path("resize/gpt2/base"))
+        var tensors = base.order.map { ($0, base.tensors[$0]!) }
+        let k = try XCTUnwrap(tensors.firstIndex { $0.0 == "transformer.wte.weight" })
+        tensors[k].1.shape = [66, 16]
+        tensors[k].1.bytes.append(Data(count: 2 * 16 * 4))
+        try PatchTestSupport.write(tensors, to: tmp("base66.safetensors"))
+        XCTAssertThrowsError(try PatchTestSupport.apply(base: tmp("base66.safetensors"), patch: Fixtures.path("resize/gpt2.patch"),
+                                                        to: tmp("out.safetensors"), force: true)) { error in
+            XCTAssertTrue("\(error)".contains("transformer.wte.weight") && "\(error)".contains("48 entries of added rows but [66, 16] -> [67, 16] adds 16"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp("out.safetensors")))
+    }
+
     /// A version 1 patch (written before `shapes` and `r`; fixtures/patch/v1) still applies and verifies.
     func testVersion1PatchesStillRead() throws {
         let v1 = try PatchFile(path: Fixtures.path("patch/v1/layernorm.patch"))

@@ -116,6 +116,9 @@ public final class PatchFile: @unchecked Sendable {
         headerSize = header.headerSize
         do {
             let result = try PatchFile.validate(header: header, bytes: buffer, path: path)
+            if version < 2, !result.metadata.shapes.isEmpty || result.tensors.contains(where: { $0.storage == .resized }) {
+                throw PatchError.invalidPatch(path: path, tensor: nil, reason: "a version 1 patch has no 'shapes' and no resized ('r') tensors")
+            }
             metadata = result.metadata
             tensors = result.tensors
             ranges = result.ranges
@@ -144,7 +147,12 @@ public final class PatchFile: @unchecked Sendable {
 
     static func validate(header: SafetensorsHeader, bytes: UnsafeRawBufferPointer, path: String) throws
         -> (metadata: PatchMetadata, tensors: [Tensor], ranges: [String: Range<Int>]) {
-        let metadata = try PatchMetadata.decode(header.metadata, entryNames: header.tensors.map(\.info.name), path: path)
+        // Data order; empty entries (the `.indices` and `.values` of a resized tensor whose shared rows
+        // kept no change) share an offset, and their names decide (`.indices` < `.rows` < `.values`).
+        let ordered = header.tensors.sorted {
+            ($0.fileRange.lowerBound, $0.fileRange.upperBound, $0.info.name) < ($1.fileRange.lowerBound, $1.fileRange.upperBound, $1.info.name)
+        }
+        let metadata = try PatchMetadata.decode(header.metadata, entryNames: ordered.map(\.info.name), path: path)
         var entries: [String: SafetensorsHeader.Entry] = [:]
         for entry in header.tensors { entries[entry.info.name] = entry }
         var used = Set<String>()
@@ -213,7 +221,7 @@ public final class PatchFile: @unchecked Sendable {
         if let extra = header.tensors.first(where: { !used.contains($0.info.name) }) {
             throw PatchError.invalidPatch(path: path, tensor: extra.info.name, reason: "the file holds an entry the metadata does not describe")
         }
-        guard header.tensors.map(\.info.name) == expectedOrder else {
+        guard ordered.map(\.info.name) == expectedOrder else {
             throw PatchError.invalidPatch(path: path, tensor: nil, reason: "entries are not stored in the order of the metadata's 'tensors'")
         }
         guard entries_stored == metadata.counts.entries else {
