@@ -35,7 +35,7 @@ def read_st(buf):
     header = json.loads(buf[8:8 + n])
     meta = header.pop("__metadata__", {}) or {}
     raw = {name: info["data"] for name, info in safetensors.deserialize(bytes(buf))}  # validates the file
-    # Data order; empty entries share an offset and are ordered by name (X.indices < X.rows < X.values).
+    # Data order; empty entries share an offset and are ordered by name (X.indices before X.values).
     order = sorted(header, key=lambda k: (header[k]["data_offsets"][0], header[k]["data_offsets"][1], k.encode()))
     return meta, [(k, header[k]["dtype"], header[k]["shape"], raw[k]) for k in order]
 

@@ -148,7 +148,7 @@ public final class PatchFile: @unchecked Sendable {
     static func validate(header: SafetensorsHeader, bytes: UnsafeRawBufferPointer, path: String) throws
         -> (metadata: PatchMetadata, tensors: [Tensor], ranges: [String: Range<Int>]) {
         // Data order; empty entries (the `.indices` and `.values` of a resized tensor whose shared rows
-        // kept no change) share an offset, and their names decide (`.indices` < `.rows` < `.values`).
+        // kept no change) share an offset, and their names decide (`.indices` before `.values`).
         let ordered = header.tensors.sorted {
             ($0.fileRange.lowerBound, $0.fileRange.upperBound, $0.info.name) < ($1.fileRange.lowerBound, $1.fileRange.upperBound, $1.info.name)
         }
