@@ -48,6 +48,7 @@ struct DiffHTMLReport {
         body += topTable(metric)
         body += oneSided("Only in base", diff.onlyInBase)
         body += oneSided("Only in fine-tune", diff.onlyInFinetuned)
+        body += shapeChanges(diff.tensors)
         let mismatched = diff.tensors.filter { $0.problem != nil || $0.baseDType != $0.finetunedDType }
         if !mismatched.isEmpty {
             body += "<h2>Shape / dtype mismatches</h2><ul>"
@@ -216,6 +217,29 @@ struct DiffHTMLReport {
             html += "<td>\(t.cosine.map { String(format: "%.6f", $0) } ?? "-")</td><td>\(NumberText.percent(t.changed ?? 0, of: t.numel))</td></tr>\n"
         }
         return html + "</table>\n"
+    }
+
+    /// Resized tensors (compared on their shared rows) and replaced heads (new tensors).
+    private func shapeChanges(_ tensors: [TensorDifference]) -> String {
+        func shape(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
+        var html = ""
+        let resized = tensors.filter { $0.shapeChange != nil && $0.shapeChange != .replacedHead }
+        if !resized.isEmpty {
+            html += "<h2>Resized, compared on the shared rows (\(resized.count))</h2><ul>"
+            for t in resized {
+                html += "<li><code>\(esc(t.name))</code> \(shape(t.baseShape)) -> \(shape(t.finetunedShape)): \(esc(t.shapeChange!.summary))</li>"
+            }
+            html += "</ul>\n"
+        }
+        let replaced = tensors.filter { $0.shapeChange == .replacedHead }
+        if !replaced.isEmpty {
+            html += "<h2>Replaced heads, new tensors (\(replaced.count))</h2><ul>"
+            for t in replaced {
+                html += "<li><code>\(esc(t.name))</code> \(t.finetunedDType.rawValue) \(shape(t.baseShape)) -> \(shape(t.finetunedShape))</li>"
+            }
+            html += "</ul>\n"
+        }
+        return html
     }
 
     private func oneSided(_ title: String, _ tensors: [TensorInfo]) -> String {

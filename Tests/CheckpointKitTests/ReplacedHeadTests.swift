@@ -35,11 +35,18 @@ final class ReplacedHeadTests: XCTestCase {
         let head = try XCTUnwrap(tensors.first { $0["name"] as? String == "classifier.weight" })
         XCTAssertEqual(head["replaced"] as? Bool, true)
         XCTAssertEqual(head["finetuned_shape"] as? [Int], [3, 16])
+        XCTAssertEqual(head["numel"] as? Int, 48) // the new tensor's
+        XCTAssertTrue(head["delta_l2"] is NSNull)
         let heads = try XCTUnwrap((document["regime"] as? [String: Any])?["replaced_heads"] as? [[String: Any]])
         XCTAssertEqual(heads.count, 2)
         let text = try CommandRunner.run(["diff", base, ft])
         XCTAssertTrue(text.stdout.contains("Replaced heads, new tensors (2)"), text.stdout)
         XCTAssertFalse(text.stdout.contains("Shape / dtype mismatches"), text.stdout)
+        let html = try CommandRunner.run(["diff", base, ft, "--html", tmp("diff.html")])
+        XCTAssertEqual(html.status, 0, html.stderr)
+        let page = try String(contentsOfFile: tmp("diff.html"), encoding: .utf8)
+        XCTAssertTrue(page.contains("Replaced heads, new tensors (2)") && page.contains("head replaced: classifier 2 -&gt; 3 labels"))
+        XCTAssertFalse(page.contains("Shape / dtype mismatches"))
     }
 
     func testDefaultPatchHoldsTheNewHeadWhole() throws {

@@ -55,8 +55,12 @@ public struct TensorDifference: Sendable {
         shapeChange = pair.shapeChange
     }
 
-    /// Number of elements compared (of the base side; of the shared rows of a resized pair).
-    public var numel: Int { sums?.count ?? baseShape.reduce(1, *) }
+    /// Number of elements compared (of the base side; of the shared rows of a resized pair; of the
+    /// fine-tune's tensor for a replaced head, which is reported as a new tensor).
+    public var numel: Int {
+        if shapeChange == .replacedHead { return finetunedShape.reduce(1, *) }
+        return sums?.count ?? baseShape.reduce(1, *)
+    }
 
     public var baseL2: Double? { sums.map { $0.baseSquares.squareRoot() } }
     public var finetunedL2: Double? { sums.map { $0.finetunedSquares.squareRoot() } }
