@@ -83,6 +83,13 @@ struct MetadataReader {
                 guard let dims = value.arrayValue?.compactMap(\.intValue), dims.count == value.arrayValue?.count, dims.allSatisfy({ $0 >= 0 }) else {
                     throw invalid("metadata 'shapes' value for '\(key)' is not a list of non-negative integers")
                 }
+                // The element count is multiplied by a dtype width later: keep it far from overflow.
+                var count = 1
+                for dim in dims {
+                    let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+                    guard !overflow, product <= 1 << 50 else { throw invalid("metadata 'shapes' value for '\(key)' has too many elements") }
+                    count = product
+                }
                 shapes[key] = dims
             }
         }
