@@ -165,7 +165,11 @@ final class ResizedTensorTests: XCTestCase {
     /// `r` in a version 1 file, added rows that do not fit the base.
     func testBrokenResizedPatchesAreRefused() throws {
         let raw = try RawSafetensors(path: Fixtures.path("resize/gpt2.patch"))
-        let entries = raw.order.map { ($0, raw.tensors[$0]!) }
+        // The entries in the patch's data order (empty `.indices`/`.values` share an offset with `.rows`).
+        let names = try PatchFile(path: Fixtures.path("resize/gpt2.patch")).tensors.flatMap { t in
+            [t.indices?.name, t.values.name, t.rows?.name].compactMap { $0 }
+        }
+        let entries = names.map { ($0, raw.tensors[$0]!) }
         var noShapes = raw.metadata
         noShapes["shapes"] = nil
         try PatchTestSupport.write(entries, metadata: noShapes, to: tmp("no-shapes.patch"))
@@ -190,6 +194,24 @@ final class ResizedTensorTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("transformer.wte.weight") && "\(error)".contains("48 entries of added rows but [66, 16] -> [67, 16] adds 16"), "\(error)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp("out.safetensors")))
+    }
+
+    /// A body tensor whose shape changed stays a mismatch: not compared, not patched.
+    func testBodyShapeChangeStaysAMismatch() throws {
+        let ft = try RawSafetensors(path: Fixtures.path("tiny-bert/ft-layernorm"))
+        var tensors = ft.order.map { ($0, ft.tensors[$0]!) }
+        let k = try XCTUnwrap(tensors.firstIndex { $0.0.hasSuffix("encoder.layer.0.intermediate.dense.weight") })
+        let rowBytes = tensors[k].1.bytes.count / tensors[k].1.shape[0]
+        tensors[k].1.shape[0] += 1
+        tensors[k].1.bytes.append(Data(count: rowBytes))
+        try PatchTestSupport.write(tensors, to: tmp("wider.safetensors"))
+        let diff = try CheckpointDiff(base: try CheckpointOpener.open(Fixtures.path("tiny-bert/base")), finetuned: try CheckpointOpener.open(tmp("wider.safetensors")))
+        let t = try XCTUnwrap(diff.tensors.first { $0.name == "encoder.layer.0.intermediate.dense.weight" })
+        XCTAssertNil(t.shapeChange)
+        XCTAssertNotNil(t.problem)
+        XCTAssertTrue(FineTuningRegime(diff).resized.isEmpty)
+        let plan = try PatchTestSupport.makePatch(base: Fixtures.path("tiny-bert/base"), finetuned: tmp("wider.safetensors"), to: tmp("w.patch"))
+        XCTAssertTrue(plan.notes.contains { $0.hasPrefix("encoder.layer.0.intermediate.dense.weight: not compared (shape") }, "\(plan.notes)")
     }
 
     /// A version 1 patch (written before `shapes` and `r`; fixtures/patch/v1) still applies and verifies.
@@ -217,6 +239,13 @@ final class ResizedTensorTests: XCTestCase {
         let regime = FineTuningRegime(diff)
         XCTAssertEqual(regime.identifier, "layernorm")
         XCTAssertTrue(regime.line.contains("word_embeddings +2 rows (new tokens 30522-30523)"), regime.line)
+        // The shared rows are ft-layernorm's, so every number (word_embeddings included, over its
+        // 30,522 shared rows) is the numpy float64 expectation of the PyTorch LayerNorm fine-tune.
+        let data = try Data(contentsOf: URL(fileURLWithPath: try DiffRealCheckpointTests.present("expected-diff-layernorm.json")))
+        let expectation = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        try assertTensorsMatch(diff, expectation)
+        let groups = DifferenceGroups(diff.tensors)
+        assertGroupsMatch(groups.byComponent, try XCTUnwrap(expectation["by_component"] as? [[String: Any]]), "ft-vocab component")
 
         let plan = try PatchTestSupport.makePatch(base: base, finetuned: ft, to: tmp("vocab.patch"))
         let layerNorm = try PatchTestSupport.makePatch(base: base, finetuned: ft, select: ["layernorm,bias,head"], to: tmp("ln.patch"))
