@@ -119,22 +119,24 @@ CKPT_INLINE v4d CKPT_NAME(widen)(v8f v) {
 }
 
 /* Adds one pair of values in double, exactly as Swift's DifferenceSums.add does. */
+/* A pair with a NaN or infinity on either side is counted and left out of every sum. */
 CKPT_INLINE void CKPT_NAME(add_one)(ckpt_difference_sums *s, double b, double f) {
     double d = f - b;
+    if (d != d) s->nan_deltas += 1;
+    if (b != b) s->base_nan += 1; else if (__builtin_isinf(b)) s->base_infinite += 1;
+    if (f != f) s->finetuned_nan += 1; else if (__builtin_isinf(f)) s->finetuned_infinite += 1;
+    s->count += 1;
+    if (!(__builtin_isfinite(b) && __builtin_isfinite(f))) {
+        s->non_finite += 1;
+        return;
+    }
     double absD = __builtin_fabs(d);
     s->base_squares += b * b;
     s->finetuned_squares += f * f;
     s->delta_squares += d * d;
     s->absolute_delta += absD;
     s->product += b * f;
-    if (d != d) {
-        s->nan_deltas += 1;
-    } else if (absD > s->max_absolute_delta) {
-        s->max_absolute_delta = absD;
-    }
-    if (b != b) s->base_nan += 1; else if (__builtin_isinf(b)) s->base_infinite += 1;
-    if (f != f) s->finetuned_nan += 1; else if (__builtin_isinf(f)) s->finetuned_infinite += 1;
-    s->count += 1;
+    if (absD > s->max_absolute_delta) s->max_absolute_delta = absD;
 }
 
 /* The vector loop: 8 float lanes per step; float partial sums go into double every 256 elements;
@@ -339,6 +341,129 @@ CKPT_ATTR int64_t CKPT_NAME(ckpt_scan_block)(const void *base, const void *finet
 #undef CKPT_SCAN_WIDTH
 #undef CKPT_SCAN
     return CKPT_NAME(scan_core)(a, b, width, x, y, count, keep, mask, first, indices, capacity, out);
+}
+
+/* ---- Value statistics (`ckpt inspect --values`) ---- */
+
+/* Eight elements of `type` at element `index` as two halves of four doubles. */
+CKPT_INLINE void CKPT_NAME(load_doubles)(const unsigned char *p, int type, int64_t index, v4d *low, v4d *high) {
+    if (type == CKPT_LANE_F64) {
+        *low = *(const v4d_unaligned *)(p + 8 * index);
+        *high = *(const v4d_unaligned *)(p + 8 * index + 32);
+        return;
+    }
+    v8u bits;
+    v8f v = CKPT_NAME(load)(p, type, index, &bits);
+    *low = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d);
+    *high = __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d);
+}
+
+/* One element as a double. */
+CKPT_INLINE double CKPT_NAME(load_double)(const unsigned char *p, int type, int64_t index) {
+    if (type == CKPT_LANE_F64) {
+        double x;
+        __builtin_memcpy(&x, p + 8 * index, 8);
+        return x;
+    }
+    uint32_t bits;
+    return CKPT_NAME(load_one)(p, type, index, &bits);
+}
+
+/* Lane sums in a fixed order, the same in both copies. */
+CKPT_INLINE double CKPT_NAME(lane_sum)(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+/* Pass 1 over one half of eight elements: finite mask (x - x is 0 only for finite x), masked sum,
+ * min, max, finite and zero counts. */
+#define CKPT_STATS_PASS1(x)                                                        \
+    do {                                                                            \
+        v4l fin = (v4l)((x - x) == 0);                                              \
+        sum = sum + (v4d)((v4l)(x) & fin);                                          \
+        v4d lo = (v4d)(((v4l)(x) & fin) | ((v4l)posInf & ~fin));                    \
+        v4d hi = (v4d)(((v4l)(x) & fin) | ((v4l)negInf & ~fin));                    \
+        v4l less = (v4l)(lo < mn);                                                  \
+        mn = (v4d)(((v4l)lo & less) | ((v4l)mn & ~less));                           \
+        v4l more = (v4l)(hi > mx);                                                  \
+        mx = (v4d)(((v4l)hi & more) | ((v4l)mx & ~more));                           \
+        finite = finite - fin;                                                      \
+        zeros = zeros - (v4l)((x) == 0);                                            \
+    } while (0)
+
+/* The statistics of one block of at most 4096 elements, in element order. */
+CKPT_INLINE ckpt_value_stats CKPT_NAME(stats_block)(const unsigned char *p, int type, int64_t start, int64_t n) {
+    const v4d posInf = (v4d){0} + __builtin_inf(), negInf = (v4d){0} - __builtin_inf();
+    v4d sum = {0}, mn = posInf, mx = negInf;
+    v4l finite = {0}, zeros = {0};
+    const int64_t vectorEnd = start + (n & ~(int64_t)7);
+    for (int64_t i = start; i < vectorEnd; i += 8) {
+        v4d a, b;
+        CKPT_NAME(load_doubles)(p, type, i, &a, &b);
+        CKPT_STATS_PASS1(a);
+        CKPT_STATS_PASS1(b);
+    }
+    ckpt_value_stats s = {0};
+    s.count = n;
+    double total = CKPT_NAME(lane_sum)(sum);
+    s.min = mn[0];
+    s.max = mx[0];
+    for (int lane = 0; lane < 4; lane++) {
+        s.finite += finite[lane];
+        s.zeros += zeros[lane];
+        if (mn[lane] < s.min) s.min = mn[lane];
+        if (mx[lane] > s.max) s.max = mx[lane];
+    }
+    for (int64_t i = vectorEnd; i < start + n; i++) {
+        double x = CKPT_NAME(load_double)(p, type, i);
+        if (x == 0) s.zeros += 1;
+        if (!__builtin_isfinite(x)) continue;
+        s.finite += 1;
+        total += x;
+        if (x < s.min) s.min = x;
+        if (x > s.max) s.max = x;
+    }
+    if (s.finite < n) {  /* rare: count what was left out */
+        for (int64_t i = start; i < start + n; i++) {
+            double x = CKPT_NAME(load_double)(p, type, i);
+            if (x != x) s.nan += 1;
+            else if (x == __builtin_inf()) s.positive_infinite += 1;
+            else if (x == -__builtin_inf()) s.negative_infinite += 1;
+        }
+    }
+    if (s.finite == 0) return s;
+    double mean = total / (double)s.finite;
+    const v4d m = (v4d){0} + mean;
+    v4d squares = {0};
+    for (int64_t i = start; i < vectorEnd; i += 8) {  /* pass 2: the block is in cache */
+        v4d a, b;
+        CKPT_NAME(load_doubles)(p, type, i, &a, &b);
+        v4l finA = (v4l)((a - a) == 0), finB = (v4l)((b - b) == 0);
+        v4d da = (v4d)((v4l)(a - m) & finA), db = (v4d)((v4l)(b - m) & finB);
+        squares = squares + da * da;
+        squares = squares + db * db;
+    }
+    double m2 = CKPT_NAME(lane_sum)(squares);
+    for (int64_t i = vectorEnd; i < start + n; i++) {
+        double x = CKPT_NAME(load_double)(p, type, i);
+        if (__builtin_isfinite(x)) m2 += (x - mean) * (x - mean);
+    }
+    s.mean = mean;
+    s.m2 = m2;
+    return s;
+}
+#undef CKPT_STATS_PASS1
+
+CKPT_ATTR void CKPT_NAME(ckpt_value_stats)(const void *src, int type, int64_t count, ckpt_value_stats *out) {
+    const unsigned char *p = src;
+    for (int64_t start = 0; start < count; start += 4096) {
+        int64_t n = count - start < 4096 ? count - start : 4096;
+        ckpt_value_stats block;
+        switch (type) {  /* a constant type per call, so that the loader's switch folds away */
+        case CKPT_LANE_F32: block = CKPT_NAME(stats_block)(p, CKPT_LANE_F32, start, n); break;
+        case CKPT_LANE_F16: block = CKPT_NAME(stats_block)(p, CKPT_LANE_F16, start, n); break;
+        case CKPT_LANE_BF16: block = CKPT_NAME(stats_block)(p, CKPT_LANE_BF16, start, n); break;
+        default: block = CKPT_NAME(stats_block)(p, CKPT_LANE_F64, start, n); break;
+        }
+        ckpt_value_stats_merge(out, &block);
+    }
 }
 
 #undef CKPT_INLINE

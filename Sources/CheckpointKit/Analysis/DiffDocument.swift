@@ -5,21 +5,26 @@ import Foundation
 /// Top level: `base`, `finetuned`, `base_format`, `finetuned_format`, `metric`, `identical`,
 /// `regime` (`kind`, `identifier`, `line`, counts, `new_head`), `overall`, `tensors`, `groups`
 /// (`component`, `kind`, `bias_type`, `layer`, `layer_component`), `only_in_base`,
-/// `only_in_finetuned` (names), `bytes_compared`, `seconds`.
+/// `only_in_finetuned` (names), `bytes_compared`, `seconds`, `problems` (every tensor side holding
+/// NaN or infinity: `side`, `tensor`, `stored_name`, `nan`, `inf`; empty when there is none).
 /// Every tensor entry has `name`, `base_name`, `finetuned_name`, `numel`, `base_l2`,
 /// `finetuned_l2`, `delta_l2`, `relative_change`, `mean_abs_delta`, `max_abs_delta`, `cosine`,
 /// `changed`, `identical`, dtypes and shapes of both sides, `component`, `kind`, `layer`,
-/// `bias_type`, NaN/Inf counts, `transposed` and `problem`; numbers are null when the pair was not
-/// compared. Non-finite numbers are written as the strings "inf", "-inf" and "nan".
+/// `bias_type`, NaN/Inf counts, `non_finite` (pairs left out of the numbers because a side is NaN
+/// or infinite; groups and `overall` have it too), `transposed` and `problem`; numbers are null
+/// when the pair was not compared. Non-finite numbers are written as the strings "inf", "-inf" and "nan".
 public struct DiffDocument: Encodable, Sendable {
     public var diff: CheckpointDiff
     public var groups: DifferenceGroups
     public var regime: FineTuningRegime
     public var metric: DifferenceMetric
+    /// Tensor sides holding NaN or infinity (``NonFiniteProblem/list(_:)``).
+    public var problems: [NonFiniteProblem]
 
     public init(diff: CheckpointDiff, metric: DifferenceMetric) {
         self.diff = diff
         self.metric = metric
+        problems = NonFiniteProblem.list(diff)
         groups = DifferenceGroups(diff.tensors)
         regime = FineTuningRegime(diff)
     }
@@ -34,6 +39,7 @@ public struct DiffDocument: Encodable, Sendable {
         case baseFormat = "base_format", finetunedFormat = "finetuned_format"
         case onlyInBase = "only_in_base", onlyInFinetuned = "only_in_finetuned"
         case bytesCompared = "bytes_compared"
+        case problems
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -52,6 +58,7 @@ public struct DiffDocument: Encodable, Sendable {
         try c.encode(diff.onlyInFinetuned.map(\.name), forKey: .onlyInFinetuned)
         try c.encode(diff.bytesCompared, forKey: .bytesCompared)
         try c.encode(diff.seconds, forKey: .seconds)
+        try c.encode(problems, forKey: .problems)
     }
 
     struct TensorEntry: Encodable {
@@ -67,6 +74,7 @@ public struct DiffDocument: Encodable, Sendable {
             case baseShape = "base_shape", finetunedShape = "finetuned_shape"
             case biasType = "bias_type"
             case baseNaN = "base_nan", baseInf = "base_inf", finetunedNaN = "finetuned_nan", finetunedInf = "finetuned_inf"
+            case nonFinite = "non_finite"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -96,6 +104,7 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(t.sums?.baseInfinite, forKey: .baseInf)
             try c.encode(t.sums?.finetunedNaN, forKey: .finetunedNaN)
             try c.encode(t.sums?.finetunedInfinite, forKey: .finetunedInf)
+            try c.encode(t.nonFinite, forKey: .nonFinite)
             try c.encode(t.transposed, forKey: .transposed)
             try c.encode(t.problem, forKey: .problem)
         }
@@ -114,11 +123,13 @@ public struct DiffDocument: Encodable, Sendable {
             case tensorCount = "tensor_count"
             case baseL2 = "base_l2", deltaL2 = "delta_l2"
             case relativeChange = "relative_change", meanAbsDelta = "mean_abs_delta", maxAbsDelta = "max_abs_delta"
+            case nonFinite = "non_finite"
         }
 
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: Keys.self)
             try c.encode(g.name, forKey: .group)
+            try c.encode(g.nonFinite, forKey: .nonFinite)
             try c.encodeIfPresent(g.layer, forKey: .layer)
             try c.encodeIfPresent(g.component, forKey: .component)
             try c.encode(g.tensorCount, forKey: .tensorCount)
