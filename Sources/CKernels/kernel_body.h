@@ -372,12 +372,28 @@ CKPT_INLINE double CKPT_NAME(load_double)(const unsigned char *p, int type, int6
 /* Lane sums in a fixed order, the same in both copies. */
 CKPT_INLINE double CKPT_NAME(lane_sum)(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
-/* Pass 1 over one half of eight elements: finite mask (x - x is 0 only for finite x), masked sum,
- * min, max, finite and zero counts. */
-#define CKPT_STATS_PASS1(x)                                                        \
+/* Lane-wise a < b ? a : b and a > b ? a : b, as compare and select (the same bits in both copies). */
+#define CKPT_MIN4(a, b) ((v4d)(((v4l)(a) & (v4l)((a) < (b))) | ((v4l)(b) & ~(v4l)((a) < (b)))))
+#define CKPT_MAX4(a, b) ((v4d)(((v4l)(a) & (v4l)((a) > (b))) | ((v4l)(b) & ~(v4l)((a) > (b)))))
+
+/* Pass 1 over eight elements (halves a, b), assuming finite data: sum, min, max, zero count. The
+ * halves are combined first, so the running min and max take one dependent step per eight
+ * elements. A NaN or an infinity makes the block's sum non-finite, and the block is redone masked. */
+#define CKPT_STATS_FAST(a, b)                                                      \
+    do {                                                                            \
+        sum = sum + ((a) + (b));                                                    \
+        mn = CKPT_MIN4(CKPT_MIN4(a, b), mn);                                        \
+        mx = CKPT_MAX4(CKPT_MAX4(a, b), mx);                                        \
+        zeros = zeros - (v4l)((a) == 0) - (v4l)((b) == 0);                          \
+    } while (0)
+
+/* The same with a finite mask (x - x is 0 only for finite x): non-finite lanes add 0 and never
+ * become the min or max. */
+#define CKPT_STATS_MASKED(x)                                                       \
     do {                                                                            \
         v4l fin = (v4l)((x - x) == 0);                                              \
-        sum = sum + (v4d)((v4l)(x) & fin);                                          \
+        v4d kept = (v4d)((v4l)(x) & fin);                                           \
+        sum = sum + kept;                                                           \
         v4d lo = (v4d)(((v4l)(x) & fin) | ((v4l)posInf & ~fin));                    \
         v4d hi = (v4d)(((v4l)(x) & fin) | ((v4l)negInf & ~fin));                    \
         v4l less = (v4l)(lo < mn);                                                  \
@@ -388,26 +404,71 @@ CKPT_INLINE double CKPT_NAME(lane_sum)(v4d v) { return (v[0] + v[1]) + (v[2] + v
         zeros = zeros - (v4l)((x) == 0);                                            \
     } while (0)
 
-/* The statistics of one block of at most 4096 elements, in element order. */
-CKPT_INLINE ckpt_value_stats CKPT_NAME(stats_block)(const unsigned char *p, int type, int64_t start, int64_t n) {
+/* Pass 1 of a block over its whole 8-element part: sum, min and max lanes, finite and zero counts.
+ * `masked` = 0 trusts the data to be finite (every lane then counts as finite). */
+CKPT_INLINE void CKPT_NAME(stats_pass1)(const unsigned char *p, int type, int64_t start, int64_t end, int masked,
+                                        v4d *sumOut, v4d *mnOut, v4d *mxOut, int64_t *finiteOut, int64_t *zerosOut) {
     const v4d posInf = (v4d){0} + __builtin_inf(), negInf = (v4d){0} - __builtin_inf();
     v4d sum = {0}, mn = posInf, mx = negInf;
     v4l finite = {0}, zeros = {0};
-    const int64_t vectorEnd = start + (n & ~(int64_t)7);
-    for (int64_t i = start; i < vectorEnd; i += 8) {
-        v4d a, b;
-        CKPT_NAME(load_doubles)(p, type, i, &a, &b);
-        CKPT_STATS_PASS1(a);
-        CKPT_STATS_PASS1(b);
+    if (masked) {
+        for (int64_t i = start; i < end; i += 8) {
+            v4d a, b;
+            CKPT_NAME(load_doubles)(p, type, i, &a, &b);
+            CKPT_STATS_MASKED(a);
+            CKPT_STATS_MASKED(b);
+        }
+    } else if (type == CKPT_LANE_F64) {
+        for (int64_t i = start; i < end; i += 8) {
+            v4d a, b;
+            CKPT_NAME(load_doubles)(p, type, i, &a, &b);
+            CKPT_STATS_FAST(a, b);
+        }
+    } else {  /* float types: min, max and zeros in eight float lanes, the sum in double */
+        v8f mnf = (v8f){0} + __builtin_inff(), mxf = (v8f){0} - __builtin_inff();
+        v8i zerosf = {0};
+        for (int64_t i = start; i < end; i += 8) {
+            v8u bits;
+            v8f v = CKPT_NAME(load)(p, type, i, &bits);
+            sum = sum + (__builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d)
+                         + __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d));
+            v8i less = (v8i)(v < mnf), more = (v8i)(v > mxf);
+            mnf = (v8f)(((v8i)v & less) | ((v8i)mnf & ~less));
+            mxf = (v8f)(((v8i)v & more) | ((v8i)mxf & ~more));
+            zerosf = zerosf - (v8i)(v == 0);
+        }
+        v4d mnLow = __builtin_convertvector(__builtin_shufflevector(mnf, mnf, 0, 1, 2, 3), v4d);
+        v4d mnHigh = __builtin_convertvector(__builtin_shufflevector(mnf, mnf, 4, 5, 6, 7), v4d);
+        v4d mxLow = __builtin_convertvector(__builtin_shufflevector(mxf, mxf, 0, 1, 2, 3), v4d);
+        v4d mxHigh = __builtin_convertvector(__builtin_shufflevector(mxf, mxf, 4, 5, 6, 7), v4d);
+        mn = CKPT_MIN4(mnLow, mnHigh);
+        mx = CKPT_MAX4(mxLow, mxHigh);
+        for (int lane = 0; lane < 8; lane++) zeros[lane & 3] += zerosf[lane];
     }
+    *sumOut = sum, *mnOut = mn, *mxOut = mx;
+    *finiteOut = masked ? (finite[0] + finite[1]) + (finite[2] + finite[3]) : end - start;
+    *zerosOut = (zeros[0] + zeros[1]) + (zeros[2] + zeros[3]);
+}
+#undef CKPT_STATS_FAST
+#undef CKPT_STATS_MASKED
+#undef CKPT_MIN4
+#undef CKPT_MAX4
+
+/* The statistics of one block of at most 4096 elements, in element order. */
+CKPT_INLINE ckpt_value_stats CKPT_NAME(stats_block)(const unsigned char *p, int type, int64_t start, int64_t n) {
+    const int64_t vectorEnd = start + (n & ~(int64_t)7);
+    v4d sum, mn, mx;
     ckpt_value_stats s = {0};
     s.count = n;
+    CKPT_NAME(stats_pass1)(p, type, start, vectorEnd, 0, &sum, &mn, &mx, &s.finite, &s.zeros);
     double total = CKPT_NAME(lane_sum)(sum);
+    if (!__builtin_isfinite(total)) {  /* rare: a NaN or an infinity (or a huge F64 sum) */
+        CKPT_NAME(stats_pass1)(p, type, start, vectorEnd, 1, &sum, &mn, &mx, &s.finite, &s.zeros);
+        total = CKPT_NAME(lane_sum)(sum);
+    }
     s.min = mn[0];
     s.max = mx[0];
-    for (int lane = 0; lane < 4; lane++) {
-        s.finite += finite[lane];
-        s.zeros += zeros[lane];
+    for (int lane = 1; lane < 4; lane++) {
         if (mn[lane] < s.min) s.min = mn[lane];
         if (mx[lane] > s.max) s.max = mx[lane];
     }
@@ -420,7 +481,8 @@ CKPT_INLINE ckpt_value_stats CKPT_NAME(stats_block)(const unsigned char *p, int 
         if (x < s.min) s.min = x;
         if (x > s.max) s.max = x;
     }
-    if (s.finite < n) {  /* rare: count what was left out */
+    const int allFinite = s.finite == n;
+    if (!allFinite) {  /* rare: count what was left out */
         for (int64_t i = start; i < start + n; i++) {
             double x = CKPT_NAME(load_double)(p, type, i);
             if (x != x) s.nan += 1;
@@ -432,13 +494,21 @@ CKPT_INLINE ckpt_value_stats CKPT_NAME(stats_block)(const unsigned char *p, int 
     double mean = total / (double)s.finite;
     const v4d m = (v4d){0} + mean;
     v4d squares = {0};
-    for (int64_t i = start; i < vectorEnd; i += 8) {  /* pass 2: the block is in cache */
-        v4d a, b;
-        CKPT_NAME(load_doubles)(p, type, i, &a, &b);
-        v4l finA = (v4l)((a - a) == 0), finB = (v4l)((b - b) == 0);
-        v4d da = (v4d)((v4l)(a - m) & finA), db = (v4d)((v4l)(b - m) & finB);
-        squares = squares + da * da;
-        squares = squares + db * db;
+    if (allFinite) {  /* pass 2: the block is in cache */
+        for (int64_t i = start; i < vectorEnd; i += 8) {
+            v4d a, b;
+            CKPT_NAME(load_doubles)(p, type, i, &a, &b);
+            v4d da = a - m, db = b - m;
+            squares = squares + (da * da + db * db);
+        }
+    } else {
+        for (int64_t i = start; i < vectorEnd; i += 8) {
+            v4d a, b;
+            CKPT_NAME(load_doubles)(p, type, i, &a, &b);
+            v4l finA = (v4l)((a - a) == 0), finB = (v4l)((b - b) == 0);
+            v4d da = (v4d)((v4l)(a - m) & finA), db = (v4d)((v4l)(b - m) & finB);
+            squares = squares + (da * da + db * db);
+        }
     }
     double m2 = CKPT_NAME(lane_sum)(squares);
     for (int64_t i = vectorEnd; i < start + n; i++) {
@@ -449,7 +519,6 @@ CKPT_INLINE ckpt_value_stats CKPT_NAME(stats_block)(const unsigned char *p, int 
     s.m2 = m2;
     return s;
 }
-#undef CKPT_STATS_PASS1
 
 CKPT_ATTR void CKPT_NAME(ckpt_value_stats)(const void *src, int type, int64_t count, ckpt_value_stats *out) {
     const unsigned char *p = src;
