@@ -16,21 +16,25 @@ public struct TensorValueStats: Sendable, Encodable {
     /// Elements that are neither NaN nor infinite: what min, max, mean and std cover.
     public var finite: Int
     public var nan: Int
+    /// Infinities of either sign, and of each sign.
+    public var infinite: Int
     public var positiveInfinite: Int
     public var negativeInfinite: Int
     /// Elements equal to zero (+0 or -0).
     public var zeros: Int
-    /// Over the finite elements; nil when there is none.
-    public var min: Double?
-    public var max: Double?
-    public var mean: Double?
+    /// Over the finite elements; null when there is none.
+    @ExplicitNull public var min: Double? = nil
+    @ExplicitNull public var max: Double? = nil
+    @ExplicitNull public var mean: Double? = nil
     /// Population standard deviation (ddof = 0) of the finite elements.
-    public var std: Double?
-    /// Why the values were not read (a dtype CheckpointKit cannot decode), else nil.
-    public var problem: String?
+    @ExplicitNull public var std: Double? = nil
+    /// Why the values were not read (a dtype CheckpointKit cannot decode), else null.
+    @ExplicitNull public var problem: String? = nil
 
-    /// Infinities of either sign.
-    public var infinite: Int { positiveInfinite + negativeInfinite }
+    enum CodingKeys: String, CodingKey {
+        case name, dtype, shape, finite, nan, zeros, min, max, mean, std, problem
+        case count = "numel", infinite = "inf", positiveInfinite = "pos_inf", negativeInfinite = "neg_inf"
+    }
 
     /// The statistics the kernel gathered over every element of `tensor`.
     init(_ tensor: TensorInfo, _ s: ckpt_value_stats) {
@@ -42,6 +46,7 @@ public struct TensorValueStats: Sendable, Encodable {
         nan = Int(s.nan)
         positiveInfinite = Int(s.positive_infinite)
         negativeInfinite = Int(s.negative_infinite)
+        infinite = positiveInfinite + negativeInfinite
         zeros = Int(s.zeros)
         if s.finite > 0 {
             (min, max, mean) = (s.min, s.max, s.mean)
@@ -99,29 +104,5 @@ public struct TensorValueStats: Sendable, Encodable {
     init(_ tensor: TensorInfo, problem: String) {
         self.init(tensor, ckpt_value_stats_empty())
         self.problem = problem
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case name, dtype, shape, numel, finite, nan, inf, zeros, min, max, mean, std, problem
-        case positiveInfinite = "pos_inf", negativeInfinite = "neg_inf"
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(dtype, forKey: .dtype)
-        try c.encode(shape, forKey: .shape)
-        try c.encode(count, forKey: .numel)
-        try c.encode(finite, forKey: .finite)
-        try c.encode(nan, forKey: .nan)
-        try c.encode(infinite, forKey: .inf)
-        try c.encode(positiveInfinite, forKey: .positiveInfinite)
-        try c.encode(negativeInfinite, forKey: .negativeInfinite)
-        try c.encode(zeros, forKey: .zeros)
-        try c.encode(min, forKey: .min)
-        try c.encode(max, forKey: .max)
-        try c.encode(mean, forKey: .mean)
-        try c.encode(std, forKey: .std)
-        try c.encode(problem, forKey: .problem)
     }
 }
