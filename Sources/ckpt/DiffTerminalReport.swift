@@ -75,7 +75,8 @@ struct DiffTerminalReport {
         for group in ranked {
             let value = group.value(of: metric)
             let cells = Format.padLeft(NumberText.short(value), 9) + "  " + Format.padLeft(NumberText.percent(group.changed, of: group.numel), 6) + " changed  "
-            lines.append("  " + Format.pad(label(group), width) + " " + cells + Bar.text(value, maximum: maximum, width: 30))
+            let leftOut = group.nonFinite > 0 ? "  (\(Format.count(group.nonFinite)) NaN/Inf left out)" : ""
+            lines.append("  " + Format.pad(label(group), width) + " " + cells + Bar.text(value, maximum: maximum, width: 30) + leftOut)
         }
         return lines
     }

@@ -150,7 +150,7 @@ final class DiffKernelTests: XCTestCase {
                 XCTAssertEqual(sums.deltaSquares, 17)
                 XCTAssertEqual(sums.baseSquares, 17)
                 XCTAssertEqual(sums.maxAbsoluteDelta, 1)
-                XCTAssertEqual(sums.changed, 19, "the unchanged -inf pair is the only one equal... and no pair is 1 vs 1")
+                XCTAssertEqual(sums.changed, 19, "every pair but the -inf/-inf one changed")
             }
         }
     }
