@@ -13,8 +13,8 @@
 ///   tensor that did not change.
 /// - `changed` = number of elements whose stored bit patterns differ (for two different dtypes:
 ///   whose values widened to a common type differ bitwise).
-/// Sums, numel and max run over the pairs whose two values are finite: a pair holding a NaN or an
-/// infinity is left out (``DifferenceSums/nonFinite`` counts them, the NaN/Inf counts say which
+/// Sums, the mean and the max run over the pairs whose two values are finite (numel still counts
+/// every element): a pair holding a NaN or an infinity is left out (``DifferenceSums/nonFinite`` counts them, the NaN/Inf counts say which
 /// side holds what), so one broken value never turns the numbers into NaN. `changed` still counts
 /// it (a NaN that appeared is a change).
 public struct TensorDifference: Sendable {
