@@ -119,22 +119,24 @@ CKPT_INLINE v4d CKPT_NAME(widen)(v8f v) {
 }
 
 /* Adds one pair of values in double, exactly as Swift's DifferenceSums.add does. */
+/* A pair with a NaN or infinity on either side is counted and left out of every sum. */
 CKPT_INLINE void CKPT_NAME(add_one)(ckpt_difference_sums *s, double b, double f) {
     double d = f - b;
+    if (d != d) s->nan_deltas += 1;
+    if (b != b) s->base_nan += 1; else if (__builtin_isinf(b)) s->base_infinite += 1;
+    if (f != f) s->finetuned_nan += 1; else if (__builtin_isinf(f)) s->finetuned_infinite += 1;
+    s->count += 1;
+    if (!(__builtin_isfinite(b) && __builtin_isfinite(f))) {
+        s->non_finite += 1;
+        return;
+    }
     double absD = __builtin_fabs(d);
     s->base_squares += b * b;
     s->finetuned_squares += f * f;
     s->delta_squares += d * d;
     s->absolute_delta += absD;
     s->product += b * f;
-    if (d != d) {
-        s->nan_deltas += 1;
-    } else if (absD > s->max_absolute_delta) {
-        s->max_absolute_delta = absD;
-    }
-    if (b != b) s->base_nan += 1; else if (__builtin_isinf(b)) s->base_infinite += 1;
-    if (f != f) s->finetuned_nan += 1; else if (__builtin_isinf(f)) s->finetuned_infinite += 1;
-    s->count += 1;
+    if (absD > s->max_absolute_delta) s->max_absolute_delta = absD;
 }
 
 /* The vector loop: 8 float lanes per step; float partial sums go into double every 256 elements;
@@ -339,6 +341,198 @@ CKPT_ATTR int64_t CKPT_NAME(ckpt_scan_block)(const void *base, const void *finet
 #undef CKPT_SCAN_WIDTH
 #undef CKPT_SCAN
     return CKPT_NAME(scan_core)(a, b, width, x, y, count, keep, mask, first, indices, capacity, out);
+}
+
+/* ---- Value statistics (`ckpt inspect --values`) ---- */
+
+/* Eight elements of `type` at element `index` as two halves of four doubles. */
+CKPT_INLINE void CKPT_NAME(load_doubles)(const unsigned char *p, int type, int64_t index, v4d *low, v4d *high) {
+    if (type == CKPT_LANE_F64) {
+        *low = *(const v4d_unaligned *)(p + 8 * index);
+        *high = *(const v4d_unaligned *)(p + 8 * index + 32);
+        return;
+    }
+    v8u bits;
+    v8f v = CKPT_NAME(load)(p, type, index, &bits);
+    *low = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d);
+    *high = __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d);
+}
+
+/* One element as a double. */
+CKPT_INLINE double CKPT_NAME(load_double)(const unsigned char *p, int type, int64_t index) {
+    if (type == CKPT_LANE_F64) {
+        double x;
+        __builtin_memcpy(&x, p + 8 * index, 8);
+        return x;
+    }
+    uint32_t bits;
+    return CKPT_NAME(load_one)(p, type, index, &bits);
+}
+
+/* Lane sums in a fixed order, the same in both copies. */
+CKPT_INLINE double CKPT_NAME(lane_sum)(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+/* Lane-wise a < b ? a : b and a > b ? a : b, as compare and select (the same bits in both copies). */
+#define CKPT_MIN4(a, b) ((v4d)(((v4l)(a) & (v4l)((a) < (b))) | ((v4l)(b) & ~(v4l)((a) < (b)))))
+#define CKPT_MAX4(a, b) ((v4d)(((v4l)(a) & (v4l)((a) > (b))) | ((v4l)(b) & ~(v4l)((a) > (b)))))
+
+/* Pass 1 over eight elements (halves a, b), assuming finite data: sum, min, max, zero count. The
+ * halves are combined first, so the running min and max take one dependent step per eight
+ * elements. A NaN or an infinity makes the block's sum non-finite, and the block is redone masked. */
+#define CKPT_STATS_FAST(a, b)                                                      \
+    do {                                                                            \
+        sum = sum + ((a) + (b));                                                    \
+        mn = CKPT_MIN4(CKPT_MIN4(a, b), mn);                                        \
+        mx = CKPT_MAX4(CKPT_MAX4(a, b), mx);                                        \
+        zeros = zeros - (v4l)((a) == 0) - (v4l)((b) == 0);                          \
+    } while (0)
+
+/* The same with a finite mask (x - x is 0 only for finite x): non-finite lanes add 0 and never
+ * become the min or max. */
+#define CKPT_STATS_MASKED(x)                                                       \
+    do {                                                                            \
+        v4l fin = (v4l)((x - x) == 0);                                              \
+        v4d kept = (v4d)((v4l)(x) & fin);                                           \
+        sum = sum + kept;                                                           \
+        v4d lo = (v4d)(((v4l)(x) & fin) | ((v4l)posInf & ~fin));                    \
+        v4d hi = (v4d)(((v4l)(x) & fin) | ((v4l)negInf & ~fin));                    \
+        v4l less = (v4l)(lo < mn);                                                  \
+        mn = (v4d)(((v4l)lo & less) | ((v4l)mn & ~less));                           \
+        v4l more = (v4l)(hi > mx);                                                  \
+        mx = (v4d)(((v4l)hi & more) | ((v4l)mx & ~more));                           \
+        finite = finite - fin;                                                      \
+        zeros = zeros - (v4l)((x) == 0);                                            \
+    } while (0)
+
+/* Pass 1 of a block over its whole 8-element part: sum, min and max lanes, finite and zero counts.
+ * `masked` = 0 trusts the data to be finite (every lane then counts as finite). */
+CKPT_INLINE void CKPT_NAME(stats_pass1)(const unsigned char *p, int type, int64_t start, int64_t end, int masked,
+                                        v4d *sumOut, v4d *mnOut, v4d *mxOut, int64_t *finiteOut, int64_t *zerosOut) {
+    const v4d posInf = (v4d){0} + __builtin_inf(), negInf = (v4d){0} - __builtin_inf();
+    v4d sum = {0}, mn = posInf, mx = negInf;
+    v4l finite = {0}, zeros = {0};
+    if (masked) {
+        for (int64_t i = start; i < end; i += 8) {
+            v4d a, b;
+            CKPT_NAME(load_doubles)(p, type, i, &a, &b);
+            CKPT_STATS_MASKED(a);
+            CKPT_STATS_MASKED(b);
+        }
+    } else if (type == CKPT_LANE_F64) {
+        for (int64_t i = start; i < end; i += 8) {
+            v4d a, b;
+            CKPT_NAME(load_doubles)(p, type, i, &a, &b);
+            CKPT_STATS_FAST(a, b);
+        }
+    } else {  /* float types: min, max and zeros in eight float lanes, the sum in double */
+        v8f mnf = (v8f){0} + __builtin_inff(), mxf = (v8f){0} - __builtin_inff();
+        v8i zerosf = {0};
+        for (int64_t i = start; i < end; i += 8) {
+            v8u bits;
+            v8f v = CKPT_NAME(load)(p, type, i, &bits);
+            sum = sum + (__builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d)
+                         + __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d));
+            v8i less = (v8i)(v < mnf), more = (v8i)(v > mxf);
+            mnf = (v8f)(((v8i)v & less) | ((v8i)mnf & ~less));
+            mxf = (v8f)(((v8i)v & more) | ((v8i)mxf & ~more));
+            zerosf = zerosf - (v8i)(v == 0);
+        }
+        v4d mnLow = __builtin_convertvector(__builtin_shufflevector(mnf, mnf, 0, 1, 2, 3), v4d);
+        v4d mnHigh = __builtin_convertvector(__builtin_shufflevector(mnf, mnf, 4, 5, 6, 7), v4d);
+        v4d mxLow = __builtin_convertvector(__builtin_shufflevector(mxf, mxf, 0, 1, 2, 3), v4d);
+        v4d mxHigh = __builtin_convertvector(__builtin_shufflevector(mxf, mxf, 4, 5, 6, 7), v4d);
+        mn = CKPT_MIN4(mnLow, mnHigh);
+        mx = CKPT_MAX4(mxLow, mxHigh);
+        for (int lane = 0; lane < 8; lane++) zeros[lane & 3] += zerosf[lane];
+    }
+    *sumOut = sum, *mnOut = mn, *mxOut = mx;
+    *finiteOut = masked ? (finite[0] + finite[1]) + (finite[2] + finite[3]) : end - start;
+    *zerosOut = (zeros[0] + zeros[1]) + (zeros[2] + zeros[3]);
+}
+#undef CKPT_STATS_FAST
+#undef CKPT_STATS_MASKED
+#undef CKPT_MIN4
+#undef CKPT_MAX4
+
+/* The statistics of one block of at most 4096 elements, in element order. */
+CKPT_INLINE ckpt_value_stats CKPT_NAME(stats_block)(const unsigned char *p, int type, int64_t start, int64_t n) {
+    const int64_t vectorEnd = start + (n & ~(int64_t)7);
+    v4d sum, mn, mx;
+    ckpt_value_stats s = {0};
+    s.count = n;
+    CKPT_NAME(stats_pass1)(p, type, start, vectorEnd, 0, &sum, &mn, &mx, &s.finite, &s.zeros);
+    double total = CKPT_NAME(lane_sum)(sum);
+    if (!__builtin_isfinite(total)) {  /* rare: a NaN or an infinity (or a huge F64 sum) */
+        CKPT_NAME(stats_pass1)(p, type, start, vectorEnd, 1, &sum, &mn, &mx, &s.finite, &s.zeros);
+        total = CKPT_NAME(lane_sum)(sum);
+    }
+    s.min = mn[0];
+    s.max = mx[0];
+    for (int lane = 1; lane < 4; lane++) {
+        if (mn[lane] < s.min) s.min = mn[lane];
+        if (mx[lane] > s.max) s.max = mx[lane];
+    }
+    for (int64_t i = vectorEnd; i < start + n; i++) {
+        double x = CKPT_NAME(load_double)(p, type, i);
+        if (x == 0) s.zeros += 1;
+        if (!__builtin_isfinite(x)) continue;
+        s.finite += 1;
+        total += x;
+        if (x < s.min) s.min = x;
+        if (x > s.max) s.max = x;
+    }
+    const int allFinite = s.finite == n;
+    if (!allFinite) {  /* rare: count what was left out */
+        for (int64_t i = start; i < start + n; i++) {
+            double x = CKPT_NAME(load_double)(p, type, i);
+            if (x != x) s.nan += 1;
+            else if (x == __builtin_inf()) s.positive_infinite += 1;
+            else if (x == -__builtin_inf()) s.negative_infinite += 1;
+        }
+    }
+    if (s.finite == 0) return s;
+    double mean = total / (double)s.finite;
+    const v4d m = (v4d){0} + mean;
+    v4d squares = {0};
+    if (allFinite) {  /* pass 2: the block is in cache */
+        for (int64_t i = start; i < vectorEnd; i += 8) {
+            v4d a, b;
+            CKPT_NAME(load_doubles)(p, type, i, &a, &b);
+            v4d da = a - m, db = b - m;
+            squares = squares + (da * da + db * db);
+        }
+    } else {
+        for (int64_t i = start; i < vectorEnd; i += 8) {
+            v4d a, b;
+            CKPT_NAME(load_doubles)(p, type, i, &a, &b);
+            v4l finA = (v4l)((a - a) == 0), finB = (v4l)((b - b) == 0);
+            v4d da = (v4d)((v4l)(a - m) & finA), db = (v4d)((v4l)(b - m) & finB);
+            squares = squares + (da * da + db * db);
+        }
+    }
+    double m2 = CKPT_NAME(lane_sum)(squares);
+    for (int64_t i = vectorEnd; i < start + n; i++) {
+        double x = CKPT_NAME(load_double)(p, type, i);
+        if (__builtin_isfinite(x)) m2 += (x - mean) * (x - mean);
+    }
+    s.mean = mean;
+    s.m2 = m2;
+    return s;
+}
+
+CKPT_ATTR void CKPT_NAME(ckpt_value_stats)(const void *src, int type, int64_t count, ckpt_value_stats *out) {
+    const unsigned char *p = src;
+    for (int64_t start = 0; start < count; start += 4096) {
+        int64_t n = count - start < 4096 ? count - start : 4096;
+        ckpt_value_stats block;
+        switch (type) {  /* a constant type per call, so that the loader's switch folds away */
+        case CKPT_LANE_F32: block = CKPT_NAME(stats_block)(p, CKPT_LANE_F32, start, n); break;
+        case CKPT_LANE_F16: block = CKPT_NAME(stats_block)(p, CKPT_LANE_F16, start, n); break;
+        case CKPT_LANE_BF16: block = CKPT_NAME(stats_block)(p, CKPT_LANE_BF16, start, n); break;
+        default: block = CKPT_NAME(stats_block)(p, CKPT_LANE_F64, start, n); break;
+        }
+        ckpt_value_stats_merge(out, &block);
+    }
 }
 
 #undef CKPT_INLINE

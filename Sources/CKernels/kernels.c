@@ -25,6 +25,8 @@ typedef float v4f __attribute__((vector_size(16)));
 typedef _Float16 v8hf __attribute__((vector_size(16)));
 #endif
 
+void ckpt_value_stats_merge(ckpt_value_stats *a, const ckpt_value_stats *b);
+
 #define CKPT_ATTR
 #define CKPT_SUFFIX _portable
 #define CKPT_F16C 0
@@ -147,4 +149,46 @@ int64_t ckpt_scan_block(const void *base, const void *finetuned, int64_t width,
                         int64_t *indices, int64_t index_capacity, ckpt_scan_sums *sums) {
     return ckpt_scan_block_isa(ckpt_best_isa(), base, finetuned, width, base_values, finetuned_values, count, keep,
                                mask, first_index, indices, index_capacity, sums);
+}
+
+ckpt_value_stats ckpt_value_stats_empty(void) {
+    ckpt_value_stats s = {0};
+    s.min = __builtin_inf();
+    s.max = -__builtin_inf();
+    return s;
+}
+
+/* Chan, Golub and LeVeque's pairwise update: the merged mean and sum of squared deviations of two
+ * disjoint runs, without the cancellation of sum-of-squares minus squared sum. */
+void ckpt_value_stats_merge(ckpt_value_stats *a, const ckpt_value_stats *b) {
+    a->count += b->count;
+    a->nan += b->nan;
+    a->positive_infinite += b->positive_infinite;
+    a->negative_infinite += b->negative_infinite;
+    a->zeros += b->zeros;
+    if (b->min < a->min) a->min = b->min;
+    if (b->max > a->max) a->max = b->max;
+    if (b->finite == 0) return;
+    if (a->finite == 0) {
+        a->finite = b->finite;
+        a->mean = b->mean;
+        a->m2 = b->m2;
+        return;
+    }
+    double na = (double)a->finite, nb = (double)b->finite, n = na + nb;
+    double delta = b->mean - a->mean;
+    a->mean = a->mean + delta * (nb / n);
+    a->m2 = a->m2 + b->m2 + delta * delta * (na * (nb / n));
+    a->finite += b->finite;
+}
+
+void ckpt_value_stats_isa(ckpt_isa isa, const void *src, ckpt_lane_type type, int64_t count, ckpt_value_stats *stats) {
+#if defined(__x86_64__)
+    if (isa == CKPT_ISA_AVX2) { ckpt_value_stats_avx2(src, (int)type, count, stats); return; }
+#endif
+    ckpt_value_stats_portable(src, (int)type, count, stats);
+}
+
+void ckpt_value_stats_best(const void *src, ckpt_lane_type type, int64_t count, ckpt_value_stats *stats) {
+    ckpt_value_stats_isa(ckpt_best_isa(), src, type, count, stats);
 }

@@ -44,6 +44,7 @@ struct ApplyCommand: ParsableCommand {
             let patchFile = try PatchFile(path: patch)
             let applier = PatchApplier(base: baseCheckpoint, patch: patchFile)
             let report = try applier.apply(to: output, options: .init(force: force))
+            if let warning = NonFiniteWarning.message(for: patchFile, what: "written to \(output)") { printError(warning) }
             if json {
                 try printJSON(report)
             } else {

@@ -16,7 +16,9 @@ struct DiffCommand: ParsableCommand {
         changed bitwise. The report names the fine-tuning regime (LayerNorm-only, bias-only, last \
         k layers, full, ...), ranks tensors, components, bias types and layers, and shows a \
         layer x component table. Tensors are streamed one at a time: memory stays flat whatever \
-        the checkpoints' size.
+        the checkpoints' size. NaN and Inf values in either checkpoint are reported first (a \
+        warning line, `problems` in --json, red in --html); every number is computed over the \
+        pairs whose two values are finite and says how many were left out.
         """)
 
     @Argument(help: "The base (pretrained) checkpoint: a .safetensors file, an index, an .h5 file, or a model directory.")

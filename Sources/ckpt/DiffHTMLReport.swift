@@ -4,7 +4,8 @@ import Foundation
 /// `ckpt diff --html FILE`: one self-contained page (inline CSS and SVG, no scripts, no external
 /// resources) that can be mailed or attached to an experiment log.
 ///
-/// From the top: the regime line and headline findings; a layer x component heatmap coloured by
+/// From the top: a red warning when either side holds NaN or infinity; the regime line and headline
+/// findings; a layer x component heatmap coloured by
 /// the metric with a legend (exact numbers on hover through SVG `<title>`), plus a strip for the
 /// parameters outside the layers; the component, bias-type and layer rankings as bar charts; the
 /// top tensors; what is only on one side; mismatches.
@@ -24,6 +25,9 @@ struct DiffHTMLReport {
         body += "<h1>What fine-tuning changed</h1>\n"
         body += "<p class=paths><b>base</b> \(esc(diff.basePath)) <span class=fmt>\(esc(diff.baseFormat.rawValue))</span><br>"
         body += "<b>fine-tune</b> \(esc(diff.finetunedPath)) <span class=fmt>\(esc(diff.finetunedFormat.rawValue))</span></p>\n"
+        if let warning = NonFiniteProblem.warningLine(document.problems) {
+            body += "<div class=problem>\(esc(warning))</div>\n"
+        }
         body += "<div class=regime>\(esc(document.regime.line))</div>\n"
         let overall = groups.overall
         body += "<div class=stats>"
@@ -32,6 +36,7 @@ struct DiffHTMLReport {
         body += stat("overall relative change", NumberText.short(overall.relativeChange))
         body += stat("overall mean |Δ|", NumberText.short(overall.meanAbsDelta))
         body += stat("max |Δ|", NumberText.short(overall.maxAbsDelta))
+        if overall.nonFinite > 0 { body += stat("NaN/Inf left out", Format.count(overall.nonFinite)) }
         body += "</div>\n"
         let findings = DiffHighlights(document: document).sentences
         if !findings.isEmpty {
@@ -76,6 +81,7 @@ struct DiffHTMLReport {
     h1{font-size:24px;margin:0 0 6px}h2{font-size:18px;margin:30px 0 10px;border-bottom:1px solid #e3e3e8;padding-bottom:4px}
     h3{font-size:15px;margin:0 0 2px}.note{color:#6e6e73;font-size:12px;margin:0 0 8px}
     .paths{color:#444;margin:0 0 12px;word-break:break-all}.fmt{background:#eef;border-radius:4px;padding:0 5px;font-size:12px;color:#335}
+    .problem{font-size:16px;font-weight:600;color:#fff;background:#c62828;border-left:5px solid #8e0000;padding:10px 14px;margin:10px 0}
     .regime{font-size:17px;font-weight:600;background:#fff7e6;border-left:5px solid #e8890c;padding:10px 14px;margin:10px 0}
     .stats{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}.stat{background:#f5f5f7;border-radius:8px;padding:8px 14px;min-width:130px}
     .stat .v{font-size:18px;font-weight:600}.stat .k{font-size:12px;color:#6e6e73}
@@ -208,7 +214,7 @@ struct DiffHTMLReport {
     private func topTable(_ metric: DifferenceMetric) -> String {
         guard top > 0 else { return "" }
         let ranked = document.diff.tensors.filter { $0.sums != nil }
-            .sorted { (metric.value(of: $0) ?? -1) > (metric.value(of: $1) ?? -1) }
+            .sorted { DiffTerminalReport.rankValue(metric.value(of: $0)) > DiffTerminalReport.rankValue(metric.value(of: $1)) }
             .prefix(top)
         var html = "<h2>Top \(top) tensors by \(esc(metric.label))</h2>\n<table class=top><tr><th>#</th><th class=name>tensor</th><th>numel</th><th>relative change</th><th>mean |Δ|</th><th>max |Δ|</th><th>cosine</th><th>changed</th></tr>\n"
         for (i, t) in ranked.enumerated() {

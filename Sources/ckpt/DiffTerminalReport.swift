@@ -1,7 +1,8 @@
 import CheckpointKit
 import Foundation
 
-/// The terminal report of `ckpt diff`: the regime line, headline findings, the top tensors, group
+/// The terminal report of `ckpt diff`: a warning first when either side holds NaN or infinity,
+/// the regime line, headline findings, the top tensors, group
 /// rankings by component, bias type and layer with bars, the layer x component table, and what
 /// could not be paired or compared.
 struct DiffTerminalReport {
@@ -13,6 +14,7 @@ struct DiffTerminalReport {
         let groups = document.groups
         let metric = document.metric
         var lines: [String] = []
+        if let warning = NonFiniteProblem.warningLine(document.problems) { lines.append("warning    \(warning)") }
         lines.append("base       \(diff.basePath) (\(diff.baseFormat.rawValue))")
         lines.append("fine-tune  \(diff.finetunedPath) (\(diff.finetunedFormat.rawValue))")
         lines.append(document.regime.line)
@@ -21,13 +23,14 @@ struct DiffTerminalReport {
         lines.append("compared   \(Format.count(diff.tensors.count)) tensor pairs (\(Format.count(changedTensors)) changed), "
             + "\(Format.count(overall.numel)) parameters (\(Format.count(overall.changed)) changed), "
             + "\(Format.bytes(diff.bytesCompared)) read in \(String(format: "%.2f", diff.seconds)) s")
-        lines.append("overall    relative change \(NumberText.short(overall.relativeChange)), mean |delta| \(NumberText.short(overall.meanAbsDelta)), max |delta| \(NumberText.short(overall.maxAbsDelta))")
+        lines.append("overall    relative change \(NumberText.short(overall.relativeChange)), mean |delta| \(NumberText.short(overall.meanAbsDelta)), max |delta| \(NumberText.short(overall.maxAbsDelta))"
+            + (overall.nonFinite > 0 ? " over finite values (\(Format.count(overall.nonFinite)) NaN/Inf left out)" : ""))
         for sentence in DiffHighlights(document: document).sentences { lines.append("finding    \(sentence)") }
 
         if top > 0 {
             lines.append("")
             lines.append("Top \(top) tensors by \(metric.label)")
-            let ranked = diff.tensors.filter { $0.sums != nil }.sorted { (metric.value(of: $0) ?? -1) > (metric.value(of: $1) ?? -1) }
+            let ranked = diff.tensors.filter { $0.sums != nil }.sorted { Self.rankValue(metric.value(of: $0)) > Self.rankValue(metric.value(of: $1)) }
             let shown = Array(ranked.prefix(top))
             let width = min(60, shown.map(\.name.count).max() ?? 10)
             lines.append("  " + Format.pad("tensor", width) + "  " + ["numel", "rel.change", "mean|d|", "max|d|", "changed"].map { Format.padLeft($0, 10) }.joined(separator: " "))
@@ -56,6 +59,12 @@ struct DiffTerminalReport {
         return lines.joined(separator: "\n")
     }
 
+    /// A tensor's value for sorting: never NaN (a NaN would break the order), -1 when not compared.
+    static func rankValue(_ value: Double?) -> Double {
+        guard let value, !value.isNaN else { return -1 }
+        return value
+    }
+
     /// A ranking with proportional bars, largest first.
     private func ranking(_ title: String, _ list: [DifferenceGroup], _ metric: DifferenceMetric,
                          label: (DifferenceGroup) -> String = { $0.name }) -> [String] {
@@ -67,7 +76,8 @@ struct DiffTerminalReport {
         for group in ranked {
             let value = group.value(of: metric)
             let cells = Format.padLeft(NumberText.short(value), 9) + "  " + Format.padLeft(NumberText.percent(group.changed, of: group.numel), 6) + " changed  "
-            lines.append("  " + Format.pad(label(group), width) + " " + cells + Bar.text(value, maximum: maximum, width: 30))
+            let leftOut = group.nonFinite > 0 ? "  (\(Format.count(group.nonFinite)) NaN/Inf left out)" : ""
+            lines.append("  " + Format.pad(label(group), width) + " " + cells + Bar.text(value, maximum: maximum, width: 30) + leftOut)
         }
         return lines
     }

@@ -4,13 +4,17 @@ import CheckpointKit
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Say what a checkpoint holds, from its header alone.",
+        abstract: "Say what a checkpoint holds, from its header alone (--values: and what its values look like).",
         discussion: """
         Prints the format, tensor and parameter counts, dtypes, metadata, parameters per component \
         and kind, and how many parameters LayerNorm-only tuning, bias-only tuning (BitFit) and \
         last-N-layers tuning would train. Only headers are read: inspecting a multi-gigabyte file \
         takes milliseconds. For a task patch (`ckpt patch`) it lists what the patch holds instead: \
-        selection, touched tensors (dense, sparse, new), entries, sizes and fingerprints.
+        selection, touched tensors (dense, sparse, new), entries, sizes and fingerprints. \
+        With --values it also reads every value (streamed tensor by tensor, two threads) and \
+        reports per tensor the number of NaN, infinite and zero elements and the min, max, mean \
+        and standard deviation (population, as numpy's default) of the finite ones: a check for \
+        damage that needs no base.
         """)
 
     @Argument(help: "A .safetensors file, a *.safetensors.index.json, an HDF5 file (.h5), or a model directory.")
@@ -21,6 +25,9 @@ struct InspectCommand: ParsableCommand {
 
     @Flag(help: "Also list every tensor in the report.")
     var tensors = false
+
+    @Flag(help: "Also read the data: per tensor the NaN, Inf and zero counts and min / max / mean / std (population) of the finite values.")
+    var values = false
 
     func run() throws {
         try runReportingFailures {
@@ -36,11 +43,30 @@ struct InspectCommand: ParsableCommand {
                 return
             }
             let summary = CheckpointSummary(checkpoint)
+            let valueSummary = values ? try ValuesSummary(checkpoint) : nil
             if json {
-                try printJSON(summary)
+                try printJSON(InspectDocument(summary: summary, values: valueSummary))
             } else {
-                print(InspectReport(summary: summary, listTensors: tensors).text)
+                var text = InspectReport(summary: summary, listTensors: tensors).text
+                if let valueSummary { text += "\n" + InspectValuesReport(values: valueSummary).lines.joined(separator: "\n") }
+                print(text)
             }
         }
+    }
+}
+
+/// `ckpt inspect --json`: the header summary's fields, plus `values` (``ValuesSummary``) with
+/// `--values`.
+struct InspectDocument: Encodable {
+    var summary: CheckpointSummary
+    var values: ValuesSummary?
+
+    enum Keys: String, CodingKey { case values }
+
+    func encode(to encoder: Encoder) throws {
+        try summary.encode(to: encoder)
+        guard let values else { return }
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(values, forKey: .values)
     }
 }

@@ -85,6 +85,7 @@ struct PatchCommand: ParsableCommand {
             } else {
                 print(report.text)
             }
+            if let warning = NonFiniteWarning.message(for: try PatchFile(path: output), what: "copied into the patch") { printError(warning) }
         }
     }
 }

@@ -126,7 +126,8 @@ final class DiffKernelTests: XCTestCase {
         }
     }
 
-    func testNaNAndInfinityAreCountedAndPropagate() {
+    /// NaN and infinities are counted per side and their pairs left out of every sum (issue 21).
+    func testNaNAndInfinityAreCountedAndLeftOut() {
         let mutate: (inout [Double], inout [Double]) -> Void = { b, f in
             b[3] = .nan
             f[100] = .infinity
@@ -137,6 +138,20 @@ final class DiffKernelTests: XCTestCase {
         }
         for (a, b) in [(DType.f32, DType.f32), (.f16, .f16), (.bf16, .bf16), (.f32, .bf16)] {
             check(count: 9000, baseType: a, ftType: b, baseOffset: 1, ftOffset: 2, seed: 42, mutate: mutate)
+        }
+        var b = [Double](repeating: 1, count: 20), f = [Double](repeating: 2, count: 20)
+        (b[3], f[7], b[9], f[9]) = (.nan, .infinity, -.infinity, -.infinity)
+        let bytes = (Self.encode(b, as: .f32, offset: 0), Self.encode(f, as: .f32, offset: 0))
+        bytes.0.withUnsafeBytes { braw in
+            bytes.1.withUnsafeBytes { fraw in
+                let sums = DifferenceKernel.accumulate(base: braw, .f32, finetuned: fraw, .f32, count: 20, scratch: DifferenceScratch())
+                XCTAssertEqual(sums.nonFinite, 3)
+                XCTAssertEqual(sums.finiteCount, 17)
+                XCTAssertEqual(sums.deltaSquares, 17)
+                XCTAssertEqual(sums.baseSquares, 17)
+                XCTAssertEqual(sums.maxAbsoluteDelta, 1)
+                XCTAssertEqual(sums.changed, 19, "every pair but the -inf/-inf one changed")
+            }
         }
     }
 

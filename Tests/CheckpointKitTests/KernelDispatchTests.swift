@@ -30,7 +30,36 @@ final class KernelDispatchTests: XCTestCase {
         [UInt64(bitPattern: s.count), s.base_squares.bitPattern, s.finetuned_squares.bitPattern, s.delta_squares.bitPattern,
          s.absolute_delta.bitPattern, s.product.bitPattern, s.max_absolute_delta.bitPattern, UInt64(bitPattern: s.nan_deltas),
          UInt64(bitPattern: s.changed), UInt64(bitPattern: s.base_nan), UInt64(bitPattern: s.base_infinite),
-         UInt64(bitPattern: s.finetuned_nan), UInt64(bitPattern: s.finetuned_infinite)]
+         UInt64(bitPattern: s.finetuned_nan), UInt64(bitPattern: s.finetuned_infinite), UInt64(bitPattern: s.non_finite)]
+    }
+
+    /// Every field of a value-statistics result as bits.
+    static func bits(_ s: ckpt_value_stats) -> [UInt64] {
+        [s.count, s.finite, s.nan, s.positive_infinite, s.negative_infinite, s.zeros].map { UInt64(bitPattern: $0) }
+            + [s.min, s.max, s.mean, s.m2].map(\.bitPattern)
+    }
+
+    /// The statistics kernel gives the same bits in both copies, for every dtype it reads, sizes
+    /// around the lane and block boundaries, unaligned, with NaN, infinities and zeros mixed in.
+    func testValueStatsAgreeBitForBit() throws {
+        try skipUnlessAVX2()
+        var rng = DiffKernelTests.XorShift(state: 77)
+        var values = (0..<9000).map { i in 1000 + rng.unit() * [1e-6, 1e-3, 0.05, 3, 300][i % 5] }
+        for (i, special) in [Double.nan, .infinity, -.infinity, 0, -0.0].enumerated() { values[11 + 997 * i] = special }
+        for (type, dtype) in Self.laneTypes + [(CKPT_LANE_F64, DType.f64)] {
+            for offset in [0, 3] {
+                let bytes = DiffKernelTests.encode(values, as: dtype, offset: offset)
+                for count in [0, 1, 7, 8, 13, 4095, 4096, 4103, 9000] {
+                    let results = [CKPT_ISA_AVX2, CKPT_ISA_PORTABLE].map { isa in
+                        var s = ckpt_value_stats_empty()
+                        bytes.withUnsafeBytes { ckpt_value_stats_isa(isa, $0.baseAddress! + offset, type, Int64(count), &s) }
+                        return s
+                    }
+                    XCTAssertEqual(Self.bits(results[0]), Self.bits(results[1]), "\(dtype) offset \(offset) count \(count)")
+                    XCTAssertEqual(results[0].count, Int64(count))
+                }
+            }
+        }
     }
 
     func testDifferenceSumsAgreeBitForBitOnEveryTypePair() throws {

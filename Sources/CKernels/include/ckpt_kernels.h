@@ -23,11 +23,12 @@ typedef enum {
     CKPT_ISA_AVX2 = 1,
 } ckpt_isa;
 
-/** The dtypes the difference kernel reads straight from file bytes. */
+/** The dtypes the kernels read straight from file bytes (F64: the value-statistics kernel only). */
 typedef enum {
     CKPT_LANE_F32 = 0,
     CKPT_LANE_F16 = 1,
     CKPT_LANE_BF16 = 2,
+    CKPT_LANE_F64 = 3,
 } ckpt_lane_type;
 
 /** The sums of one run of the difference kernel; the fields mirror Swift's DifferenceSums. */
@@ -45,6 +46,9 @@ typedef struct {
     int64_t base_infinite;
     int64_t finetuned_nan;
     int64_t finetuned_infinite;
+    /** Pairs with a NaN or infinity on either side: counted here and left out of every sum and
+     * of the largest difference. */
+    int64_t non_finite;
 } ckpt_difference_sums;
 
 /** The best instruction set this CPU supports, detected once. */
@@ -66,6 +70,39 @@ void ckpt_difference_sums_isa(ckpt_isa isa,
 void ckpt_difference_sums_best(const void *base, ckpt_lane_type base_type,
                                const void *finetuned, ckpt_lane_type finetuned_type,
                                int64_t count, ckpt_difference_sums *out);
+
+/** What one pass over a tensor's values found (`ckpt inspect --values`). min, max, mean and m2
+ * cover the finite elements only; NaN and infinities are counted instead. */
+typedef struct {
+    int64_t count;
+    int64_t finite;
+    int64_t nan;
+    int64_t positive_infinite;
+    int64_t negative_infinite;
+    /** +0 and -0. */
+    int64_t zeros;
+    /** Over finite elements; +inf / -inf while there is none. */
+    double min;
+    double max;
+    /** Mean of the finite elements. */
+    double mean;
+    /** Sum of squared deviations from `mean` (population variance = m2 / finite). */
+    double m2;
+} ckpt_value_stats;
+
+/** Empty statistics (min +inf, max -inf, every count 0), to merge runs into. */
+ckpt_value_stats ckpt_value_stats_empty(void);
+
+/** Merges `count` elements of `src` (stored as `type`, F64 included) into `stats`, in element
+ * order: blocks of 4096 elements are reduced in double lanes (two passes over the cached block:
+ * sum, then squared deviations from the block's mean) and merged with Chan et al.'s pairwise
+ * update, so the result neither cancels like sum-of-squares nor depends on the instruction set.
+ * `isa` must be available. */
+void ckpt_value_stats_isa(ckpt_isa isa, const void *src, ckpt_lane_type type, int64_t count, ckpt_value_stats *stats);
+void ckpt_value_stats_best(const void *src, ckpt_lane_type type, int64_t count, ckpt_value_stats *stats);
+
+/** Merges the statistics `b` of a later run of elements into `a` (Chan et al.). */
+void ckpt_value_stats_merge(ckpt_value_stats *a, const ckpt_value_stats *b);
 
 /** IEEE half (F16) to float, exactly; `isa` must be available. */
 void ckpt_decode_f16_isa(ckpt_isa isa, const void *src, float *dst, int64_t count);

@@ -6,23 +6,29 @@ import Foundation
 /// `regime` (`kind`, `identifier`, `line`, counts, `new_head`, `resized` and `replaced_heads`:
 /// `name`, `base_shape`, `finetuned_shape`), `overall`, `tensors`, `groups`
 /// (`component`, `kind`, `bias_type`, `layer`, `layer_component`), `only_in_base`,
-/// `only_in_finetuned` (names), `bytes_compared`, `seconds`.
+/// `only_in_finetuned` (names), `bytes_compared`, `seconds`, `problems` (every tensor side holding
+/// NaN or infinity: `side`, `tensor`, `stored_name`, `nan`, `inf`; empty when there is none).
 /// Every tensor entry has `name`, `base_name`, `finetuned_name`, `numel`, `base_l2`,
 /// `finetuned_l2`, `delta_l2`, `relative_change`, `mean_abs_delta`, `max_abs_delta`, `cosine`,
 /// `changed`, `identical`, dtypes and shapes of both sides, `component`, `kind`, `layer`,
-/// `bias_type`, NaN/Inf counts, `transposed`, `problem`, `shared_rows` and `added_rows` (a tensor
-/// whose leading dimension changed: its numbers cover the shared rows; `added_rows` < 0 when rows
-/// were removed; null otherwise) and `replaced` (a task head of another shape: numbers null, listed
-/// as a new tensor); numbers are null when the pair was not compared. Non-finite numbers are written as the strings "inf", "-inf" and "nan".
+/// `bias_type`, NaN/Inf counts, `non_finite` (pairs left out of the numbers because a side is NaN
+/// or infinite; groups and `overall` have it too), `transposed`, `problem`, `shared_rows` and
+/// `added_rows` (a tensor whose leading dimension changed: its numbers cover the shared rows;
+/// `added_rows` < 0 when rows were removed; null otherwise) and `replaced` (a task head of another
+/// shape: numbers null, listed as a new tensor); numbers are null when the pair was not compared.
+/// Non-finite numbers are written as the strings "inf", "-inf" and "nan".
 public struct DiffDocument: Encodable, Sendable {
     public var diff: CheckpointDiff
     public var groups: DifferenceGroups
     public var regime: FineTuningRegime
     public var metric: DifferenceMetric
+    /// Tensor sides holding NaN or infinity (``NonFiniteProblem/list(_:)``).
+    public var problems: [NonFiniteProblem]
 
     public init(diff: CheckpointDiff, metric: DifferenceMetric) {
         self.diff = diff
         self.metric = metric
+        problems = NonFiniteProblem.list(diff)
         groups = DifferenceGroups(diff.tensors)
         regime = FineTuningRegime(diff)
     }
@@ -37,6 +43,7 @@ public struct DiffDocument: Encodable, Sendable {
         case baseFormat = "base_format", finetunedFormat = "finetuned_format"
         case onlyInBase = "only_in_base", onlyInFinetuned = "only_in_finetuned"
         case bytesCompared = "bytes_compared"
+        case problems
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -55,6 +62,7 @@ public struct DiffDocument: Encodable, Sendable {
         try c.encode(diff.onlyInFinetuned.map(\.name), forKey: .onlyInFinetuned)
         try c.encode(diff.bytesCompared, forKey: .bytesCompared)
         try c.encode(diff.seconds, forKey: .seconds)
+        try c.encode(problems, forKey: .problems)
     }
 
     struct TensorEntry: Encodable {
@@ -71,6 +79,7 @@ public struct DiffDocument: Encodable, Sendable {
             case biasType = "bias_type"
             case baseNaN = "base_nan", baseInf = "base_inf", finetunedNaN = "finetuned_nan", finetunedInf = "finetuned_inf"
             case sharedRows = "shared_rows", addedRows = "added_rows", replaced
+            case nonFinite = "non_finite"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -100,6 +109,7 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(t.sums?.baseInfinite, forKey: .baseInf)
             try c.encode(t.sums?.finetunedNaN, forKey: .finetunedNaN)
             try c.encode(t.sums?.finetunedInfinite, forKey: .finetunedInf)
+            try c.encode(t.nonFinite, forKey: .nonFinite)
             try c.encode(t.transposed, forKey: .transposed)
             try c.encode(t.problem, forKey: .problem)
             let resized = t.shapeChange.flatMap { $0 == .replacedHead ? nil : $0 }
@@ -122,11 +132,13 @@ public struct DiffDocument: Encodable, Sendable {
             case tensorCount = "tensor_count"
             case baseL2 = "base_l2", deltaL2 = "delta_l2"
             case relativeChange = "relative_change", meanAbsDelta = "mean_abs_delta", maxAbsDelta = "max_abs_delta"
+            case nonFinite = "non_finite"
         }
 
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: Keys.self)
             try c.encode(g.name, forKey: .group)
+            try c.encode(g.nonFinite, forKey: .nonFinite)
             try c.encodeIfPresent(g.layer, forKey: .layer)
             try c.encodeIfPresent(g.component, forKey: .component)
             try c.encode(g.tensorCount, forKey: .tensorCount)

@@ -2,7 +2,8 @@
 ///
 /// Pooling adds the sums, so a group's relative change is sqrt(sum delta^2) / sqrt(sum base^2) over
 /// its tensors (a norm over the concatenated tensors, not an average of ratios) and its mean
-/// absolute change is sum |delta| / sum numel.
+/// absolute change is sum |delta| / sum numel. Pairs holding a NaN or an infinity are left out of
+/// every number (``nonFinite`` says how many), so a group's numbers are always finite.
 public struct DifferenceGroup: Sendable {
     /// The group's label: a component (`output.LayerNorm`), a kind (`bias`), a bias type
     /// (`query`), a layer index (`3`), or `all`.
@@ -14,8 +15,10 @@ public struct DifferenceGroup: Sendable {
     public var baseSquares: Double = 0
     public var deltaSquares: Double = 0
     public var absoluteDelta: Double = 0
-    /// Largest |delta| of any element in the group (NaN if any difference is NaN).
+    /// Largest |delta| of any finite pair in the group.
     public var maxAbsDelta: Double = 0
+    /// Pairs left out because a side holds NaN or infinity (counted in ``numel`` too).
+    public var nonFinite = 0
     /// Elements that changed bitwise.
     public var changed = 0
     /// The canonical names of the group's tensors, in the diff's order.
@@ -35,7 +38,8 @@ public struct DifferenceGroup: Sendable {
         baseSquares += sums.baseSquares
         deltaSquares += sums.deltaSquares
         absoluteDelta += sums.absoluteDelta
-        maxAbsDelta = max.isNaN || maxAbsDelta.isNaN ? .nan : Swift.max(maxAbsDelta, max)
+        maxAbsDelta = Swift.max(maxAbsDelta, max)
+        nonFinite += sums.nonFinite
         changed += sums.changed
         tensors.append(tensor.name)
     }
@@ -43,7 +47,7 @@ public struct DifferenceGroup: Sendable {
     public var baseL2: Double { baseSquares.squareRoot() }
     public var deltaL2: Double { deltaSquares.squareRoot() }
     public var relativeChange: Double { TensorDifference.relativeChange(deltaSquares: deltaSquares, baseSquares: baseSquares) }
-    public var meanAbsDelta: Double { numel == 0 ? 0 : absoluteDelta / Double(numel) }
+    public var meanAbsDelta: Double { numel == nonFinite ? 0 : absoluteDelta / Double(numel - nonFinite) }
 
     public func value(of metric: DifferenceMetric) -> Double {
         switch metric {

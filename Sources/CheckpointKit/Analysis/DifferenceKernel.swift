@@ -17,7 +17,8 @@ import Glibc
 ///
 /// A ``blockSize``-element block whose `Float` sums come out non-finite (a NaN or infinity in the
 /// data, or values so large their squares overflow `Float`) is recomputed in `Double`, which also
-/// counts the NaN and infinite elements on each side. Finite data never pays for that check.
+/// counts the NaN and infinite elements on each side and leaves pairs holding one out of the sums
+/// (``DifferenceSums/nonFinite``). Finite data never pays for that check.
 ///
 /// The SIMD loads read elements in host byte order: the kernel assumes a little-endian host, as
 /// the file formats do (x86-64 and ARM64 both are).
@@ -182,5 +183,6 @@ extension DifferenceSums {
         (absoluteDelta, product, maxAbsoluteDelta) = (c.absolute_delta, c.product, c.max_absolute_delta)
         (baseNaN, baseInfinite) = (Int(c.base_nan), Int(c.base_infinite))
         (finetunedNaN, finetunedInfinite) = (Int(c.finetuned_nan), Int(c.finetuned_infinite))
+        nonFinite = Int(c.non_finite)
     }
 }

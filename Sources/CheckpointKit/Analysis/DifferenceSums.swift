@@ -6,8 +6,9 @@
 /// (at most a few hundred terms each) into these. Merging is associative up to rounding, and the
 /// diff always merges in element order, so results do not depend on how work was scheduled.
 ///
-/// NaN and infinity follow IEEE arithmetic: one NaN on either side makes the sums it enters NaN.
-/// The counts say where such values were.
+/// A pair with a NaN or an infinity on either side is left out of every sum (and of the largest
+/// difference) and counted in ``nonFinite`` instead, so one broken value cannot turn a tensor's,
+/// a layer's or the whole model's numbers into NaN; the per-side counts say where such values were.
 public struct DifferenceSums: Sendable, Hashable {
     /// Number of elements accumulated.
     public var count: Int = 0
@@ -21,7 +22,7 @@ public struct DifferenceSums: Sendable, Hashable {
     public var absoluteDelta: Double = 0
     /// Sum of base x finetuned (for the cosine).
     public var product: Double = 0
-    /// Largest |finetuned - base| over elements whose difference is not NaN.
+    /// Largest |finetuned - base| over pairs whose values are both finite.
     public var maxAbsoluteDelta: Double = 0
     /// Number of elements whose difference is NaN (NaN on a side, or inf - inf).
     public var nanDeltas: Int = 0
@@ -32,6 +33,11 @@ public struct DifferenceSums: Sendable, Hashable {
     public var baseInfinite: Int = 0
     public var finetunedNaN: Int = 0
     public var finetunedInfinite: Int = 0
+    /// Pairs with a NaN or an infinity on either side, left out of the sums above.
+    public var nonFinite: Int = 0
+
+    /// Pairs the sums cover: ``count`` minus ``nonFinite``.
+    public var finiteCount: Int { count - nonFinite }
 
     public init() {}
 
@@ -50,6 +56,7 @@ public struct DifferenceSums: Sendable, Hashable {
         baseInfinite += other.baseInfinite
         finetunedNaN += other.finetunedNaN
         finetunedInfinite += other.finetunedInfinite
+        nonFinite += other.nonFinite
     }
 
     /// Whether every sum is a finite number (no NaN or infinity entered, nothing overflowed).
@@ -58,22 +65,24 @@ public struct DifferenceSums: Sendable, Hashable {
             && absoluteDelta.isFinite && product.isFinite
     }
 
-    /// Adds one pair of values, exactly as the `Double` reference does.
+    /// Adds one pair of values, exactly as the C kernel's scalar step does: a pair with a
+    /// non-finite side is counted and left out of the sums.
     @inline(__always)
     mutating func add(base b: Double, finetuned f: Double) {
         let d = f - b
+        if d.isNaN { nanDeltas += 1 }
+        if b.isNaN { baseNaN += 1 } else if b.isInfinite { baseInfinite += 1 }
+        if f.isNaN { finetunedNaN += 1 } else if f.isInfinite { finetunedInfinite += 1 }
+        count += 1
+        guard b.isFinite, f.isFinite else {
+            nonFinite += 1
+            return
+        }
         baseSquares += b * b
         finetunedSquares += f * f
         deltaSquares += d * d
         absoluteDelta += Swift.abs(d)
         product += b * f
-        if d.isNaN {
-            nanDeltas += 1
-        } else if Swift.abs(d) > maxAbsoluteDelta {
-            maxAbsoluteDelta = Swift.abs(d)
-        }
-        if b.isNaN { baseNaN += 1 } else if b.isInfinite { baseInfinite += 1 }
-        if f.isNaN { finetunedNaN += 1 } else if f.isInfinite { finetunedInfinite += 1 }
-        count += 1
+        if Swift.abs(d) > maxAbsoluteDelta { maxAbsoluteDelta = Swift.abs(d) }
     }
 }

@@ -8,13 +8,15 @@
 ///   infinitely in relative terms, one that stayed at zero did not change.
 /// - `meanAbsDelta` = sum |d| / numel, the per-vector measure of the BitFit and LayerNorm-tuning
 ///   papers (0 for an empty tensor).
-/// - `maxAbsDelta` = max |d| (NaN when any difference is NaN, as numpy's `max` reports).
+/// - `maxAbsDelta` = max |d|.
 /// - `cosine` = sum b f / (baseL2 finetunedL2), nil when either norm is 0, exactly 1 for a
 ///   tensor that did not change.
 /// - `changed` = number of elements whose stored bit patterns differ (for two different dtypes:
 ///   whose values widened to a common type differ bitwise).
-/// NaN or infinite inputs make the sums they enter NaN or infinite, as IEEE arithmetic does; the
-/// NaN/Inf counts say how many such elements each side holds.
+/// Sums, the mean and the max run over the pairs whose two values are finite (numel still counts
+/// every element): a pair holding a NaN or an infinity is left out (``DifferenceSums/nonFinite`` counts them, the NaN/Inf counts say which
+/// side holds what), so one broken value never turns the numbers into NaN. `changed` still counts
+/// it (a NaN that appeared is a change).
 public struct TensorDifference: Sendable {
     /// The framework-neutral parameter name (``ParameterRole/canonicalName``): the same whether the
     /// pair came from safetensors, a prefixed task model or a `tf_model.h5`.
@@ -73,13 +75,13 @@ public struct TensorDifference: Sendable {
 
     public var meanAbsDelta: Double? {
         guard let sums else { return nil }
-        return sums.count == 0 ? 0 : sums.absoluteDelta / Double(sums.count)
+        return sums.finiteCount == 0 ? 0 : sums.absoluteDelta / Double(sums.finiteCount)
     }
 
-    public var maxAbsDelta: Double? {
-        guard let sums else { return nil }
-        return sums.nanDeltas > 0 ? .nan : sums.maxAbsoluteDelta
-    }
+    public var maxAbsDelta: Double? { sums?.maxAbsoluteDelta }
+
+    /// Pairs left out of the numbers because a side holds NaN or infinity (nil if not compared).
+    public var nonFinite: Int? { sums?.nonFinite }
 
     public var cosine: Double? {
         guard let sums, sums.baseSquares > 0, sums.finetunedSquares > 0 else { return nil }

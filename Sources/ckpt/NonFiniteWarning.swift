@@ -1,0 +1,26 @@
+import CheckpointKit
+
+/// The standard-error warning of `ckpt patch` and `ckpt apply` when a patch carries NaN or
+/// infinite values. They are carried bit for bit (a NaN is a value, and a patch must reproduce
+/// its fine-tune exactly), but the model they end up in is broken there, and the user should
+/// hear so before using it.
+enum NonFiniteWarning {
+    /// The warning for `patch`, nil when every stored value is finite. `what` says where the
+    /// values go ("copied into the patch", "written to OUT").
+    static func message(for patch: PatchFile, what: String) -> String? {
+        var names: [String] = []
+        var nan = 0, inf = 0
+        for tensor in patch.tensors {
+            let stats = patch.withValues(of: tensor) { TensorValueStats(tensor.values, bytes: $0) }
+            guard stats.nan + stats.infinite > 0 else { continue }
+            names.append(tensor.name)
+            nan += stats.nan
+            inf += stats.infinite
+        }
+        guard !names.isEmpty else { return nil }
+        let values = [nan > 0 ? "\(nan) NaN" : nil, inf > 0 ? "\(inf) Inf" : nil].compactMap { $0 }.joined(separator: " and ")
+        let list = names.prefix(3).joined(separator: ", ") + (names.count > 3 ? " and \(names.count - 3) more" : "")
+        return "ckpt: warning: \(values) in \(names.count) tensor\(names.count == 1 ? "" : "s") (\(list)) \(what) bit for bit: "
+            + "the fine-tune is broken there"
+    }
+}
