@@ -69,7 +69,9 @@ public enum CheckpointOpener {
             try SafetensorsHeader.rejectKnownImpostors(file.bytes, path: path)
             throw CheckpointError.unrecognizedFormat(path: path, reason: "not an HDF5 file (no HDF5 signature)")
         }
-        switch PyTorchFile.probe(try MappedFile(path: path).bytes, path: path) {
+        let mapped = try MappedFile(path: path)
+        let probe = withExtendedLifetime(mapped) { PyTorchFile.probe(mapped.bytes, path: path) }
+        switch probe {
         case .zip: return try openPyTorch(path)
         case .legacy: throw CheckpointError.legacyPyTorch(path: path)
         case nil: return try SafetensorsFile(path: path)

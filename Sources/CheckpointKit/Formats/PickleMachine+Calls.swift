@@ -6,10 +6,11 @@ extension PickleMachine {
         guard case let .global(global) = callable else {
             throw invalid("REDUCE of a \(callable.summary), which is not a callable global")
         }
-        guard case let .tuple(args) = arguments else {
+        guard case let .tuple(argumentList) = arguments else {
             throw invalid("REDUCE of \(global.qualifiedName) with arguments that are not a tuple")
         }
         let name = global.qualifiedName
+        let args = argumentList.items
         switch global {
         case .orderedDict:
             guard args.isEmpty else { throw wrongArguments(name, args) }
@@ -66,9 +67,9 @@ extension PickleMachine {
 
     /// The elements of a tuple of integers (a size or a stride).
     func intTuple(_ value: PickleValue) -> [Int]? {
-        guard case let .tuple(items) = value else { return nil }
+        guard case let .tuple(list) = value else { return nil }
         var result: [Int] = []
-        for item in items {
+        for item in list.items {
             guard case let .int(i) = item else { return nil }
             result.append(i)
         }
@@ -86,7 +87,7 @@ extension PickleMachine {
 
     /// `BINPERSID`: torch's persistent id `('storage', storage_type, key, location, numel)`.
     func persistentLoad(_ id: PickleValue) throws(CheckpointError) -> PickleValue {
-        guard case let .tuple(fields) = id, fields.count == 5, case .string("storage") = fields[0],
+        guard case let .tuple(list) = id, case let fields = list.items, fields.count == 5, case .string("storage") = fields[0],
               case let .global(type) = fields[1], case let .string(key) = fields[2],
               case .string = fields[3], case .int = fields[4] else {
             throw invalid("a persistent id that is not a torch storage")

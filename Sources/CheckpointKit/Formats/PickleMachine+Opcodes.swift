@@ -50,11 +50,11 @@ extension PickleMachine {
         case UInt8(ascii: "e"):                                      // APPENDS
             let values = try popMark()
             try list().items.append(contentsOf: values)
-        case UInt8(ascii: ")"): stack.append(.tuple([]))             // EMPTY_TUPLE
-        case UInt8(ascii: "t"): stack.append(.tuple(try popMark()))  // TUPLE
-        case 0x85: let a = try pop(); stack.append(.tuple([a]))      // TUPLE1
-        case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))  // TUPLE2
-        case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))  // TUPLE3
+        case UInt8(ascii: ")"): stack.append(.tuple(PickleList()))   // EMPTY_TUPLE
+        case UInt8(ascii: "t"): stack.append(.tuple(PickleList(try popMark())))  // TUPLE
+        case 0x85: let a = try pop(); stack.append(.tuple(PickleList([a])))  // TUPLE1
+        case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple(PickleList([a, b])))  // TUPLE2
+        case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple(PickleList([a, b, c])))  // TUPLE3
         case UInt8(ascii: "}"): stack.append(.dict(PickleDict()))    // EMPTY_DICT
         case UInt8(ascii: "d"):                                      // DICT
             let dict = PickleDict()

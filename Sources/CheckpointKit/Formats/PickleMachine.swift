@@ -26,11 +26,36 @@ public struct PickleMachine {
         self.loadStorage = loadStorage
     }
 
-    /// Interprets the whole pickle and returns the value `STOP` leaves.
-    public static func load(_ bytes: UnsafeRawBufferPointer, path: String,
-                            loadStorage: @escaping (_ type: PickleGlobal, _ key: String) throws(CheckpointError) -> PickleStorage) throws(CheckpointError) -> PickleValue {
+    /// Interprets the whole pickle and calls `body` with the value `STOP` leaves. Every list and
+    /// dict built is taken apart afterwards (see ``dismantle()``), so `body` must copy out what it
+    /// keeps.
+    public static func load<R>(_ bytes: UnsafeRawBufferPointer, path: String,
+                               loadStorage: @escaping (_ type: PickleGlobal, _ key: String) throws(CheckpointError) -> PickleStorage,
+                               _ body: (PickleValue) throws(CheckpointError) -> R) throws(CheckpointError) -> R {
         var machine = PickleMachine(bytes: bytes, path: path, loadStorage: loadStorage)
-        return try machine.run()
+        defer { machine.dismantle() }
+        return try body(try machine.run())
+    }
+
+    /// Empties every list, tuple and dict reachable from the stack and the memo, one at a time from
+    /// a work list: freeing a deeply nested value would otherwise recurse once per level in its
+    /// deinitializers (a 100,000-deep list overflows the stack), and a list that holds itself would
+    /// never be freed.
+    mutating func dismantle() {
+        var work: [PickleValue] = stack + Array(memo.values)
+        stack = []
+        memo = [:]
+        while let value = work.popLast() {
+            switch value {
+            case let .list(list), let .tuple(list):
+                work.append(contentsOf: list.items)
+                list.items = []
+            case let .dict(dict):
+                for item in dict.items { work.append(item.key); work.append(item.value) }
+                dict.items = []
+            default: break
+            }
+        }
     }
 
     func invalid(_ reason: String) -> CheckpointError { .invalidPickle(path: path, reason: reason) }

@@ -8,7 +8,8 @@ public indirect enum PickleValue: Sendable {
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple([PickleValue])
+    /// A tuple (a ``PickleList`` that is never appended to).
+    case tuple(PickleList)
     case list(PickleList)
     case dict(PickleDict)
     /// An allow-listed global, not (yet) called.
@@ -26,7 +27,7 @@ public indirect enum PickleValue: Sendable {
         case let .float(d): return "float \(d)"
         case let .string(s): return s.utf8.count <= 60 ? "str '\(s)'" : "str of \(s.utf8.count) bytes"
         case let .bytes(b): return "bytes of \(b.count)"
-        case let .tuple(t): return "tuple of \(t.count)"
+        case let .tuple(t): return "tuple of \(t.items.count)"
         case let .list(l): return "list of \(l.items.count)"
         case let .dict(d): return "dict of \(d.items.count)"
         case let .global(g): return "global \(g.qualifiedName)"
@@ -36,7 +37,7 @@ public indirect enum PickleValue: Sendable {
     }
 }
 
-/// A pickled list (shared through the memo).
+/// A pickled list or tuple (shared through the memo).
 public final class PickleList: @unchecked Sendable {
     public var items: [PickleValue] = []
     init(_ items: [PickleValue] = []) { self.items = items }

@@ -34,8 +34,9 @@ public final class PyTorchFile: Checkpoint, @unchecked Sendable {
         file = try MappedFile(path: path)
         let archive = try ZipArchive(bytes: file.bytes, path: path)
         let prefix = try PyTorchFile.recordPrefix(archive, bytes: file.bytes, path: path)
-        let root = try PyTorchFile.unpickle(file: file, archive: archive, prefix: prefix, path: path)
-        let stateDict = try PyTorchStateDict(root: root, key: key, path: path)
+        let stateDict = try PyTorchFile.unpickle(file: file, archive: archive, prefix: prefix, path: path) { root throws(CheckpointError) in
+            try PyTorchStateDict(root: root, key: key, path: path)
+        }
         var views: [String: PyTorchView] = [:]
         var infos: [TensorInfo] = []
         var metadata = ["format": "pt"]
@@ -98,12 +99,13 @@ public final class PyTorchFile: Checkpoint, @unchecked Sendable {
     }
 
     /// Runs the pickle through ``PickleMachine``; every storage it names must be a stored entry.
-    static func unpickle(file: MappedFile, archive: ZipArchive, prefix: String, path: String) throws(CheckpointError) -> PickleValue {
+    static func unpickle<R>(file: MappedFile, archive: ZipArchive, prefix: String, path: String,
+                            _ body: (PickleValue) throws(CheckpointError) -> R) throws(CheckpointError) -> R {
         let range = try archive.storedRange(of: prefix + "data.pkl", path: path)!
         guard range.count <= maxPickleSize else {
             throw .invalidPickle(path: path, reason: "data.pkl is \(range.count) bytes, over the \(maxPickleSize)-byte limit")
         }
-        return try PickleMachine.load(file.bytes(in: range), path: path) { type, key throws(CheckpointError) in
+        return try PickleMachine.load(file.bytes(in: range), path: path, loadStorage: { type, key throws(CheckpointError) in
             guard !key.isEmpty, !key.contains("/"), try archive.storedRange(of: prefix + "data/" + key, path: path) != nil else {
                 throw .invalidPickle(path: path, reason: "storage '\(key)' has no entry \(prefix)data/\(key)")
             }
@@ -111,7 +113,7 @@ public final class PyTorchFile: Checkpoint, @unchecked Sendable {
             case let .storageType(dtype): return PickleStorage(key: key, dtype: dtype)
             default: return PickleStorage(key: key, dtype: nil)
             }
-        }
+        }, body)
     }
 }
 

@@ -9,7 +9,7 @@ struct PyTorchStateDict {
     /// Deepest nesting walked (a state dict is 1 deep, an optimizer state 4).
     static let maxDepth = 64
     /// Most values visited (bounds a pickle whose memo makes a small DAG of a huge tree).
-    static let maxVisited = 10_000_000
+    static let maxVisited = 1_000_000
 
     var tensors: [(name: String, tensor: PickleTensor)] = []
     var others: [SkippedObject] = []
@@ -79,7 +79,7 @@ struct PyTorchStateDict {
             throw .invalidPickle(path: path, reason: "more than \(PyTorchStateDict.maxVisited) values (a pickle that expands)")
         }
         guard depth <= PyTorchStateDict.maxDepth else {
-            throw .invalidPickle(path: path, reason: "nesting deeper than \(PyTorchStateDict.maxDepth) at '\(prefix)' (a recursive or bomb pickle)")
+            throw .invalidPickle(path: path, reason: "nesting deeper than \(PyTorchStateDict.maxDepth) at '\(prefix.prefix(40))...' (a recursive or bomb pickle)")
         }
         func join(_ component: String) -> String { prefix.isEmpty ? component : prefix + "." + component }
         switch value {
@@ -89,8 +89,8 @@ struct PyTorchStateDict {
             for item in dict.items { try walk(item.value, prefix: join(PyTorchStateDict.component(item.key)), depth: depth + 1) }
         case let .list(list) where PyTorchStateDict.holdsStructure(list.items):
             for (i, item) in list.items.enumerated() { try walk(item, prefix: join(String(i)), depth: depth + 1) }
-        case let .tuple(items) where PyTorchStateDict.holdsStructure(items):
-            for (i, item) in items.enumerated() { try walk(item, prefix: join(String(i)), depth: depth + 1) }
+        case let .tuple(list) where PyTorchStateDict.holdsStructure(list.items):
+            for (i, item) in list.items.enumerated() { try walk(item, prefix: join(String(i)), depth: depth + 1) }
         default:
             others.append(SkippedObject(name: prefix, reason: value.summary))
         }

@@ -13,6 +13,8 @@ public struct ZipArchive: Sendable {
         public var name: String
         /// Byte offsets of the entry's data in the file.
         public var dataRange: Range<Int>
+        /// Byte offset of the entry's local header (where the entry's bytes start).
+        public var headerOffset: Int
         /// Compression method (0 = stored; torch writes nothing else).
         public var method: Int
         /// General-purpose flags (bit 0: encrypted).
@@ -71,7 +73,7 @@ public struct ZipArchive: Sendable {
     /// Entries (local header through end of data) must not share bytes with each other or with the
     /// central directory: overlapping entries are how zip bombs and parser-confusion files are made.
     static func checkNoOverlap(_ entries: [Entry], directoryStart: Int, path: String) throws(CheckpointError) {
-        let spans = entries.map { ($0.dataRange, $0.name) }.sorted { $0.0.lowerBound < $1.0.lowerBound }
+        let spans = entries.map { ($0.headerOffset..<$0.dataRange.upperBound, $0.name) }.sorted { $0.0.lowerBound < $1.0.lowerBound }
         var previousEnd = 0
         var previousName = ""
         for (range, name) in spans {
@@ -182,9 +184,10 @@ struct ZipReader {
         guard method != 0 || compressed == uncompressed else {
             throw invalid("zip entry '\(name)' is stored but its sizes differ (\(compressed) and \(uncompressed))")
         }
-        let dataStart = try localData(at: try fileOffset(local, "local header of '\(name)'"), name: name)
+        let header = try fileOffset(local, "local header of '\(name)'")
+        let dataStart = try localData(at: header, name: name)
         let data = try range(dataStart, try fileOffset(compressed, "size of '\(name)'"), "data of zip entry '\(name)'")
-        let entry = ZipArchive.Entry(name: name, dataRange: data, method: method, flags: u16(offset + 8))
+        let entry = ZipArchive.Entry(name: name, dataRange: data, headerOffset: header, method: method, flags: u16(offset + 8))
         return (entry, total.upperBound)
     }
 
