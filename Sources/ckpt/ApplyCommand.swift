@@ -35,18 +35,23 @@ struct ApplyCommand: ParsableCommand {
     @Flag(help: "Apply even if the base is not the one the patch was made for.")
     var force = false
 
+    @OptionGroup var stateDict: StateDictKeyOption
+
     @Flag(help: "Print a JSON report instead of the text one.")
     var json = false
 
     func run() throws {
         try runReportingFailures {
-            let baseCheckpoint = try CheckpointOpener.open(base)
+            let baseCheckpoint = try stateDict.open(base)
             let patchFile = try PatchFile(path: patch)
             let applier = PatchApplier(base: baseCheckpoint, patch: patchFile)
             let report = try applier.apply(to: output, options: .init(force: force))
             if json {
                 try printJSON(report)
             } else {
+                if baseCheckpoint.format == .pyTorch || baseCheckpoint.format == .shardedPyTorch {
+                    printError("ckpt: note: the base is a PyTorch file; \(report.output) is written as safetensors (nothing writes a pickle)")
+                }
                 print("wrote \(report.output): \(report.tensors) tensors (\(report.replaced) patched, \(report.added) added), \(Format.count(report.bytes)) bytes (\(Format.bytes(report.bytes)))")
                 if !report.forced.isEmpty {
                     printError("ckpt: warning: --force: \(report.forced.count) patched tensor\(report.forced.count == 1 ? "" : "s") came from a different base (\(report.forced.prefix(3).joined(separator: ", "))\(report.forced.count > 3 ? ", ..." : "")); their results were not checked")
