@@ -3,7 +3,8 @@
 ///
 /// A plain state dict gives its keys as names. A training checkpoint (`{"model": ..., "optimizer":
 /// ..., "epoch": 3}`, Lightning's `{"state_dict": ...}`) gives either the entry under a chosen key,
-/// or the one top-level entry that is a flat dict of tensors (the "obvious" state dict, recorded in
+/// (a plain state dict, which holds tensors itself, is read whole whatever the key), or the one
+/// top-level entry that is a flat dict of tensors (the "obvious" state dict, recorded in
 /// ``selectedKey``), or, when there is no single one, every tensor under its full path.
 struct PyTorchStateDict {
     /// Deepest nesting walked (a state dict is 1 deep, an optimizer state 4).
@@ -24,7 +25,7 @@ struct PyTorchStateDict {
             if case .tensor = root { throw .invalidPickle(path: path, reason: "the file holds a single tensor, not a dict of them") }
             throw .invalidPickle(path: path, reason: "the file holds a \(root.summary), not a dict of tensors")
         }
-        if let key {
+        if let key, top[key] != nil || !PyTorchStateDict.holdsTensors(top) {
             guard case let .dict(selected)? = top[key] else {
                 throw .missingKey(path: path, key: key, available: PyTorchStateDict.keyNames(top))
             }
@@ -40,14 +41,21 @@ struct PyTorchStateDict {
         }
     }
 
+    /// The first top-level keys, for a message.
     static func keyNames(_ dict: PickleDict) -> [String] {
-        dict.items.map { PyTorchStateDict.component($0.key) }
+        let names = dict.items.prefix(10).map { PyTorchStateDict.component($0.key) }
+        return dict.items.count > 10 ? names + ["... (\(dict.items.count) in all)"] : names
+    }
+
+    /// Whether a dict holds tensors itself (a plain state dict, which a key selection leaves whole).
+    static func holdsTensors(_ dict: PickleDict) -> Bool {
+        dict.items.contains { if case .tensor = $0.value { return true } else { return false } }
     }
 
     /// The one top-level entry that is a non-empty dict whose values are all tensors, when the top
     /// level itself holds no tensor.
     static func obviousStateDict(_ top: PickleDict) -> (key: String, value: PickleValue)? {
-        if top.items.contains(where: { if case .tensor = $0.value { return true } else { return false } }) { return nil }
+        if holdsTensors(top) { return nil }
         let candidates = top.items.filter { item in
             guard case let .dict(d) = item.value, !d.items.isEmpty else { return false }
             return d.items.allSatisfy { if case .tensor = $0.value { return true } else { return false } }
