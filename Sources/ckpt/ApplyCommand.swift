@@ -8,7 +8,8 @@ struct ApplyCommand: ParsableCommand {
         discussion: """
         Writes OUT as the base with the patched tensors replaced and the patch's new tensors (a task \
         head) appended, in the base's format: safetensors, in the base's tensor order, dtypes and \
-        metadata (a sharded base gives one file; a PyTorch base gives safetensors: nothing writes a pickle). The write is atomic: a temporary file in OUT's \
+        metadata (a sharded base gives one file; a PyTorch base gives safetensors: nothing writes a \
+        pickle). The write is atomic: a temporary file in OUT's \
         directory, fsync, then rename; before the rename every patched tensor of the temporary file is \
         checked against the patch's result fingerprint. The inputs are never modified, and OUT may not \
         be one of them.
