@@ -57,6 +57,17 @@ final class PickleTests: XCTestCase {
         }
     }
 
+    /// A pickle that only builds (an empty list appended to a list, millions of times) stops at
+    /// the opcode limit instead of taking gigabytes.
+    func testOpcodeLimit() {
+        var bytes: [UInt8] = [0x80, 0x02, 0x5D]
+        for _ in 0..<(PickleMachine.maxOpcodes / 2 + 1) { bytes += [0x5D, 0x61] }
+        bytes.append(0x2E)
+        XCTAssertThrowsError(try load(bytes)) { error in
+            XCTAssertTrue("\(error)".contains("more than 4194304 opcodes"), "\(error)")
+        }
+    }
+
     /// Every global of the allow-list is one `torch.load(weights_only=True)` allows too, and the
     /// ones that run code never are.
     func testAllowList() {

@@ -5,10 +5,15 @@
 /// `NEWOBJ`, extension codes and text persistent ids are refused outright.
 ///
 /// Bounded by construction: one pass over the bytes with no recursion, every length checked against
-/// the bytes left before anything is allocated, at most ``maxStack`` values on the stack.
+/// the bytes left before anything is allocated, at most ``maxStack`` values on the stack and
+/// ``maxOpcodes`` opcodes (each builds at most one value, so memory stays under a few hundred MB
+/// whatever the pickle; a BERT-large state dict takes about 12,000, an optimizer state a few dozen per
+/// tensor).
 public struct PickleMachine {
     /// The most values on the stack (a state dict never has more than a few dozen).
     public static let maxStack = 1 << 20
+    /// The most opcodes interpreted.
+    public static let maxOpcodes = 4 << 20
 
     let bytes: UnsafeRawBufferPointer
     let path: String
@@ -61,7 +66,12 @@ public struct PickleMachine {
     func invalid(_ reason: String) -> CheckpointError { .invalidPickle(path: path, reason: reason) }
 
     mutating func run() throws(CheckpointError) -> PickleValue {
+        var opcodes = 0
         while position < bytes.count {
+            opcodes += 1
+            guard opcodes <= PickleMachine.maxOpcodes else {
+                throw invalid("more than \(PickleMachine.maxOpcodes) opcodes (a pickle that builds too much)")
+            }
             let opcode = bytes[position]
             position += 1
             if opcode == UInt8(ascii: ".") {
