@@ -8,7 +8,8 @@ struct ApplyCommand: ParsableCommand {
         discussion: """
         Writes OUT as the base with the patched tensors replaced and the patch's new tensors (a task \
         head) appended, in the base's format: safetensors, in the base's tensor order, dtypes and \
-        metadata (a sharded base gives one file). The write is atomic: a temporary file in OUT's \
+        metadata (a sharded base gives one file; a PyTorch base gives safetensors: nothing writes a \
+        pickle). The write is atomic: a temporary file in OUT's \
         directory, fsync, then rename; before the rename every patched tensor of the temporary file is \
         checked against the patch's result fingerprint. The inputs are never modified, and OUT may not \
         be one of them.
@@ -35,12 +36,14 @@ struct ApplyCommand: ParsableCommand {
     @Flag(help: "Apply even if the base is not the one the patch was made for.")
     var force = false
 
+    @OptionGroup var stateDict: StateDictKeyOption
+
     @Flag(help: "Print a JSON report instead of the text one.")
     var json = false
 
     func run() throws {
         try runReportingFailures {
-            let baseCheckpoint = try CheckpointOpener.open(base)
+            let baseCheckpoint = try stateDict.open(base)
             let patchFile = try PatchFile(path: patch)
             let applier = PatchApplier(base: baseCheckpoint, patch: patchFile)
             let report = try applier.apply(to: output, options: .init(force: force))
@@ -48,6 +51,9 @@ struct ApplyCommand: ParsableCommand {
             if json {
                 try printJSON(report)
             } else {
+                if baseCheckpoint.format == .pyTorch || baseCheckpoint.format == .shardedPyTorch {
+                    printError("ckpt: note: the base is a PyTorch file; \(report.output) is written as safetensors (nothing writes a pickle)")
+                }
                 print("wrote \(report.output): \(report.tensors) tensors (\(report.replaced) patched, \(report.added) added), \(Format.count(report.bytes)) bytes (\(Format.bytes(report.bytes)))")
                 if !report.forced.isEmpty {
                     printError("ckpt: warning: --force: \(report.forced.count) patched tensor\(report.forced.count == 1 ? "" : "s") came from a different base (\(report.forced.prefix(3).joined(separator: ", "))\(report.forced.count > 3 ? ", ..." : "")); their results were not checked")

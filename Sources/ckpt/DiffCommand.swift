@@ -21,11 +21,13 @@ struct DiffCommand: ParsableCommand {
         pairs whose two values are finite and says how many were left out.
         """)
 
-    @Argument(help: "The base (pretrained) checkpoint: a .safetensors file, an index, an .h5 file, or a model directory.")
+    @Argument(help: "The base (pretrained) checkpoint: a .safetensors file, an index, an .h5 file, a PyTorch .bin/.pt/.pth, or a model directory.")
     var base: String
 
     @Argument(help: "The fine-tuned checkpoint, in any format ckpt reads.")
     var finetuned: String
+
+    @OptionGroup var stateDict: StateDictKeyOption
 
     @Flag(help: "Print a JSON document instead of the report.")
     var json = false
@@ -75,8 +77,8 @@ struct DiffCommand: ParsableCommand {
 
     private func compare() throws {
         let renames = try map.map { try CheckpointAlignment.loadRenames(path: $0) } ?? [:]
-        let baseCheckpoint = try CheckpointOpener.open(base)
-        let finetunedCheckpoint = try CheckpointOpener.open(finetuned)
+        let baseCheckpoint = try stateDict.open(base)
+        let finetunedCheckpoint = try stateDict.open(finetuned)
         let progress = standardErrorIsTerminal ? ProgressLine(label: "diff") : nil
         var onProgress: (@Sendable (CheckpointDiff.Progress) -> Void)?
         if let progress { onProgress = { progress.update($0) } }

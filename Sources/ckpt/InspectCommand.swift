@@ -17,8 +17,10 @@ struct InspectCommand: ParsableCommand {
         damage that needs no base.
         """)
 
-    @Argument(help: "A .safetensors file, a *.safetensors.index.json, an HDF5 file (.h5), or a model directory.")
+    @Argument(help: "A .safetensors file, a *.safetensors.index.json, an HDF5 file (.h5), a PyTorch file (pytorch_model.bin, .pt, .pth) or its .bin.index.json, or a model directory.")
     var path: String
+
+    @OptionGroup var stateDict: StateDictKeyOption
 
     @Flag(help: "Print a JSON document instead of the report.")
     var json = false
@@ -31,7 +33,7 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         try runReportingFailures {
-            let checkpoint = try CheckpointOpener.open(path)
+            let checkpoint = try stateDict.open(path)
             if checkpoint.metadata["format"] == PatchFormat.name {
                 // A task patch (`ckpt patch`): say what it holds instead.
                 let summary = PatchSummary(try PatchFile(path: checkpoint.path))

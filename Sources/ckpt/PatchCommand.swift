@@ -63,14 +63,16 @@ struct PatchCommand: ParsableCommand {
     @Option(name: .customLong("map"), help: ArgumentHelp("Name map: JSON {\"fine-tuned name\": \"base name\"} or lines 'FINETUNED BASE'.", valueName: "FILE"))
     var map: String?
 
+    @OptionGroup var stateDict: StateDictKeyOption
+
     @Flag(help: "Print a JSON report instead of the text one.")
     var json = false
 
     func run() throws {
         try runReportingFailures {
             let selection = try PatchSelection(specs: select)
-            let baseCheckpoint = try CheckpointOpener.open(base)
-            let finetunedCheckpoint = try CheckpointOpener.open(finetuned)
+            let baseCheckpoint = try stateDict.open(base)
+            let finetunedCheckpoint = try stateDict.open(finetuned)
             for input in baseCheckpoint.files + finetunedCheckpoint.files where FileIdentity.same(output, input) {
                 throw PatchError.outputIsInput(output: output, input: input)
             }

@@ -26,6 +26,8 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "The fine-tuned checkpoint the patch should reproduce.")
     var finetuned: String?
 
+    @OptionGroup var stateDict: StateDictKeyOption
+
     @Flag(help: "Print a JSON report instead of the text one.")
     var json = false
 
@@ -33,8 +35,8 @@ struct VerifyCommand: ParsableCommand {
         var ok = false
         try runReportingFailures {
             let patchFile = try PatchFile(path: patch)
-            let baseCheckpoint = try CheckpointOpener.open(base)
-            let finetunedCheckpoint = try finetuned.map { try CheckpointOpener.open($0) }
+            let baseCheckpoint = try stateDict.open(base)
+            let finetunedCheckpoint = try finetuned.map { try stateDict.open($0) }
             let report = try PatchVerifier.verify(patch: patchFile, base: baseCheckpoint, finetuned: finetunedCheckpoint)
             ok = report.ok
             if json {

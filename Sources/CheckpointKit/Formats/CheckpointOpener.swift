@@ -1,7 +1,7 @@
 import Foundation
 
-/// Opens whatever a user points at: a safetensors file, a sharded index, an HDF5 file, or a
-/// Hugging Face model directory. The reader is chosen by the file's content (magic bytes, header
+/// Opens whatever a user points at: a safetensors file, a sharded index, an HDF5 file, a PyTorch
+/// (`torch.save` zip) file, or a Hugging Face model directory. The reader is chosen by the file's content (magic bytes, header
 /// shape), not by its extension, so a renamed file still opens and an impostor gets a message that
 /// says what it really is.
 public enum CheckpointOpener {
@@ -9,23 +9,34 @@ public enum CheckpointOpener {
     public static let directoryCandidates = [
         "model.safetensors.index.json", "model.safetensors",
         "tf_model.h5", "model.weights.h5", "model.h5",
+        "pytorch_model.bin.index.json", "pytorch_model.bin",
     ]
 
-    public static func open(_ path: String) throws -> any Checkpoint {
+    /// How to read what is opened.
+    public struct Options: Sendable, Equatable {
+        /// The top-level entry of a PyTorch training checkpoint to read as the state dict (`model`,
+        /// `state_dict`); nil reads the whole file, or its one obvious state dict. Other formats
+        /// ignore it.
+        public var key: String?
+
+        public init(key: String? = nil) { self.key = key }
+    }
+
+    public static func open(_ path: String, options: Options = Options()) throws -> any Checkpoint {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw CheckpointError.cannotOpen(path: path, reason: "no such file or directory")
         }
-        if isDirectory.boolValue { return try openDirectory(path) }
-        return try openFile(path)
+        if isDirectory.boolValue { return try openDirectory(path, options: options) }
+        return try openFile(path, options: options)
     }
 
     /// Picks the weights of a model directory.
-    static func openDirectory(_ path: String) throws -> any Checkpoint {
+    static func openDirectory(_ path: String, options: Options) throws -> any Checkpoint {
         let directory = path.hasSuffix("/") ? path : path + "/"
         for name in directoryCandidates {
             let candidate = directory + name
-            if FileManager.default.fileExists(atPath: candidate) { return try openFile(candidate) }
+            if FileManager.default.fileExists(atPath: candidate) { return try openFile(candidate, options: options) }
         }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         let indexes = entries.filter { $0.hasSuffix(".safetensors.index.json") }.sorted()
@@ -37,9 +48,6 @@ public enum CheckpointOpener {
         if indexes.count + singles.count + h5.count > 1 {
             throw CheckpointError.unrecognizedFormat(path: path, reason: "several weight files and no index; name one of: \((indexes + singles + h5).joined(separator: ", "))")
         }
-        if entries.contains("pytorch_model.bin") {
-            throw CheckpointError.unrecognizedFormat(path: path, reason: "only pytorch_model.bin (pickle) found; convert it to safetensors first (transformers: save_pretrained(..., safe_serialization=True))")
-        }
         throw CheckpointError.noWeights(path: path)
     }
 
@@ -49,7 +57,11 @@ public enum CheckpointOpener {
         try SafetensorsFile(path: path)
     }
 
-    static func openFile(_ path: String) throws -> any Checkpoint {
+    static func openFile(_ path: String, options: Options = Options()) throws -> any Checkpoint {
+        let openPyTorch = { (shard: String) throws(CheckpointError) -> any Checkpoint in try PyTorchFile(path: shard, key: options.key) }
+        if path.hasSuffix(".bin.index.json") || path.hasSuffix(".pt.index.json") {
+            return try ShardedSafetensors(indexPath: path, format: .shardedPyTorch, openShard: openPyTorch)
+        }
         if path.hasSuffix(".json") { return try ShardedSafetensors(indexPath: path) }
         if try HDF5Probe.isHDF5(path: path) { return try HDF5Probe.open(path) }
         if path.hasSuffix(".h5") || path.hasSuffix(".hdf5") || path.hasSuffix(".keras") {
@@ -57,6 +69,12 @@ public enum CheckpointOpener {
             try SafetensorsHeader.rejectKnownImpostors(file.bytes, path: path)
             throw CheckpointError.unrecognizedFormat(path: path, reason: "not an HDF5 file (no HDF5 signature)")
         }
-        return try SafetensorsFile(path: path)
+        let mapped = try MappedFile(path: path)
+        let probe = withExtendedLifetime(mapped) { PyTorchFile.probe(mapped.bytes, path: path) }
+        switch probe {
+        case .zip: return try openPyTorch(path)
+        case .legacy: throw CheckpointError.legacyPyTorch(path: path)
+        case nil: return try SafetensorsFile(path: path)
+        }
     }
 }

@@ -8,17 +8,21 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
 
     /// The index file.
     public let path: String
-    public var format: CheckpointFormat { .shardedSafetensors }
+    public let format: CheckpointFormat
     public let tensors: [TensorInfo]
     public let metadata: [String: String]
     public let fileSize: Int
     /// The shard files, in the order they are first named by the index.
-    public let shards: [SafetensorsFile]
+    public let shards: [any Checkpoint]
     private let shardOfTensor: [String: Int]
 
-    /// Opens the index at `path` and every shard it names (headers only).
-    public init(indexPath path: String) throws(CheckpointError) {
+    /// Opens the index at `path` and every shard it names (headers only). `openShard` opens one
+    /// shard (a `pytorch_model.bin.index.json` names `torch.save` files, read with `format`
+    /// ``CheckpointFormat/shardedPyTorch``).
+    public init(indexPath path: String, format: CheckpointFormat = .shardedSafetensors,
+                openShard: (String) throws(CheckpointError) -> any Checkpoint = ShardedSafetensors.openSafetensorsShard) throws(CheckpointError) {
         self.path = path
+        self.format = format
         let file = try MappedFile(path: path)
         guard file.size <= ShardedSafetensors.maxIndexSize else {
             throw .invalidHeader(path: path, reason: "index file is larger than 64 MiB")
@@ -59,13 +63,13 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
                 shardNames.append(file)
             }
         }
-        var shards: [SafetensorsFile] = []
+        var shards: [any Checkpoint] = []
         for name in shardNames {
             let shardPath = directory.appendingPathComponent(name).path
             guard FileManager.default.fileExists(atPath: shardPath) else {
                 throw .missingShard(path: path, shard: name)
             }
-            shards.append(try SafetensorsFile(path: shardPath))
+            shards.append(try openShard(shardPath))
         }
         var tensors: [TensorInfo] = []
         var shardOfTensor: [String: Int] = [:]
@@ -91,6 +95,10 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
         self.fileSize = shards.reduce(file.size) { $0 + $1.fileSize }
     }
 
+    public static func openSafetensorsShard(_ path: String) throws(CheckpointError) -> any Checkpoint {
+        try SafetensorsFile(path: path)
+    }
+
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let index = shardOfTensor[tensor.name] else {
             throw CheckpointError.noSuchTensor(path: path, tensor: tensor.name)
@@ -105,8 +113,8 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
         shardOfTensor[tensor.name].flatMap { shards[$0].storedLocation(of: tensor) }
     }
 
-    /// Tensors are views of the shards' read-only mappings.
-    public var bytesAreFileMapped: Bool { true }
+    /// Tensors are views of the shards' read-only mappings (unless a PyTorch shard holds a strided view).
+    public var bytesAreFileMapped: Bool { shards.allSatisfy { $0.bytesAreFileMapped } }
 
     /// One safetensors file carrying the first shard's `__metadata__` (`{"format": "pt"}`), not the
     /// index's (`total_size`, which describes the shards).

@@ -38,6 +38,14 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case invalidReplacement(path: String, tensor: String, reason: String)
     /// Writing an output failed.
     case writeFailed(path: String, reason: String)
+    /// A pickle names a global outside the allow-list (`posix.system`): nothing is run.
+    case refusedPickleGlobal(path: String, global: String)
+    /// A pickle that is malformed or builds something a checkpoint is not made of.
+    case invalidPickle(path: String, reason: String)
+    /// A PyTorch file in the legacy (before 1.6) format or a bare pickle, not a `torch.save` zip.
+    case legacyPyTorch(path: String)
+    /// A training checkpoint has no entry under the key asked for; `available` lists its keys.
+    case missingKey(path: String, key: String, available: [String])
 
     public var description: String {
         switch self {
@@ -60,7 +68,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case let .missingShard(path, shard):
             return "\(path): shard '\(shard)' named in the index is missing"
         case let .noWeights(path):
-            return "\(path): no weights found (looked for *.safetensors, *.safetensors.index.json, *.h5)"
+            return "\(path): no weights found (looked for *.safetensors, *.safetensors.index.json, *.h5, pytorch_model.bin)"
         case let .noSuchTensor(path, tensor):
             return "\(path): no tensor named '\(tensor)'"
         case let .unsupportedDType(path, tensor, dtype, operation):
@@ -73,6 +81,14 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): cannot replace tensor '\(tensor)': \(reason)"
         case let .writeFailed(path, reason):
             return "\(path): cannot write: \(reason)"
+        case let .refusedPickleGlobal(path, global):
+            return "\(path): refuses to run `\(global)` (pickle global); only tensor data is read"
+        case let .invalidPickle(path, reason):
+            return "\(path): invalid pickle: \(reason); only tensor data is read"
+        case let .legacyPyTorch(path):
+            return "\(path): a legacy PyTorch file (torch.save before 1.6, or a bare pickle), which is not read; re-save it with torch >= 1.6 (or as safetensors)"
+        case let .missingKey(path, key, available):
+            return "\(path): no dict under key '\(key)' (top-level keys: \(available.isEmpty ? "none" : available.joined(separator: ", ")))"
         }
     }
 }

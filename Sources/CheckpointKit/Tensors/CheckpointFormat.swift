@@ -10,4 +10,8 @@ public enum CheckpointFormat: String, Sendable, Codable {
     case keras3WeightsH5 = "hdf5-keras3"
     /// Any other HDF5 file: every dataset is a tensor.
     case hdf5 = "hdf5"
+    /// A `torch.save` zip file (`pytorch_model.bin`, `.pt`, `.pth`), read without unpickling code.
+    case pyTorch = "pytorch"
+    /// PyTorch shards named by a `pytorch_model.bin.index.json`.
+    case shardedPyTorch = "pytorch-sharded"
 }

@@ -1,0 +1,20 @@
+import ArgumentParser
+import CheckpointKit
+
+/// `--key NAME`: which top-level entry of a PyTorch training checkpoint (`.pt`/`.pth`/`.ckpt`
+/// written by `torch.save({"model": ..., "optimizer": ..., "epoch": 3})`) is the state dict. Shared
+/// by every command that opens checkpoints; other formats ignore it.
+struct StateDictKeyOption: ParsableArguments {
+    @Option(help: ArgumentHelp("In a PyTorch training checkpoint, read the state dict under this top-level key (default: the one dict of tensors, if there is exactly one; else every tensor, named by its path).", valueName: "NAME"))
+    var key: String?
+
+    /// Opens `path` with the key, and says on standard error which state dict was picked when
+    /// the reader chose one itself.
+    func open(_ path: String) throws -> any Checkpoint {
+        let checkpoint = try CheckpointOpener.open(path, options: .init(key: key))
+        if key == nil, let picked = checkpoint.metadata["state_dict_key"] {
+            printError("ckpt: note: \(path): reading the state dict under key '\(picked)' (--key NAME reads another entry)")
+        }
+        return checkpoint
+    }
+}
