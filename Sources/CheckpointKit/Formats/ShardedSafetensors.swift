@@ -59,14 +59,7 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
                 shardNames.append(file)
             }
         }
-        var shards: [SafetensorsFile] = []
-        for name in shardNames {
-            let shardPath = directory.appendingPathComponent(name).path
-            guard FileManager.default.fileExists(atPath: shardPath) else {
-                throw .missingShard(path: path, shard: name)
-            }
-            shards.append(try SafetensorsFile(path: shardPath))
-        }
+        let shards = try ShardedSafetensors.openShards(shardNames, in: directory, index: path)
         var tensors: [TensorInfo] = []
         var shardOfTensor: [String: Int] = [:]
         for (i, shard) in shards.enumerated() {
@@ -89,6 +82,28 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
         self.shards = shards
         self.shardOfTensor = shardOfTensor
         self.fileSize = shards.reduce(file.size) { $0 + $1.fileSize }
+    }
+
+    /// Opens every shard's header, the shards spread over the cores (a mixture-of-experts model
+    /// has 100,000 tensors over a hundred shards, and each header parse is independent). The error
+    /// thrown is that of the first failing shard in index order, as a one-by-one open would throw.
+    private static func openShards(_ names: [String], in directory: URL, index path: String) throws(CheckpointError) -> [SafetensorsFile] {
+        final class Results: @unchecked Sendable {
+            var items: [Result<SafetensorsFile, CheckpointError>?]
+            init(_ count: Int) { items = Array(repeating: nil, count: count) }
+        }
+        let results = Results(names.count)
+        let paths = names.map { directory.appendingPathComponent($0).path }
+        results.items.withUnsafeMutableBufferPointer { slots in
+            nonisolated(unsafe) let slots = slots
+            DispatchQueue.concurrentPerform(iterations: names.count) { i in
+                slots[i] = Result { () throws(CheckpointError) -> SafetensorsFile in
+                    guard FileManager.default.fileExists(atPath: paths[i]) else { throw .missingShard(path: path, shard: names[i]) }
+                    return try SafetensorsFile(path: paths[i])
+                }
+            }
+        }
+        return try results.items.map { result throws(CheckpointError) in try result!.get() }
     }
 
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
