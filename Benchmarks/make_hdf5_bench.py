@@ -61,7 +61,8 @@ def write_keras3(src, out):
         layers = h.create_group("layers")
         groups = {}
         for key in f.keys():
-            module, last = key.rsplit(".", 1)
+            # Keras 3 names layers itself: the task model's `bert.` prefix is not part of them.
+            module, last = key.removeprefix("bert.").rsplit(".", 1)
             if module not in groups:
                 groups[module] = layers.create_group(module.replace(".", "_")).create_group("vars")
             g = groups[module]

@@ -1,8 +1,12 @@
 import Glibc
 
 /// An HDF5 file of weights: Hugging Face's TensorFlow `tf_model.h5`, a Keras 2 `.h5`, a Keras 3
-/// `.weights.h5`, or any other HDF5 file. libhdf5 does the reading (`HDF5Calls.swift`), so chunked
-/// and compressed (deflate, shuffle, ...) datasets and big-endian data work.
+/// `.weights.h5`, or any other HDF5 file. libhdf5 reads the structure (`HDF5Calls.swift`), and
+/// the data of chunked and compressed (deflate, shuffle, ...) datasets and big-endian data, through
+/// one reused buffer. A contiguous, uncompressed, little-endian dataset (what h5py and Keras write by
+/// default) is one byte range of the file (`H5Dget_offset`, `H5Dget_storage_size`): the range is
+/// checked against the file when it is opened and the tensor is then served from a read-only map of
+/// the file, as a safetensors tensor is (``bytesAreFileMapped``, ``storedLocation(of:)``).
 ///
 /// Every dataset reachable through hard links is listed once, named by its path without the leading
 /// `/` (`bert/tf_bert_model/bert/encoder/layer_._0/attention/output/LayerNorm/gamma:0`). Soft and
