@@ -58,7 +58,7 @@ public enum CheckpointOpener {
     }
 
     static func openFile(_ path: String, options: Options = Options()) throws -> any Checkpoint {
-        let openPyTorch = { (shard: String) throws(CheckpointError) -> any Checkpoint in try PyTorchFile(path: shard, key: options.key) }
+        let openPyTorch = { @Sendable (shard: String) throws(CheckpointError) -> any Checkpoint in try PyTorchFile(path: shard, key: options.key) }
         if path.hasSuffix(".bin.index.json") || path.hasSuffix(".pt.index.json") {
             return try ShardedSafetensors(indexPath: path, format: .shardedPyTorch, openShard: openPyTorch)
         }

@@ -262,6 +262,20 @@ enum HDF5 {
         }
     }
 
+    /// Where a contiguous dataset's bytes lie in the file, as libhdf5 declares them
+    /// (`H5Dget_offset`: an absolute file offset, user block included; `H5Dget_storage_size`: the
+    /// bytes allocated), or nil when no storage is allocated yet (the dataset reads as its fill
+    /// value). Nothing here is checked against the file: the caller does that.
+    static func contiguousExtent(of dataset: borrowing HDF5Handle) -> (offset: UInt64, size: UInt64)? {
+        HDF5Library.locked { () -> (offset: UInt64, size: UInt64)? in
+            let offset = H5Dget_offset(dataset.id)
+            let size = H5Dget_storage_size(dataset.id)
+            _ = HDF5ErrorStack.takeMessages()
+            guard offset != haddr_t.max else { return nil }
+            return (UInt64(offset), UInt64(size))
+        }
+    }
+
     /// The first filter in `dataset`'s pipeline that libhdf5 here cannot apply (a compression plugin
     /// such as Blosc that is not installed), as its id and name, or nil when every filter is
     /// available. Asked before reading, because H5Dread's own failure names only the plugin

@@ -37,8 +37,8 @@ extension HDF5File {
                 try HDF5File.walk(object, prefix: name, depth: depth + 1, visited: &visited, into: &walk, context)
             case .dataset:
                 switch try describeDataset(object, context.at(name)) {
-                case let .tensor(info, memoryType, storage):
-                    walk.datasets.append(Entry(info: info, memoryType: memoryType, storage: storage))
+                case let .tensor(info, memoryType, storage, extent):
+                    walk.datasets.append(Entry(info: info, memoryType: memoryType, storage: storage, extent: extent))
                 case let .skipped(reason):
                     walk.skipped.append((name, reason))
                 }
@@ -49,7 +49,9 @@ extension HDF5File {
     }
 
     enum DatasetKind {
-        case tensor(TensorInfo, HDF5MemoryType, HDF5.Storage)
+        /// `extent` is the declared byte range of a dataset whose stored bytes are what
+        /// ``HDF5File/withBytes(of:_:)`` hands out (contiguous, little-endian, no conversion).
+        case tensor(TensorInfo, HDF5MemoryType, HDF5.Storage, extent: (offset: UInt64, size: UInt64)?)
         case skipped(String)
     }
 
@@ -88,6 +90,9 @@ extension HDF5File {
             }
             byteCount = product
         }
-        return .tensor(TensorInfo(name: context.object, dtype: dtype, shape: shape, byteCount: byteCount), memoryType, storage)
+        // Contiguous storage is never filtered; a little-endian type read as itself (every memory
+        // type reads little-endian) needs no conversion, so the file holds the bytes as handed out.
+        let extent = storage == .contiguous && !facts.bigEndian ? HDF5.contiguousExtent(of: dataset) : nil
+        return .tensor(TensorInfo(name: context.object, dtype: dtype, shape: shape, byteCount: byteCount), memoryType, storage, extent: extent)
     }
 }

@@ -1,8 +1,12 @@
 import Glibc
 
 /// An HDF5 file of weights: Hugging Face's TensorFlow `tf_model.h5`, a Keras 2 `.h5`, a Keras 3
-/// `.weights.h5`, or any other HDF5 file. libhdf5 does the reading (`HDF5Calls.swift`), so chunked
-/// and compressed (deflate, shuffle, ...) datasets and big-endian data work.
+/// `.weights.h5`, or any other HDF5 file. libhdf5 reads the structure (`HDF5Calls.swift`), and
+/// the data of chunked and compressed (deflate, shuffle, ...) datasets and big-endian data, through
+/// one reused buffer. A contiguous, uncompressed, little-endian dataset (what h5py and Keras write by
+/// default) is one byte range of the file (`H5Dget_offset`, `H5Dget_storage_size`): the range is
+/// checked against the file when it is opened and the tensor is then served from a read-only map of
+/// the file, as a safetensors tensor is (``bytesAreFileMapped``, ``storedLocation(of:)``).
 ///
 /// Every dataset reachable through hard links is listed once, named by its path without the leading
 /// `/` (`bert/tf_bert_model/bert/encoder/layer_._0/attention/output/LayerNorm/gamma:0`). Soft and
@@ -53,12 +57,25 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
     let file: HDF5Handle
     let entries: [String: Entry]
     private let buffers = BufferPool()
+    /// A read-only map of the file when some dataset's bytes can be served from it (see
+    /// ``Entry/fileRange``), else nil.
+    private let map: MappedFile?
+    /// Whether every tensor is served from ``map``.
+    private let everyTensorMapped: Bool
 
     /// How to read one tensor.
     struct Entry {
         var info: TensorInfo
         var memoryType: HDF5MemoryType
         var storage: HDF5.Storage
+        /// The declared byte range of a contiguous little-endian dataset (libhdf5's word, checked
+        /// only when the file is opened).
+        var extent: (offset: UInt64, size: UInt64)?
+        /// Where the dataset's bytes lie in the file, exactly as ``HDF5File/withBytes(of:_:)``
+        /// hands them out: contiguous, unfiltered, little-endian, read without conversion. Such
+        /// datasets are served from a map of the file, as safetensors are (no copy, no libhdf5
+        /// call); the rest (chunked, compressed, big-endian) are read through libhdf5.
+        var fileRange: Range<Int>?
     }
 
     /// Opens `path` read-only and lists its datasets, after ``HDF5Rehearsal`` has read its
@@ -115,6 +132,8 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         default:
             break
         }
+        (map, datasets) = try HDF5File.mapContiguous(datasets, path: path)
+        everyTensorMapped = map != nil && datasets.allSatisfy { $0.fileRange != nil }
         self.format = format
         tensors = datasets.map(\.info)
         entries = Dictionary(datasets.map { ($0.info.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -131,6 +150,7 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         guard let entry = entries[tensor.name] else {
             throw CheckpointError.noSuchTensor(path: path, tensor: tensor.name)
         }
+        if let range = entry.fileRange, let map { return try body(map.bytes(in: range)) }
         return try buffers.withBuffer(byteCount: entry.info.byteCount) { buffer in
             let context = HDF5Context(path: path, object: entry.info.name)
             try HDF5Library.locked { () throws(CheckpointError) in
@@ -142,5 +162,36 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
             }
             return try body(UnsafeRawBufferPointer(buffer))
         }
+    }
+
+    public func storedLocation(of tensor: TensorInfo) -> StoredLocation? {
+        guard map != nil, let range = entries[tensor.name]?.fileRange else { return nil }
+        return StoredLocation(file: path, range: range)
+    }
+
+    /// True when every tensor is a view of the file's map (the default h5py and Keras layout:
+    /// contiguous, uncompressed, little-endian).
+    public var bytesAreFileMapped: Bool { everyTensorMapped }
+
+    /// Maps the file and gives each dataset with a declared extent its ``Entry/fileRange``, after
+    /// checking the extent against the file: a range outside it is an error naming the dataset
+    /// (libhdf5 would only fail when the dataset is read). Returns no map when no dataset has one.
+    static func mapContiguous(_ datasets: [Entry], path: String) throws(CheckpointError) -> (MappedFile?, [Entry]) {
+        guard datasets.contains(where: { $0.extent != nil }) else { return (nil, datasets) }
+        let map = try MappedFile(path: path)
+        var mapped = datasets
+        for index in mapped.indices {
+            let info = mapped[index].info
+            // An empty dataset has no storage to point at, and nothing to read.
+            if info.byteCount == 0 { mapped[index].fileRange = 0..<0; continue }
+            guard let extent = mapped[index].extent else { continue }
+            let (end, overflow) = extent.offset.addingReportingOverflow(extent.size)
+            guard !overflow, end <= UInt64(map.size) else {
+                throw .invalidTensor(path: path, tensor: info.name, reason: "data declared at bytes \(extent.offset)..<\(overflow ? UInt64.max : end) lies outside the \(map.size)-byte file")
+            }
+            guard extent.size == UInt64(info.byteCount) else { continue }
+            mapped[index].fileRange = Int(extent.offset)..<Int(end)
+        }
+        return (map, mapped)
     }
 }

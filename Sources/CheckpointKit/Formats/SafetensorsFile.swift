@@ -42,6 +42,7 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
         tensors = header.tensors.map(\.info)
         metadata = header.metadata
         var ranges: [String: Range<Int>] = [:]
+        ranges.reserveCapacity(header.tensors.count)
         for entry in header.tensors { ranges[entry.info.name] = entry.fileRange }
         self.ranges = ranges
     }

@@ -20,7 +20,7 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
     /// shard (a `pytorch_model.bin.index.json` names `torch.save` files, read with `format`
     /// ``CheckpointFormat/shardedPyTorch``).
     public init(indexPath path: String, format: CheckpointFormat = .shardedSafetensors,
-                openShard: (String) throws(CheckpointError) -> any Checkpoint = ShardedSafetensors.openSafetensorsShard) throws(CheckpointError) {
+                openShard: @Sendable (String) throws(CheckpointError) -> any Checkpoint = ShardedSafetensors.openSafetensorsShard) throws(CheckpointError) {
         self.path = path
         self.format = format
         let file = try MappedFile(path: path)
@@ -63,14 +63,7 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
                 shardNames.append(file)
             }
         }
-        var shards: [any Checkpoint] = []
-        for name in shardNames {
-            let shardPath = directory.appendingPathComponent(name).path
-            guard FileManager.default.fileExists(atPath: shardPath) else {
-                throw .missingShard(path: path, shard: name)
-            }
-            shards.append(try openShard(shardPath))
-        }
+        let shards = try ShardedSafetensors.openShards(shardNames, in: directory, index: path, with: openShard)
         var tensors: [TensorInfo] = []
         var shardOfTensor: [String: Int] = [:]
         for (i, shard) in shards.enumerated() {
@@ -97,6 +90,29 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
 
     public static func openSafetensorsShard(_ path: String) throws(CheckpointError) -> any Checkpoint {
         try SafetensorsFile(path: path)
+    }
+
+    /// Opens every shard's header, the shards spread over the cores (a mixture-of-experts model
+    /// has 100,000 tensors over a hundred shards, and each header parse is independent). The error
+    /// thrown is that of the first failing shard in index order, as a one-by-one open would throw.
+    private static func openShards(_ names: [String], in directory: URL, index path: String,
+                                   with openShard: @Sendable (String) throws(CheckpointError) -> any Checkpoint) throws(CheckpointError) -> [any Checkpoint] {
+        final class Results: @unchecked Sendable {
+            var items: [Result<any Checkpoint, CheckpointError>?]
+            init(_ count: Int) { items = Array(repeating: nil, count: count) }
+        }
+        let results = Results(names.count)
+        let paths = names.map { directory.appendingPathComponent($0).path }
+        results.items.withUnsafeMutableBufferPointer { slots in
+            nonisolated(unsafe) let slots = slots
+            DispatchQueue.concurrentPerform(iterations: names.count) { i in
+                slots[i] = Result { () throws(CheckpointError) -> any Checkpoint in
+                    guard FileManager.default.fileExists(atPath: paths[i]) else { throw .missingShard(path: path, shard: names[i]) }
+                    return try openShard(paths[i])
+                }
+            }
+        }
+        return try results.items.map { result throws(CheckpointError) in try result!.get() }
     }
 
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {

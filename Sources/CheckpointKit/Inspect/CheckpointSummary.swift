@@ -33,6 +33,13 @@ public struct CheckpointSummary: Sendable, Encodable {
         public var tensors: Int
         public var elements: Int
         public var bytes: Int
+
+        /// Counts one more tensor of `elements` elements and `bytes` bytes.
+        mutating func add(_ elements: Int, bytes: Int) {
+            tensors += 1
+            self.elements += elements
+            self.bytes += bytes
+        }
     }
 
     /// How many parameters a fine-tuning method trains, and what fraction of the base model that is.
@@ -91,9 +98,12 @@ public struct CheckpointSummary: Sendable, Encodable {
         skipped = checkpoint.skipped.map { SkippedObject(name: $0.name, reason: $0.reason) }
         tensorCount = checkpoint.tensors.count
         var entries: [TensorEntry] = []
-        var dtypes: [String: DTypeCount] = [:]
-        var byComponent: [String: Int] = [:]
-        var byKind: [String: Int] = [:]
+        entries.reserveCapacity(checkpoint.tensors.count)
+        // Keyed by the enums while counting (a string key is hashed byte by byte, 100,000 times
+        // for a mixture-of-experts checkpoint); turned into the report's string keys at the end.
+        var dtypes: [DType: DTypeCount] = [:]
+        var byComponent: [Component: Int] = [:]
+        var byKind: [ParameterKind: Int] = [:]
         var elements = 0, parameters = 0, base = 0, bytes = 0, layers = 0
         var layerNorm = 0, bias = 0, head = 0
         var perLayer: [Int: Int] = [:]
@@ -103,15 +113,13 @@ public struct CheckpointSummary: Sendable, Encodable {
             entries.append(TensorEntry(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape,
                                        component: role.component, kind: role.kind, layer: role.layer,
                                        canonicalName: role.canonicalName))
-            dtypes[tensor.dtype.rawValue, default: DTypeCount(tensors: 0, elements: 0, bytes: 0)].tensors += 1
-            dtypes[tensor.dtype.rawValue]!.elements += n
-            dtypes[tensor.dtype.rawValue]!.bytes += tensor.byteCount
+            dtypes[tensor.dtype, default: DTypeCount(tensors: 0, elements: 0, bytes: 0)].add(n, bytes: tensor.byteCount)
             elements += n
             bytes += tensor.byteCount
-            byKind[role.kind.rawValue, default: 0] += n
+            byKind[role.kind, default: 0] += n
             guard role.kind != .buffer else { continue }
             parameters += n
-            byComponent[role.component.rawValue, default: 0] += n
+            byComponent[role.component, default: 0] += n
             if role.component == .head || role.component == .pretrainingHead {
                 if role.component == .head { head += n }
                 continue
@@ -129,9 +137,9 @@ public struct CheckpointSummary: Sendable, Encodable {
         self.baseParameters = base
         self.bytes = bytes
         self.layers = layers
-        self.dtypes = dtypes
-        parametersByComponent = byComponent
-        parametersByKind = byKind
+        self.dtypes = Dictionary(uniqueKeysWithValues: dtypes.map { ($0.key.rawValue, $0.value) })
+        parametersByComponent = Dictionary(uniqueKeysWithValues: byComponent.map { ($0.key.rawValue, $0.value) })
+        parametersByKind = Dictionary(uniqueKeysWithValues: byKind.map { ($0.key.rawValue, $0.value) })
         tensors = entries
         func fraction(_ count: Int) -> Double { base == 0 ? 0 : Double(count) / Double(base) }
         var methods = [

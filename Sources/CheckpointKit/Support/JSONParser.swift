@@ -1,4 +1,7 @@
 struct JSONParser {
+    /// Objects up to this many members find duplicate keys by comparison; larger ones use a set.
+    static let linearDuplicateCheckLimit = 8
+
     let bytes: UnsafeRawBufferPointer
     let maxDepth: Int
     var maxArrayCount = Int.max
@@ -48,7 +51,9 @@ struct JSONParser {
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         position += 1
         var members: [(key: String, value: JSONValue)] = []
-        var seen = Set<String>()
+        // Small objects (a safetensors entry has three members) are checked for duplicates by
+        // comparing with each earlier key: no set is allocated for them.
+        var seen: Set<String>?
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
         while true {
@@ -56,9 +61,19 @@ struct JSONParser {
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a key") }
             let keyStart = position
             let key = try parseString()
-            guard seen.insert(key).inserted else {
+            if seen == nil, members.count >= JSONParser.linearDuplicateCheckLimit {
+                // The root of a safetensors header holds one member per tensor (about 100 bytes
+                // each): sized for that up front instead of growing through every power of two.
+                let expected = depth == 1 ? (bytes.count - position) / 128 : 0
+                seen = Set(minimumCapacity: max(2 * JSONParser.linearDuplicateCheckLimit, expected))
+                for member in members { seen!.insert(member.key) }
+                if depth == 1 { members.reserveCapacity(expected) }
+            }
+            let duplicate = seen.map { $0.contains(key) } ?? members.contains { $0.key == key }
+            guard !duplicate else {
                 throw JSONParseError(offset: keyStart, message: "duplicate key \"\(key)\"")
             }
+            seen?.insert(key)
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
             position += 1
@@ -113,14 +128,40 @@ struct JSONParser {
             while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
             guard position > exponentStart else { throw error("invalid number") }
         }
+        if isInteger, let value = integerValue(start..<position) { return .integer(value) }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
-        if isInteger, let value = Int(text) { return .integer(value) }
         guard let value = Double(text) else { throw JSONParseError(offset: start, message: "invalid number") }
         return .number(value)
     }
 
+    /// An integer literal already checked by ``parseNumber()`` (optional `-`, digits), or nil when it
+    /// does not fit in `Int`.
+    func integerValue(_ range: Range<Int>) -> Int? {
+        let negative = bytes[range.lowerBound] == UInt8(ascii: "-")
+        var value = 0
+        for index in (negative ? range.lowerBound + 1 : range.lowerBound)..<range.upperBound {
+            let digit = Int(bytes[index] &- UInt8(ascii: "0"))
+            let (times, o1) = value.multipliedReportingOverflow(by: 10)
+            let (next, o2) = negative ? times.subtractingReportingOverflow(digit) : times.addingReportingOverflow(digit)
+            guard !o1, !o2 else { return nil }
+            value = next
+        }
+        return value
+    }
+
     mutating func parseString() throws(JSONParseError) -> String {
         position += 1
+        // Most strings (every tensor name) have no escapes: validated and copied in one go.
+        var end = position
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+            guard let string = String(validating: UnsafeRawBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self) else {
+                position = end + 1
+                throw error("string is not valid UTF-8")
+            }
+            position = end + 1
+            return string
+        }
         var utf8: [UInt8] = []
         while true {
             guard position < bytes.count else { throw error("unterminated string") }
