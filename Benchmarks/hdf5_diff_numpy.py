@@ -12,8 +12,9 @@ import numpy as np
 
 
 def datasets(f):
+    """Every dataset by name, a task model's `bert.` prefix removed (as ckpt pairs them)."""
     out = {}
-    f.visititems(lambda name, obj: out.__setitem__(name, obj) if isinstance(obj, h5py.Dataset) else None)
+    f.visititems(lambda name, obj: out.__setitem__(name.removeprefix("bert."), obj) if isinstance(obj, h5py.Dataset) else None)
     return out
 
 

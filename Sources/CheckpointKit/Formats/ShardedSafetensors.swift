@@ -50,11 +50,12 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
         var shardNames: [String] = []
         var shardIndex: [String: Int] = [:]
         var expectedShard: [String: String] = [:]
+        expectedShard.reserveCapacity(weightMap.count)
         for (tensor, value) in weightMap {
             guard let file = value.stringValue else {
                 throw .invalidHeader(path: path, reason: "weight_map entry for '\(tensor)' is not a file name")
             }
-            guard !file.contains("/"), file != "..", file != "." else {
+            guard !file.utf8.contains(UInt8(ascii: "/")), file != "..", file != "." else {
                 throw .invalidHeader(path: path, reason: "weight_map entry for '\(tensor)' names '\(file)', which is not a file beside the index")
             }
             expectedShard[tensor] = file
@@ -66,6 +67,9 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
         let shards = try ShardedSafetensors.openShards(shardNames, in: directory, index: path, with: openShard)
         var tensors: [TensorInfo] = []
         var shardOfTensor: [String: Int] = [:]
+        let tensorCount = shards.reduce(0) { $0 + $1.tensors.count }
+        tensors.reserveCapacity(tensorCount)
+        shardOfTensor.reserveCapacity(tensorCount)
         for (i, shard) in shards.enumerated() {
             for tensor in shard.tensors {
                 if let other = shardOfTensor[tensor.name] {

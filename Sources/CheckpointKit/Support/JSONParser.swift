@@ -64,16 +64,15 @@ struct JSONParser {
             if seen == nil, members.count >= JSONParser.linearDuplicateCheckLimit {
                 // The root of a safetensors header holds one member per tensor (about 100 bytes
                 // each): sized for that up front instead of growing through every power of two.
-                let expected = depth == 1 ? (bytes.count - position) / 128 : 0
+                let expected = depth == 1 ? (bytes.count - position) / 64 : 0
                 seen = Set(minimumCapacity: max(2 * JSONParser.linearDuplicateCheckLimit, expected))
                 for member in members { seen!.insert(member.key) }
                 if depth == 1 { members.reserveCapacity(expected) }
             }
-            let duplicate = seen.map { $0.contains(key) } ?? members.contains { $0.key == key }
+            let duplicate = seen != nil ? !seen!.insert(key).inserted : members.contains { $0.key == key }
             guard !duplicate else {
                 throw JSONParseError(offset: keyStart, message: "duplicate key \"\(key)\"")
             }
-            seen?.insert(key)
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
             position += 1
@@ -149,19 +148,27 @@ struct JSONParser {
         return value
     }
 
+    /// The string starting at `position` (after its opening quote) when it has no escape and no
+    /// control character, as most strings (every tensor name) have: checked and copied in one go,
+    /// without UTF-8 validation when every byte is ASCII. Nil, with `position` unchanged, otherwise.
+    mutating func parseUnescapedString() throws(JSONParseError) -> String? {
+        var end = position
+        var highBits: UInt8 = 0
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
+            highBits |= bytes[end]
+            end += 1
+        }
+        guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else { return nil }
+        let utf8 = UnsafeRawBufferPointer(rebasing: bytes[position..<end])
+        position = end + 1
+        if highBits < 0x80 { return String(decoding: utf8, as: UTF8.self) }
+        guard let string = String(validating: utf8, as: UTF8.self) else { throw error("string is not valid UTF-8") }
+        return string
+    }
+
     mutating func parseString() throws(JSONParseError) -> String {
         position += 1
-        // Most strings (every tensor name) have no escapes: validated and copied in one go.
-        var end = position
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
-        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
-            guard let string = String(validating: UnsafeRawBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self) else {
-                position = end + 1
-                throw error("string is not valid UTF-8")
-            }
-            position = end + 1
-            return string
-        }
+        if let string = try parseUnescapedString() { return string }
         var utf8: [UInt8] = []
         while true {
             guard position < bytes.count else { throw error("unterminated string") }
