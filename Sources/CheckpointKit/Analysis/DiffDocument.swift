@@ -5,7 +5,10 @@ import Foundation
 /// Top level: `base`, `finetuned`, `base_format`, `finetuned_format`, `metric`, `identical`,
 /// `regime` (`kind`, `identifier`, `line`, counts, `new_head`), `overall`, `tensors`, `groups`
 /// (`component`, `kind`, `bias_type`, `layer`, `layer_component`), `only_in_base`,
-/// `only_in_finetuned` (names), `bytes_compared`, `seconds`.
+/// `only_in_finetuned` (names), `pairing` (`stripped_from_base`, `stripped_from_finetuned`:
+/// training wrappers and found prefixes removed from names to pair them, most tensors first;
+/// `ambiguous`: tied strippings of the prefix search, none applied, each `base`, `finetuned`,
+/// `pairs`), `bytes_compared`, `seconds`.
 /// Every tensor entry has `name`, `base_name`, `finetuned_name`, `numel`, `base_l2`,
 /// `finetuned_l2`, `delta_l2`, `relative_change`, `mean_abs_delta`, `max_abs_delta`, `cosine`,
 /// `changed`, `identical`, dtypes and shapes of both sides, `component`, `kind`, `layer`,
@@ -34,6 +37,7 @@ public struct DiffDocument: Encodable, Sendable {
         case baseFormat = "base_format", finetunedFormat = "finetuned_format"
         case onlyInBase = "only_in_base", onlyInFinetuned = "only_in_finetuned"
         case bytesCompared = "bytes_compared"
+        case pairing
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -50,6 +54,7 @@ public struct DiffDocument: Encodable, Sendable {
         try c.encode(GroupSet(groups: groups, metric: metric), forKey: .groups)
         try c.encode(diff.onlyInBase.map(\.name), forKey: .onlyInBase)
         try c.encode(diff.onlyInFinetuned.map(\.name), forKey: .onlyInFinetuned)
+        try c.encode(diff.stripping, forKey: .pairing)
         try c.encode(diff.bytesCompared, forKey: .bytesCompared)
         try c.encode(diff.seconds, forKey: .seconds)
     }

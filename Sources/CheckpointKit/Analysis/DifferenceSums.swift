@@ -32,6 +32,9 @@ public struct DifferenceSums: Sendable, Hashable {
     public var baseInfinite: Int = 0
     public var finetunedNaN: Int = 0
     public var finetunedInfinite: Int = 0
+    /// For embedding tables (``EmbeddingRows``): rows with at least one changed element; 0 for
+    /// other tensors.
+    public var changedRows: Int = 0
 
     public init() {}
 
@@ -50,6 +53,7 @@ public struct DifferenceSums: Sendable, Hashable {
         baseInfinite += other.baseInfinite
         finetunedNaN += other.finetunedNaN
         finetunedInfinite += other.finetunedInfinite
+        changedRows += other.changedRows
     }
 
     /// Whether every sum is a finite number (no NaN or infinity entered, nothing overflowed).

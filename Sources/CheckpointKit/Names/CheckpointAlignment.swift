@@ -9,58 +9,42 @@ public struct CheckpointAlignment: Sendable {
     /// Tensors only the fine-tune has (a new task head).
     public var onlyInFinetuned: [TensorInfo]
 
+    /// What was stripped from names to pair them (training wrappers, a found prefix), or the
+    /// ambiguity that stopped the prefix search.
+    public var stripping: PrefixStripping
+
     /// Pairs tensors: first the explicit `renames` (fine-tuned name -> base name), then equal names,
-    /// then equal canonical names. Pairs come in the base's tensor order.
+    /// then equal canonical names once training wrappers (`module.`, `_orig_mod.`, FSDP, activation
+    /// checkpointing; ``TrainingWrappers``) are removed, then, for what is left, the leading path
+    /// components whose removal makes the sides meet (``PrefixSearch``). Pairs come in the base's
+    /// tensor order; each pair's role is read from its wrapper-free name.
     public init(base: [TensorInfo], finetuned: [TensorInfo], renames: [String: String] = [:]) {
-        var baseByName: [String: TensorInfo] = [:]
-        for tensor in base { baseByName[tensor.name] = tensor }
-        var matchOfBase: [String: TensorInfo] = [:]
-        var unmatchedFinetuned: [TensorInfo] = []
-        var takenBase = Set<String>()
-        for tensor in finetuned {
-            if let target = renames[tensor.name], baseByName[target] != nil, !takenBase.contains(target) {
-                matchOfBase[target] = tensor
-                takenBase.insert(target)
-            } else {
-                unmatchedFinetuned.append(tensor)
-            }
-        }
-        var stillUnmatched: [TensorInfo] = []
-        for tensor in unmatchedFinetuned {
-            if baseByName[tensor.name] != nil, !takenBase.contains(tensor.name) {
-                matchOfBase[tensor.name] = tensor
-                takenBase.insert(tensor.name)
-            } else {
-                stillUnmatched.append(tensor)
-            }
-        }
-        var baseByCanonical: [String: String] = [:]
-        for tensor in base where !takenBase.contains(tensor.name) {
-            let canonical = ParameterNames.canonicalize(tensor.name).name
-            if baseByCanonical[canonical] == nil { baseByCanonical[canonical] = tensor.name }
-        }
-        var onlyInFinetuned: [TensorInfo] = []
-        for tensor in stillUnmatched {
-            let canonical = ParameterNames.canonicalize(tensor.name).name
-            if let target = baseByCanonical[canonical], !takenBase.contains(target) {
-                matchOfBase[target] = tensor
-                takenBase.insert(target)
-            } else {
-                onlyInFinetuned.append(tensor)
-            }
-        }
+        var pairing = NamePairing(base: base, finetuned: finetuned)
+        pairing.pairByName(renames: renames)
+        pairing.pairByCanonicalName()
+        pairing.pairBySearchedPrefix()
         var pairs: [TensorPair] = []
         var onlyInBase: [TensorInfo] = []
-        for tensor in base {
-            guard let other = matchOfBase[tensor.name] else {
+        for (b, tensor) in base.enumerated() {
+            guard let f = pairing.matchOfBase[b] else {
                 onlyInBase.append(tensor)
                 continue
             }
-            pairs.append(CheckpointAlignment.pair(base: tensor, finetuned: other))
+            // Pairs of equal names skipped the wrapper removal; their roles still need it.
+            let baseName = pairing.baseStripped[b] ?? TrainingWrappers.strip(tensor.name)?.name
+            let finetunedName = pairing.finetunedStripped[f] ?? TrainingWrappers.strip(finetuned[f].name)?.name
+            pairs.append(CheckpointAlignment.pair(base: tensor, finetuned: finetuned[f], baseName: baseName, finetunedName: finetunedName))
         }
         self.pairs = pairs
         self.onlyInBase = onlyInBase
-        self.onlyInFinetuned = onlyInFinetuned
+        onlyInFinetuned = pairing.unpairedFinetuned.map { finetuned[$0] }
+        stripping = pairing.stripping
+    }
+
+    /// The name a tensor is paired by: canonical, without training wrappers. A mask or gradient file
+    /// written by wrapped training code finds its tensors by this name.
+    public static func pairingName(_ name: String) -> String {
+        ParameterNames.canonicalize(TrainingWrappers.strip(name)?.name ?? name).name
     }
 
     public init(base: any Checkpoint, finetuned: any Checkpoint, renames: [String: String] = [:]) {
@@ -68,9 +52,12 @@ public struct CheckpointAlignment: Sendable {
     }
 
     /// Works out how the two sides' elements correspond.
-    static func pair(base: TensorInfo, finetuned: TensorInfo) -> TensorPair {
-        let baseRole = ParameterNames.role(of: base.name, dtype: base.dtype)
-        let finetunedRole = ParameterNames.role(of: finetuned.name, dtype: finetuned.dtype)
+    /// - Parameters:
+    ///   - baseName, finetunedName: the names with wrappers and found prefixes removed, when
+    ///     different from the stored ones; roles are read from them.
+    static func pair(base: TensorInfo, finetuned: TensorInfo, baseName: String? = nil, finetunedName: String? = nil) -> TensorPair {
+        let baseRole = ParameterNames.role(of: baseName ?? base.name, dtype: base.dtype)
+        let finetunedRole = ParameterNames.role(of: finetunedName ?? finetuned.name, dtype: finetuned.dtype)
         var result = TensorPair(base: base, finetuned: finetuned, role: baseRole,
                                 baseLayout: .identity, finetunedLayout: .identity, problem: nil)
         if baseRole.isTFKernel && !finetunedRole.isTFKernel {
