@@ -12,6 +12,8 @@ public struct CheckpointAlignment: Sendable {
     /// What was stripped from names to pair them (training wrappers, a found prefix), or the
     /// ambiguity that stopped the prefix search.
     public var stripping: PrefixStripping
+    /// The prefix the search removed from fine-tuned names ("" if none).
+    var finetunedSearchPrefix = ""
 
     /// Pairs tensors: first the explicit `renames` (fine-tuned name -> base name), then equal names,
     /// then equal canonical names once training wrappers (`module.`, `_orig_mod.`, FSDP, activation
@@ -39,6 +41,17 @@ public struct CheckpointAlignment: Sendable {
         self.onlyInBase = onlyInBase
         onlyInFinetuned = pairing.unpairedFinetuned.map { finetuned[$0] }
         stripping = pairing.stripping
+        finetunedSearchPrefix = pairing.found?.finetuned ?? ""
+    }
+
+    /// The name a tensor only the fine-tune has (a new head) gets in an output that keeps the base's
+    /// names: without the training wrappers and the found prefix that pairing removed from the
+    /// fine-tune's names (`module._orig_mod.classifier.weight` -> `classifier.weight`).
+    public func baseStyleName(ofNew tensor: TensorInfo) -> String {
+        let name = TrainingWrappers.strip(tensor.name)?.name ?? tensor.name
+        guard !finetunedSearchPrefix.isEmpty, name.hasPrefix(finetunedSearchPrefix),
+              name.utf8.count > finetunedSearchPrefix.utf8.count else { return name }
+        return String(name.dropFirst(finetunedSearchPrefix.count))
     }
 
     /// The name a tensor is paired by: canonical, without training wrappers. A mask or gradient file

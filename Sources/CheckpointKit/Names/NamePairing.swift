@@ -15,6 +15,8 @@ struct NamePairing {
     var baseRemoved: [String]
     var finetunedRemoved: [String]
     var ambiguous: [PrefixStripping.Candidate] = []
+    /// The stripping the prefix search found and applied, if any.
+    var found: PrefixStripping.Candidate?
 
     init(base: [TensorInfo], finetuned: [TensorInfo]) {
         self.base = base
@@ -77,7 +79,9 @@ struct NamePairing {
         switch outcome {
         case .none: return
         case let .ambiguous(candidates): ambiguous = candidates
-        case let .found(candidate): pair(baseLeft, finetunedLeft, stripping: candidate)
+        case let .found(candidate):
+            found = candidate
+            pair(baseLeft, finetunedLeft, stripping: candidate)
         }
     }
 

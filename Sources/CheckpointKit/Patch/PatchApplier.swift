@@ -49,9 +49,34 @@ public struct PatchApplier {
     public let base: any Checkpoint
     public let patch: PatchFile
 
+    /// The base tensor each touched tensor of the patch replaces, where its name differs: a base
+    /// saved through training wrappers (or without them) pairs by ``CheckpointAlignment``, and the
+    /// output keeps the base's names.
+    let baseNames: [String: String]
+
     public init(base: any Checkpoint, patch: PatchFile) {
         self.base = base
         self.patch = patch
+        baseNames = PatchApplier.baseNames(base: base, patch: patch)
+    }
+
+    /// Patch tensor name -> base tensor name, for the touched tensors whose names differ.
+    static func baseNames(base: any Checkpoint, patch: PatchFile) -> [String: String] {
+        let touched = patch.tensors.filter { $0.storage != .new }
+        var names = Set<String>()
+        for tensor in base.tensors { names.insert(tensor.name) }
+        guard touched.contains(where: { !names.contains($0.name) }) else { return [:] }
+        let infos = touched.map { TensorInfo(name: $0.name, dtype: $0.values.dtype, shape: [], byteCount: 0) }
+        var result: [String: String] = [:]
+        for pair in CheckpointAlignment(base: base.tensors, finetuned: infos).pairs where pair.base.name != pair.finetuned.name {
+            result[pair.finetuned.name] = pair.base.name
+        }
+        return result
+    }
+
+    /// The name in the base of the tensor `tensor` replaces.
+    public func baseName(of tensor: PatchFile.Tensor) -> String {
+        baseNames[tensor.name] ?? tensor.name
     }
 
     /// Compares the base with what the patch records about its base.
@@ -64,7 +89,7 @@ public struct PatchApplier {
                 if baseByName[tensor.name] != nil { result.conflicts.append(tensor.name) }
                 continue
             }
-            guard let info = baseByName[tensor.name] else {
+            guard let info = baseByName[baseName(of: tensor)] else {
                 result.missing.append(tensor.name)
                 continue
             }
@@ -78,7 +103,7 @@ public struct PatchApplier {
             }
         }
         let manifest = PatchFormat.manifest(of: base.tensors)
-        if manifest.fingerprint != patch.metadata.baseFingerprint {
+        if manifest.fingerprint != patch.metadata.baseFingerprint, !matchesUnderPatchNames() {
             result.manifestMatches = false
             var recorded: [Substring: Int] = [:]
             for digest in patch.metadata.manifestDigests { recorded[digest, default: 0] += 1 }
@@ -98,6 +123,21 @@ public struct PatchApplier {
             result.absentBaseTensors = max(0, patch.metadata.counts.baseTensors - matched)
         }
         return result
+    }
+
+    /// Whether the base, its tensors named as the patch names them (touched ones by the pairing,
+    /// the rest without training wrappers), has the manifest the patch records: a patch made on a
+    /// plain base applies to the same base saved through DDP or `torch.compile`.
+    func matchesUnderPatchNames() -> Bool {
+        guard !baseNames.isEmpty else { return false }
+        var patchName: [String: String] = [:]
+        for (name, baseName) in baseNames { patchName[baseName] = name }
+        let renamed = base.tensors.map { tensor -> TensorInfo in
+            var copy = tensor
+            copy.name = patchName[tensor.name] ?? TrainingWrappers.strip(tensor.name)?.name ?? tensor.name
+            return copy
+        }
+        return PatchFormat.manifest(of: renamed).fingerprint == patch.metadata.baseFingerprint
     }
 
     /// Why the base tensor cannot take the patch's data for `tensor`, or nil.
@@ -151,7 +191,7 @@ public struct PatchApplier {
         case .dense, .new:
             return try patch.withValues(of: tensor, body)
         case .sparse:
-            guard let info = base.tensor(named: tensor.name), let width = info.dtype.byteWidth, let indices = tensor.indices else {
+            guard let info = base.tensor(named: baseName(of: tensor)), let width = info.dtype.byteWidth, let indices = tensor.indices else {
                 throw PatchError.tensorMissingFromBase(patch: patch.path, base: base.path, tensor: tensor.name)
             }
             return try base.withBytes(of: info) { b in
@@ -181,7 +221,7 @@ public struct PatchApplier {
         try checkEditable()
         let edit = try self.edit(forced: forced, simulatedWriteFailureAfterBytes: options.simulatedWriteFailureAfterBytes)
         let result = try base.writeModifiedCopy(edit, to: output) { temporary in
-            try PatchApplier.checkWritten(temporary, output: output, patch: patch, forced: forced)
+            try PatchApplier.checkWritten(temporary, output: output, patch: patch, forced: forced, names: baseNames)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return Report(output: output, base: base.path, patch: patch.path, tensors: base.tensors.count + edit.added.count,
@@ -199,7 +239,7 @@ public struct PatchApplier {
         }
         guard !capabilities.contains(.changesDTypes) else { return }
         for tensor in patch.tensors {
-            guard let info = base.tensor(named: tensor.name) else { continue }
+            guard let info = base.tensor(named: baseName(of: tensor)) else { continue }
             if tensor.values.dtype != info.dtype {
                 throw PatchError.unsupported(path: patch.path, reason: "tensor '\(tensor.name)' changes dtype, which an HDF5 dataset cannot in place")
             }
@@ -217,7 +257,7 @@ public struct PatchApplier {
             if tensor.storage == .new {
                 info = tensor.values
             } else {
-                guard var baseInfo = baseByName[tensor.name] else {
+                guard var baseInfo = baseByName[baseName(of: tensor)] else {
                     throw PatchError.tensorMissingFromBase(patch: patch.path, base: base.path, tensor: tensor.name)
                 }
                 if tensor.storage == .dense {
@@ -241,7 +281,8 @@ public struct PatchApplier {
 
     /// Re-reads the temporary output (safetensors or HDF5, detected by content) and checks every
     /// touched tensor against the result fingerprint.
-    static func checkWritten(_ temporary: String, output: String, patch: PatchFile, forced: Set<String>) throws {
+    /// - Parameter names: patch tensor name -> base name, where they differ.
+    static func checkWritten(_ temporary: String, output: String, patch: PatchFile, forced: Set<String>, names: [String: String] = [:]) throws {
         let written: any Checkpoint
         do {
             written = try CheckpointOpener.open(temporary)
@@ -249,7 +290,7 @@ public struct PatchApplier {
             throw CheckpointError.writeFailed(path: output, reason: "the written file does not read back: \(error)")
         }
         for tensor in patch.tensors where !forced.contains(tensor.name) {
-            guard let info = written.tensor(named: tensor.name) else {
+            guard let info = written.tensor(named: names[tensor.name] ?? tensor.name) else {
                 throw PatchError.resultMismatch(path: output, tensor: tensor.name, reason: "missing from the written file")
             }
             let hash = try written.withBytes(of: info) { PatchFormat.hash($0) }
