@@ -11,7 +11,8 @@ import Foundation
 /// `pairs`), `bytes_compared`, `seconds`.
 /// Every tensor entry has `name`, `base_name`, `finetuned_name`, `numel`, `base_l2`,
 /// `finetuned_l2`, `delta_l2`, `relative_change`, `mean_abs_delta`, `max_abs_delta`, `cosine`,
-/// `changed`, `identical`, dtypes and shapes of both sides, `component`, `kind`, `layer`,
+/// `changed`, `changed_rows` (embedding tables: rows with a changed element; null otherwise),
+/// `identical`, dtypes and shapes of both sides, `component`, `kind`, `layer`,
 /// `bias_type`, NaN/Inf counts, `transposed` and `problem`; numbers are null when the pair was not
 /// compared. Non-finite numbers are written as the strings "inf", "-inf" and "nan".
 public struct DiffDocument: Encodable, Sendable {
@@ -72,6 +73,7 @@ public struct DiffDocument: Encodable, Sendable {
             case baseShape = "base_shape", finetunedShape = "finetuned_shape"
             case biasType = "bias_type"
             case baseNaN = "base_nan", baseInf = "base_inf", finetunedNaN = "finetuned_nan", finetunedInf = "finetuned_inf"
+            case changedRows = "changed_rows"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -88,6 +90,7 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(t.maxAbsDelta, forKey: .maxAbsDelta)
             try c.encode(t.cosine, forKey: .cosine)
             try c.encode(t.changed, forKey: .changed)
+            try c.encode(t.changedRows, forKey: .changedRows)
             try c.encode(t.isIdentical, forKey: .identical)
             try c.encode(t.baseDType, forKey: .baseDType)
             try c.encode(t.finetunedDType, forKey: .finetunedDType)

@@ -201,14 +201,22 @@ public struct FineTuningRegime: Sendable {
     }
 
     /// "; word_embeddings: 16,086 of 30,522 rows unchanged, tokens absent from the training data",
-    /// for each changed embedding table with unchanged rows.
+    /// for each changed embedding table with unchanged rows, largest table first.
     static func untouchedRowsDetail(_ changed: [TensorDifference]) -> String {
-        var parts: [String] = []
+        var tables: [TensorDifference] = []
         for tensor in changed {
             guard let rows = tensor.changedRows, let total = tensor.baseShape.first, rows < total else { continue }
+            tables.append(tensor)
+        }
+        // The vocabulary first: the largest table is the one the sentence is about.
+        tables.sort { ($0.baseShape.first ?? 0) > ($1.baseShape.first ?? 0) }
+        var parts: [String] = []
+        for tensor in tables {
+            let total: Int = tensor.baseShape.first ?? 0
+            let unchanged: Int = total - (tensor.changedRows ?? 0)
             let components = tensor.name.split(separator: ".")
-            let table = components.count >= 2 ? components[components.count - 2] : Substring(tensor.name)
-            parts.append("\(table): \(NumberText.grouped(total - rows)) of \(NumberText.grouped(total)) rows unchanged")
+            let table = components.count >= 2 ? String(components[components.count - 2]) : tensor.name
+            parts.append(table + ": " + NumberText.grouped(unchanged) + " of " + NumberText.grouped(total) + " rows unchanged")
         }
         guard !parts.isEmpty else { return "" }
         return "; " + parts.joined(separator: ", ") + ", tokens absent from the training data"

@@ -13,7 +13,10 @@ public struct CheckpointAlignment: Sendable {
     /// ambiguity that stopped the prefix search.
     public var stripping: PrefixStripping
     /// The prefix the search removed from fine-tuned names ("" if none).
+    var baseSearchPrefix = ""
     var finetunedSearchPrefix = ""
+    /// See ``finetunedOnlyPrefix(_:)``.
+    var finetunedOnlyPrefix = ""
 
     /// Pairs tensors: first the explicit `renames` (fine-tuned name -> base name), then equal names,
     /// then equal canonical names once training wrappers (`module.`, `_orig_mod.`, FSDP, activation
@@ -41,17 +44,61 @@ public struct CheckpointAlignment: Sendable {
         self.onlyInBase = onlyInBase
         onlyInFinetuned = pairing.unpairedFinetuned.map { finetuned[$0] }
         stripping = pairing.stripping
+        baseSearchPrefix = pairing.found?.base ?? ""
         finetunedSearchPrefix = pairing.found?.finetuned ?? ""
+        finetunedOnlyPrefix = CheckpointAlignment.finetunedOnlyPrefix(pairs)
     }
 
     /// The name a tensor only the fine-tune has (a new head) gets in an output that keeps the base's
-    /// names: without the training wrappers and the found prefix that pairing removed from the
-    /// fine-tune's names (`module._orig_mod.classifier.weight` -> `classifier.weight`).
+    /// names: without training wrappers, and without the leading components it shares with the
+    /// prefix the fine-tune's paired names carry beyond the base's (`module._orig_mod.`,
+    /// PEFT's `base_model.model.`, a found `trainer.`): `base_model.model.classifier.weight` ->
+    /// `classifier.weight` when `base_model.model.bert.x` pairs with `x`.
     public func baseStyleName(ofNew tensor: TensorInfo) -> String {
         let name = TrainingWrappers.strip(tensor.name)?.name ?? tensor.name
-        guard !finetunedSearchPrefix.isEmpty, name.hasPrefix(finetunedSearchPrefix),
-              name.utf8.count > finetunedSearchPrefix.utf8.count else { return name }
-        return String(name.dropFirst(finetunedSearchPrefix.count))
+        guard !finetunedOnlyPrefix.isEmpty else { return name }
+        let bytes = Array(name.utf8)
+        let prefix = Array(finetunedOnlyPrefix.utf8)
+        var end = 0
+        var i = 0
+        while i < bytes.count, i < prefix.count, bytes[i] == prefix[i] {
+            if bytes[i] == UInt8(ascii: ".") { end = i + 1 }
+            i += 1
+        }
+        guard end > 0, end < bytes.count else { return name }
+        return String(decoding: bytes[end...], as: UTF8.self)
+    }
+
+    /// The leading text most paired fine-tuned names (wrappers removed) have before the base's
+    /// name (wrappers removed): `bert.` for a `BertForSequenceClassification` against a `BertModel`.
+    static func finetunedOnlyPrefix(_ pairs: [TensorPair]) -> String {
+        var counts: [String: Int] = [:]
+        for pair in pairs {
+            let base: String = TrainingWrappers.strip(pair.base.name)?.name ?? pair.base.name
+            let finetuned: String = TrainingWrappers.strip(pair.finetuned.name)?.name ?? pair.finetuned.name
+            let extra = finetuned.utf8.count - base.utf8.count
+            guard extra > 0, finetuned.hasSuffix("." + base) else { continue }
+            counts[String(decoding: finetuned.utf8.prefix(extra), as: UTF8.self), default: 0] += 1
+        }
+        var best = ""
+        var bestCount = 0
+        for (prefix, count) in counts where count > bestCount || (count == bestCount && prefix < best) {
+            best = prefix
+            bestCount = count
+        }
+        return best
+    }
+
+    /// The names `name` (of either side, or of a file such as a mask written for either) may be
+    /// paired by: its ``pairingName(_:)``, and that of the name without the prefix the search
+    /// found on each side.
+    public func pairingNames(_ name: String) -> [String] {
+        var names = [CheckpointAlignment.pairingName(name)]
+        let stripped = TrainingWrappers.strip(name)?.name ?? name
+        for prefix in [baseSearchPrefix, finetunedSearchPrefix] where !prefix.isEmpty && stripped.hasPrefix(prefix) {
+            names.append(CheckpointAlignment.pairingName(String(stripped.dropFirst(prefix.count))))
+        }
+        return names
     }
 
     /// The name a tensor is paired by: canonical, without training wrappers. A mask or gradient file

@@ -3,10 +3,11 @@
 ///
 /// Linear in the tensor count: each name yields at most ``maxDepth`` + 1 suffixes (drop 0, 1, 2, ...
 /// leading components, then any model prefix such as `bert.`), each looked up in a dictionary.
-/// A suffix counts only when one tensor of its side yields it (so `LayerNorm.weight`, which every
-/// layer yields, says nothing) and it has at least two components. Every suffix both sides share
-/// votes for the stripping (base prefix, fine-tuned prefix) that produces it; a stripping whose two
-/// prefixes end in the same component is the same pairing as a shorter one and is not counted.
+/// A suffix needs at least two components and counts only when at most two names of its side yield
+/// it (so `LayerNorm.weight`, which every layer yields, says nothing). Every suffix both sides
+/// share votes for the strippings (base prefix, fine-tuned prefix) that produce it, provided one
+/// side yields it once; a stripping whose two prefixes end in the same component is the same
+/// pairing as a shorter one and is not counted.
 ///
 /// The stripping with the most votes wins if it pairs at least two tensors and at least half of
 /// the smaller side's unpaired tensors; a tie for the most votes is reported, never guessed.
@@ -24,20 +25,40 @@ enum PrefixSearch {
     static func search(base: [String], finetuned: [String]) -> Outcome {
         let smaller = min(base.count, finetuned.count)
         guard smaller >= 2 else { return .none }
-        let baseSuffixes = uniqueSuffixes(base)
-        let finetunedSuffixes = uniqueSuffixes(finetuned)
+        let baseSuffixes = suffixes(base)
+        let finetunedSuffixes = suffixes(finetuned)
         var votes: [Pair: Int] = [:]
-        for (suffix, basePrefix) in baseSuffixes {
-            guard let finetunedPrefix = finetunedSuffixes[suffix] else { continue }
-            let pair = Pair(base: basePrefix, finetuned: finetunedPrefix)
-            guard pair.isShortest else { continue }
-            votes[pair, default: 0] += 1
+        for (suffix, basePrefixes) in baseSuffixes {
+            guard let finetunedPrefixes = finetunedSuffixes[suffix], let bases = basePrefixes.list,
+                  let finetunes = finetunedPrefixes.list, bases.count == 1 || finetunes.count == 1 else { continue }
+            for b in bases {
+                for f in finetunes {
+                    let pair = Pair(base: b, finetuned: f)
+                    if pair.isShortest { votes[pair, default: 0] += 1 }
+                }
+            }
         }
         guard let best = votes.values.max(), best >= 2, 2 * best >= smaller else { return .none }
         let winners = votes.filter { $0.value == best }.keys
             .map { PrefixStripping.Candidate(base: String($0.base), finetuned: String($0.finetuned), pairs: best) }
             .sorted { ($0.base, $0.finetuned) < ($1.base, $1.finetuned) }
         return winners.count == 1 ? .found(winners[0]) : .ambiguous(winners)
+    }
+
+    /// The prefixes whose removal gives one suffix: at most two are kept (a suffix two subtrees
+    /// share, such as an encoder's and a decoder's, is how ambiguity shows); a suffix more names
+    /// yield (`LayerNorm.weight`) says nothing and is dropped.
+    struct Prefixes {
+        var first: Substring
+        var second: Substring?
+        var tooMany = false
+
+        var list: [Substring]? { tooMany ? nil : (second.map { [first, $0] } ?? [first]) }
+
+        mutating func add(_ prefix: Substring) {
+            if prefix == first || prefix == second { return }
+            if second == nil { second = prefix } else { tooMany = true }
+        }
     }
 
     /// A stripping as found: the removed prefixes of both sides, each ending in `.` or empty.
@@ -53,10 +74,10 @@ enum PrefixSearch {
         }
     }
 
-    /// Suffix -> the prefix removed to get it, for suffixes exactly one name of `names` yields.
-    static func uniqueSuffixes(_ names: [String]) -> [Substring: Substring] {
-        var result: [Substring: Substring] = [:]
-        var repeated = Set<Substring>()
+    /// Suffix -> the prefixes removed to get it, over all `names` and depths (each name counted once
+    /// per suffix).
+    static func suffixes(_ names: [String]) -> [Substring: Prefixes] {
+        var result: [Substring: Prefixes] = [:]
         for name in names where !name.utf8.contains(UInt8(ascii: "/")) {
             var own: [Substring] = []
             var start = name.startIndex
@@ -64,13 +85,8 @@ enum PrefixSearch {
                 let suffix = withoutModelPrefix(name[start...])
                 if suffix.utf8.contains(UInt8(ascii: ".")), !own.contains(suffix) {
                     own.append(suffix)
-                    if repeated.contains(suffix) {
-                    } else if result[suffix] != nil {
-                        result[suffix] = nil
-                        repeated.insert(suffix)
-                    } else {
-                        result[suffix] = name[..<start]
-                    }
+                    let prefix = name[..<start]
+                    if result[suffix] == nil { result[suffix] = Prefixes(first: prefix) } else { result[suffix]!.add(prefix) }
                 }
                 guard let dot = name[start...].utf8.firstIndex(of: UInt8(ascii: ".")) else { break }
                 start = name.index(after: dot)
