@@ -89,6 +89,16 @@ public struct CheckpointAlignment: Sendable {
         return best
     }
 
+    /// Whether the two names of `pair` differ by training wrappers and the found prefixes only
+    /// (not by a model prefix such as `bert.`, a framework or a legacy spelling).
+    public func differOnlyByWrappers(_ pair: TensorPair) -> Bool {
+        var base = TrainingWrappers.strip(pair.base.name)?.name ?? pair.base.name
+        var finetuned = TrainingWrappers.strip(pair.finetuned.name)?.name ?? pair.finetuned.name
+        if !baseSearchPrefix.isEmpty, base.hasPrefix(baseSearchPrefix) { base.removeFirst(baseSearchPrefix.count) }
+        if !finetunedSearchPrefix.isEmpty, finetuned.hasPrefix(finetunedSearchPrefix) { finetuned.removeFirst(finetunedSearchPrefix.count) }
+        return base == finetuned
+    }
+
     /// The names `name` (of either side, or of a file such as a mask written for either) may be
     /// paired by: its ``pairingName(_:)``, and that of the name without the prefix the search
     /// found on each side.

@@ -60,7 +60,8 @@ public struct PatchApplier {
         baseNames = PatchApplier.baseNames(base: base, patch: patch)
     }
 
-    /// Patch tensor name -> base tensor name, for the touched tensors whose names differ.
+    /// Patch tensor name -> base tensor name, for the touched tensors whose names differ by
+    /// training wrappers or a found prefix only (a `bert.`-prefixed task model is another base).
     static func baseNames(base: any Checkpoint, patch: PatchFile) -> [String: String] {
         let touched = patch.tensors.filter { $0.storage != .new }
         var names = Set<String>()
@@ -68,7 +69,8 @@ public struct PatchApplier {
         guard touched.contains(where: { !names.contains($0.name) }) else { return [:] }
         let infos = touched.map { TensorInfo(name: $0.name, dtype: $0.values.dtype, shape: [], byteCount: 0) }
         var result: [String: String] = [:]
-        for pair in CheckpointAlignment(base: base.tensors, finetuned: infos).pairs where pair.base.name != pair.finetuned.name {
+        let alignment = CheckpointAlignment(base: base.tensors, finetuned: infos)
+        for pair in alignment.pairs where pair.base.name != pair.finetuned.name && alignment.differOnlyByWrappers(pair) {
             result[pair.finetuned.name] = pair.base.name
         }
         return result
