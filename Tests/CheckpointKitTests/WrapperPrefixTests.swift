@@ -198,11 +198,21 @@ extension WrapperPrefixTests {
     /// A patch made against a wrapped fine-tune applies to the base bit for bit like the plain
     /// one (its new head named as the base would), and verify finds it reproduces the fine-tune.
     func testPatchAcrossWrappersAppliesBitExactly() throws {
+        try withPlainPatch { path in try checkWrappedPatches(path) }
+    }
+
+    /// In a temporary directory (`path(name)`): the plain patch `plain.patch` and its output on the
+    /// base, `plain.safetensors`.
+    func withPlainPatch(_ body: (_ path: (String) -> String) throws -> Void) throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         try PatchTestSupport.makePatch(base: Self.tinyBase, finetuned: Self.tinyFinetuned, to: path("plain.patch"))
         try PatchTestSupport.apply(base: Self.tinyBase, patch: path("plain.patch"), to: path("plain.safetensors"))
+        try body(path)
+    }
+
+    func checkWrappedPatches(_ path: (String) -> String) throws {
         let plainOutput = try Data(contentsOf: URL(fileURLWithPath: path("plain.safetensors")))
         for (label, rename) in Self.renamings {
             try Self.renamedCopy(Self.tinyFinetuned, to: path("ft.safetensors"), rename)
@@ -219,11 +229,10 @@ extension WrapperPrefixTests {
     /// The plain patch applied to the base saved through wrappers: the output keeps the wrapped
     /// names and holds the plain output's bytes.
     func testAPlainPatchAppliesToAWrappedBase() throws {
-        let directory = try Fixtures.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-        try PatchTestSupport.makePatch(base: Self.tinyBase, finetuned: Self.tinyFinetuned, to: path("plain.patch"))
-        try PatchTestSupport.apply(base: Self.tinyBase, patch: path("plain.patch"), to: path("plain.safetensors"))
+        try withPlainPatch { path in try checkPlainPatchOnWrappedBase(path) }
+    }
+
+    func checkPlainPatchOnWrappedBase(_ path: (String) -> String) throws {
         let plain = try CheckpointOpener.open(path("plain.safetensors"))
         try Self.renamedCopy(Self.tinyBase, to: path("base.safetensors")) { "module._orig_mod." + $0 }
         let verification = try PatchVerifier.verify(patch: try PatchFile(path: path("plain.patch")), base: try CheckpointOpener.open(path("base.safetensors")),

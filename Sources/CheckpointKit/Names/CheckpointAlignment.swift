@@ -1,7 +1,11 @@
 import Foundation
 
-/// Matches the tensors of two checkpoints by parameter, across prefixes (`bert.`), frameworks (TF
-/// names and transposed kernels) and legacy spellings (`gamma`/`beta`).
+/// Matches the tensors of two checkpoints by parameter, across prefixes (`bert.`), training wrappers
+/// (`module.`, `_orig_mod.`, FSDP), frameworks (TF names and transposed kernels) and legacy
+/// spellings (`gamma`/`beta`).
+///
+/// The one pairing of the library: `diff`, `patch`, `apply` and `verify` (a base saved through
+/// wrappers), `mask` selection and Fisher `--from-grads` all go through it.
 public struct CheckpointAlignment: Sendable {
     public var pairs: [TensorPair]
     /// Tensors only the base has (dropped pretraining heads, buffers).
