@@ -25,6 +25,7 @@ struct DiffHTMLReport {
         body += "<p class=paths><b>base</b> \(esc(diff.basePath)) <span class=fmt>\(esc(diff.baseFormat.rawValue))</span><br>"
         body += "<b>fine-tune</b> \(esc(diff.finetunedPath)) <span class=fmt>\(esc(diff.finetunedFormat.rawValue))</span></p>\n"
         body += "<div class=regime>\(esc(document.regime.line))</div>\n"
+        if let pairing = diff.stripping.line { body += "<p class=paths>\(esc(pairing))</p>\n" }
         let overall = groups.overall
         body += "<div class=stats>"
         body += stat("tensor pairs", Format.count(diff.tensors.count))
