@@ -78,3 +78,63 @@ final class RegimeRuleTests: XCTestCase {
         XCTAssertNotNil(json["pairing"] as? [String: Any])
     }
 }
+
+// MARK: - The real MiniLM base
+
+extension RegimeRuleTests {
+    /// Token ids of the MiniLM task examples, from Hugging Face's tokenizer
+    /// (fixtures/fisher/expected-tokens.json).
+    func usedTokenIDs() throws -> Set<Int> {
+        let json = try XCTUnwrap(try Fixtures.json("fisher/expected-tokens.json") as? [String: Any])
+        var ids = Set<Int>()
+        func walk(_ value: Any) {
+            if let object = value as? [String: Any] {
+                for (key, member) in object {
+                    if key == "input_ids", let list = member as? [Int] { ids.formUnion(list) } else { walk(member) }
+                }
+            } else if let list = value as? [Any] {
+                list.forEach(walk)
+            }
+        }
+        walk(try XCTUnwrap(json["minilm"]))
+        return ids
+    }
+
+    /// data/minilm/ft-full (seeded noise on every element) made realistic on the fly: the
+    /// word-embedding rows of tokens absent from the task data and the position rows past the
+    /// 128-token training length keep the base's bytes, as in a real full fine-tune. Under half of
+    /// the parameters then changed, and the line still says full fine-tuning, with the rows.
+    func testRealMiniLMFullFineTuneWithUntouchedRows() throws {
+        let base = try CheckpointOpener.open(try DiffRealCheckpointTests.present("base"))
+        let finetuned = try CheckpointOpener.open(try DiffRealCheckpointTests.present("ft-full"))
+        let used = try usedTokenIDs()
+        XCTAssertEqual(used.count, 1019)
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("ft-full-rows.safetensors").path
+        let entries = finetuned.tensors.map { tensor -> SafetensorsWriter.Entry in
+            SafetensorsWriter.Entry(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape) { consume in
+                var bytes = try finetuned.withBytes(of: tensor) { [UInt8]($0) }
+                let keep: ((Int) -> Bool)? = tensor.name.hasSuffix("word_embeddings.weight") ? { used.contains($0) }
+                    : tensor.name.hasSuffix("position_embeddings.weight") ? { $0 < 128 } : nil
+                if let keep, let original = base.tensor(named: String(tensor.name.dropFirst("bert.".count))) {
+                    let rowBytes = tensor.byteCount / tensor.shape[0]
+                    try base.withBytes(of: original) { b in
+                        for row in 0..<tensor.shape[0] where !keep(row) {
+                            bytes.replaceSubrange(row * rowBytes..<(row + 1) * rowBytes, with: b[row * rowBytes..<(row + 1) * rowBytes])
+                        }
+                    }
+                }
+                try bytes.withUnsafeBytes { try consume($0) }
+            }
+        }
+        _ = try SafetensorsWriter(metadata: finetuned.metadata, entries: entries).write(to: path)
+        let diff = try CheckpointDiff(base: base, finetuned: try CheckpointOpener.open(path))
+        let verdict = FineTuningRegime(diff)
+        XCTAssertEqual(verdict.kind, .full, verdict.line)
+        XCTAssertLessThan(Double(verdict.changedParameters), 0.5 * Double(verdict.parameters))
+        XCTAssertTrue(verdict.line.contains("in every tensor; word_embeddings: 29,503 of 30,522 rows unchanged, position_embeddings: 384 of 512 rows unchanged, tokens absent from the training data"), verdict.line)
+        let word = try XCTUnwrap(diff.tensors.first { $0.name == "embeddings.word_embeddings.weight" })
+        XCTAssertEqual(word.changedRows, 1019)
+    }
+}
