@@ -95,12 +95,18 @@ enum PrefixSearch {
         return result
     }
 
+    /// The first component of every model prefix (`bert`, `base_model`, ...): a suffix whose first
+    /// component is none of these has no model prefix to remove, which spares most suffixes the
+    /// prefix comparisons.
+    static let modelPrefixHeads: Set<Substring> = Set(ParameterNames.modelPrefixes.map { $0.split(separator: ".")[0] })
+
     /// `name` without the model prefixes a task model adds (``ParameterNames/modelPrefixes``).
     static func withoutModelPrefix(_ name: Substring) -> Substring {
         var rest = name
         var stripping = true
         while stripping {
             stripping = false
+            guard let dot = rest.utf8.firstIndex(of: UInt8(ascii: ".")), modelPrefixHeads.contains(rest[..<dot]) else { break }
             for prefix in ParameterNames.modelPrefixes where rest.hasPrefix(prefix) && rest.utf8.count > prefix.utf8.count {
                 rest = rest.dropFirst(prefix.count)
                 stripping = true
