@@ -78,6 +78,7 @@ enum PrefixSearch {
     /// per suffix).
     static func suffixes(_ names: [String]) -> [Substring: Prefixes] {
         var result: [Substring: Prefixes] = [:]
+        result.reserveCapacity(names.count * 4)
         for name in names where !name.utf8.contains(UInt8(ascii: "/")) {
             var own: [Substring] = []
             var start = name.startIndex
