@@ -29,6 +29,7 @@ struct DiffHTMLReport {
             body += "<div class=problem>\(esc(warning))</div>\n"
         }
         body += "<div class=regime>\(esc(document.regime.line))</div>\n"
+        if let pairing = diff.stripping.line { body += "<p class=paths>\(esc(pairing))</p>\n" }
         let overall = groups.overall
         body += "<div class=stats>"
         body += stat("tensor pairs", Format.count(diff.tensors.count))

@@ -18,6 +18,7 @@ struct DiffTerminalReport {
         lines.append("base       \(diff.basePath) (\(diff.baseFormat.rawValue))")
         lines.append("fine-tune  \(diff.finetunedPath) (\(diff.finetunedFormat.rawValue))")
         lines.append(document.regime.line)
+        if let pairing = diff.stripping.line { lines.append(pairing) }
         let overall = groups.overall
         let changedTensors = diff.tensors.filter { ($0.changed ?? 0) > 0 }.count
         lines.append("compared   \(Format.count(diff.tensors.count)) tensor pairs (\(Format.count(changedTensors)) changed), "

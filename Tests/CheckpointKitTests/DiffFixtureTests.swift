@@ -37,7 +37,7 @@ final class DiffFixtureTests: XCTestCase {
 
     func testRegimeLineNamesEachFineTune() throws {
         let lines: [String: String] = [
-            "full": "regime: full fine-tuning (39,232 of 39,264 parameters changed, in every tensor)",
+            "full": "regime: full fine-tuning (39,232 of 39,264 parameters changed, in every tensor; word_embeddings: 1 of 58 rows unchanged, tokens absent from the training data)",
             "layernorm": "regime: LayerNorm-only fine-tuning (576 of 39,264 parameters changed, all in LayerNorm)",
             "bias": "regime: bias-only fine-tuning (BitFit) (1,216 of 39,264 parameters changed, all biases)",
             "last1": "regime: last 1 layer fine-tuned (9,600 of 39,264 parameters changed, all in layer 3 and the pooler)",

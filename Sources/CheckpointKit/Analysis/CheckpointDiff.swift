@@ -45,6 +45,8 @@ public struct CheckpointDiff: Sendable {
     public var onlyInBase: [TensorInfo]
     /// Tensors only the fine-tune has (a new task head).
     public var onlyInFinetuned: [TensorInfo]
+    /// What pairing stripped from names (training wrappers, a found prefix), or its ambiguity.
+    public var stripping = PrefixStripping()
     /// Bytes of tensor data compared, both sides together.
     public var bytesCompared: Int
     /// Wall-clock seconds the comparison took.
@@ -96,6 +98,7 @@ public struct CheckpointDiff: Sendable {
         finetunedFormat = finetuned.format
         onlyInBase = alignment.onlyInBase
         onlyInFinetuned = alignment.onlyInFinetuned
+        stripping = alignment.stripping
         bytesCompared = plan.totalBytes
         seconds = Date().timeIntervalSince(start)
     }

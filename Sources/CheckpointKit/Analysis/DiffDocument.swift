@@ -17,6 +17,16 @@ import Foundation
 /// `added_rows` < 0 when rows were removed; null otherwise) and `replaced` (a task head of another
 /// shape: numbers null, listed as a new tensor); numbers are null when the pair was not compared.
 /// Non-finite numbers are written as the strings "inf", "-inf" and "nan".
+/// `only_in_finetuned` (names), `pairing` (`stripped_from_base`, `stripped_from_finetuned`:
+/// training wrappers and found prefixes removed from names to pair them, most tensors first;
+/// `ambiguous`: tied strippings of the prefix search, none applied, each `base`, `finetuned`,
+/// `pairs`), `bytes_compared`, `seconds`.
+/// Every tensor entry has `name`, `base_name`, `finetuned_name`, `numel`, `base_l2`,
+/// `finetuned_l2`, `delta_l2`, `relative_change`, `mean_abs_delta`, `max_abs_delta`, `cosine`,
+/// `changed`, `changed_rows` (embedding tables: rows with a changed element; null otherwise),
+/// `identical`, dtypes and shapes of both sides, `component`, `kind`, `layer`,
+/// `bias_type`, NaN/Inf counts, `transposed` and `problem`; numbers are null when the pair was not
+/// compared. Non-finite numbers are written as the strings "inf", "-inf" and "nan".
 public struct DiffDocument: Encodable, Sendable {
     public var diff: CheckpointDiff
     public var groups: DifferenceGroups
@@ -44,6 +54,7 @@ public struct DiffDocument: Encodable, Sendable {
         case onlyInBase = "only_in_base", onlyInFinetuned = "only_in_finetuned"
         case bytesCompared = "bytes_compared"
         case problems
+        case pairing
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -60,6 +71,7 @@ public struct DiffDocument: Encodable, Sendable {
         try c.encode(GroupSet(groups: groups, metric: metric), forKey: .groups)
         try c.encode(diff.onlyInBase.map(\.name), forKey: .onlyInBase)
         try c.encode(diff.onlyInFinetuned.map(\.name), forKey: .onlyInFinetuned)
+        try c.encode(diff.stripping, forKey: .pairing)
         try c.encode(diff.bytesCompared, forKey: .bytesCompared)
         try c.encode(diff.seconds, forKey: .seconds)
         try c.encode(problems, forKey: .problems)
@@ -80,6 +92,7 @@ public struct DiffDocument: Encodable, Sendable {
             case baseNaN = "base_nan", baseInf = "base_inf", finetunedNaN = "finetuned_nan", finetunedInf = "finetuned_inf"
             case sharedRows = "shared_rows", addedRows = "added_rows", replaced
             case nonFinite = "non_finite"
+            case changedRows = "changed_rows"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -96,6 +109,7 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(t.maxAbsDelta, forKey: .maxAbsDelta)
             try c.encode(t.cosine, forKey: .cosine)
             try c.encode(t.changed, forKey: .changed)
+            try c.encode(t.changedRows, forKey: .changedRows)
             try c.encode(t.isIdentical, forKey: .identical)
             try c.encode(t.baseDType, forKey: .baseDType)
             try c.encode(t.finetunedDType, forKey: .finetunedDType)

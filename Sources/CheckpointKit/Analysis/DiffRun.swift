@@ -89,8 +89,12 @@ final class DiffRun: @unchecked Sendable {
                 if case let .transposed(rows, columns) = pair.finetunedLayout {
                     f = reorder(f, rows: rows, columns: columns, width: finetunedWidth, scratch: scratch)
                 }
-                let sums = DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype,
+                var sums = DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype,
                                                        count: elements.count, scratch: scratch)
+                if EmbeddingRows.counts(pair) {
+                    sums.changedRows = EmbeddingRows.changed(base: baseBytes, finetuned: finetunedBytes, pair: pair,
+                                                             elements: elements, changedInChunk: sums.changed)
+                }
                 if plan.baseIsMapped { MappedPages.release(slice(baseBytes, elements, width: baseWidth)) }
                 if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, elements, width: finetunedWidth)) }
                 return sums

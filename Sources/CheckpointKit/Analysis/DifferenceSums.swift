@@ -38,6 +38,9 @@ public struct DifferenceSums: Sendable, Hashable {
 
     /// Pairs the sums cover: ``count`` minus ``nonFinite``.
     public var finiteCount: Int { count - nonFinite }
+    /// For embedding tables (``EmbeddingRows``): rows with at least one changed element; 0 for
+    /// other tensors.
+    public var changedRows: Int = 0
 
     public init() {}
 
@@ -57,6 +60,7 @@ public struct DifferenceSums: Sendable, Hashable {
         finetunedNaN += other.finetunedNaN
         finetunedInfinite += other.finetunedInfinite
         nonFinite += other.nonFinite
+        changedRows += other.changedRows
     }
 
     /// Whether every sum is a finite number (no NaN or infinity entered, nothing overflowed).

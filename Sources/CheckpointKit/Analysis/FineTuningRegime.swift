@@ -20,7 +20,8 @@ public struct FineTuningRegime: Sendable {
         case lastLayers = "last"
         /// Only the head (pooler, classifier) changed, or only a new head was added: linear probing.
         case head
-        /// (Almost) every parameter tensor changed.
+        /// Every parameter tensor changed, densely (an embedding table's untouched rows aside), or
+        /// every layer from the lowest up with the embeddings frozen, or at least 90% of the tensors.
         case full
         /// Changes in many tensors but to few of their elements (masked fine-tuning, e.g. FISH).
         case sparse
@@ -145,6 +146,9 @@ public struct FineTuningRegime: Sendable {
         } else if roles.allSatisfy({ headComponents.contains($0.component) }) {
             kind = .head
             detail = "\(counts), all in \(FineTuningRegime.describe(Set(roles.map(\.component))))"
+        } else if FineTuningRegime.isFullFineTune(parameters: parameters, changed: changed) {
+            kind = .full
+            detail = "\(counts), in every tensor" + FineTuningRegime.untouchedRowsDetail(changed)
         } else if FineTuningRegime.isSparse(changed) {
             kind = .sparse
             let share = Double(changedParameters) / Double(max(1, total)) * 100
@@ -165,7 +169,7 @@ public struct FineTuningRegime: Sendable {
             kind = .full
             detail = changed.count == parameters.count
                 ? "\(counts), in every tensor"
-                : "\(counts), in \(changed.count) of \(parameters.count) tensors"
+                : "\(counts), in \(changed.count) of \(parameters.count) tensors" + FineTuningRegime.untouchedRowsDetail(changed)
         } else {
             kind = .partial
             detail = "\(counts), in \(changed.count) of \(parameters.count) tensors"
@@ -210,12 +214,51 @@ public struct FineTuningRegime: Sendable {
         return lowest
     }
 
-    /// Whether changes touch several tensors but under half of those tensors' elements.
+    /// The full fine-tuning rule: every compared parameter tensor changed, and the changed tensors
+    /// changed in at least half of their elements, not counting the untouched rows of embedding
+    /// tables (tokens absent from the training data keep their rows bit for bit in a full
+    /// fine-tune).
+    static func isFullFineTune(parameters: [TensorDifference], changed: [TensorDifference]) -> Bool {
+        changed.count == parameters.count && !isSparse(changed)
+    }
+
+    /// Whether changes touch several tensors but under half of those tensors' elements (masked
+    /// fine-tuning such as FISH, or a DARE-style dropped update), where the elements of an
+    /// embedding table's untouched rows are not counted: a row-sparse embedding is not a sparse
+    /// update.
     static func isSparse(_ changed: [TensorDifference]) -> Bool {
         guard changed.count >= 2 else { return false }
-        let elements = changed.reduce(0) { $0 + $1.numel }
+        let elements = changed.reduce(0) { $0 + touchedElements($1) }
         let changedElements = changed.reduce(0) { $0 + ($1.changed ?? 0) }
         return Double(changedElements) < 0.5 * Double(elements)
+    }
+
+    /// A tensor's elements, less those of its unchanged rows when it is an embedding table.
+    static func touchedElements(_ tensor: TensorDifference) -> Int {
+        guard let rows = tensor.changedRows, let columns = tensor.baseShape.last else { return tensor.numel }
+        return rows * columns
+    }
+
+    /// "; word_embeddings: 16,086 of 30,522 rows unchanged, tokens absent from the training data",
+    /// for each changed embedding table with unchanged rows, largest table first.
+    static func untouchedRowsDetail(_ changed: [TensorDifference]) -> String {
+        var tables: [TensorDifference] = []
+        for tensor in changed {
+            guard let rows = tensor.changedRows, let total = tensor.baseShape.first, rows < total else { continue }
+            tables.append(tensor)
+        }
+        // The vocabulary first: the largest table is the one the sentence is about.
+        tables.sort { ($0.baseShape.first ?? 0) > ($1.baseShape.first ?? 0) }
+        var parts: [String] = []
+        for tensor in tables {
+            let total: Int = tensor.baseShape.first ?? 0
+            let unchanged: Int = total - (tensor.changedRows ?? 0)
+            let components = tensor.name.split(separator: ".")
+            let table = components.count >= 2 ? String(components[components.count - 2]) : tensor.name
+            parts.append(table + ": " + NumberText.grouped(unchanged) + " of " + NumberText.grouped(total) + " rows unchanged")
+        }
+        guard !parts.isEmpty else { return "" }
+        return "; " + parts.joined(separator: ", ") + ", tokens absent from the training data"
     }
 
     /// "the pooler and the head".

@@ -89,6 +89,14 @@ public struct TensorDifference: Sendable {
         return sums.product / (sums.baseSquares.squareRoot() * sums.finetunedSquares.squareRoot())
     }
 
+    /// For an embedding table (rows = tokens): rows with at least one changed element, nil for
+    /// other tensors and pairs not compared row by row (``EmbeddingRows``).
+    public var changedRows: Int? {
+        guard let sums, EmbeddingRows.countsRows(role: role, baseShape: baseShape, finetunedShape: finetunedShape,
+                                                 dtypes: (baseDType, finetunedDType), transposed: transposed) else { return nil }
+        return sums.changedRows
+    }
+
     /// Elements that changed bitwise, nil when the pair was not compared.
     public var changed: Int? { sums?.changed }
 

@@ -47,18 +47,11 @@ public enum FisherFile {
             throw FisherError.invalidFisherFile(path: path, reason: "metadata 'samples' is \(n); the number of examples summed must be positive",
                                                 remedy: .stateSampleCount)
         }
+        var sumTensors = sums.tensors
         if let modelTensors {
-            let shapes = Dictionary(modelTensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
-            let missing = sums.tensors.filter { shapes[$0.name] == nil }.map(\.name)
-            if !missing.isEmpty {
-                let example = modelTensors.first { $0.name.hasSuffix("LayerNorm.weight") }?.name ?? modelTensors.first?.name ?? ""
-                throw FisherError.namesMismatch(path: path, reason: "\(missing.count) tensor(s) are not in the model \(modelPath ?? ""), e.g. '\(missing[0])' (the model has names like '\(example)')")
-            }
-            for t in sums.tensors where shapes[t.name]! != t.shape {
-                throw FisherError.namesMismatch(path: path, reason: "'\(t.name)' has shape \(t.shape), the model's is \(shapes[t.name]!)")
-            }
+            sumTensors = try modelNamed(sums.tensors, modelTensors: modelTensors, path: path, modelPath: modelPath)
         }
-        let tensors = sums.tensors.map { FisherTensor(name: $0.name, shape: $0.shape, values: $0.values.map { $0 / Double(n) }) }
+        let tensors = sumTensors.map { FisherTensor(name: $0.name, shape: $0.shape, values: $0.values.map { $0 / Double(n) }) }
         var metadata = sums.metadata
         metadata["format"] = "ckpt-fisher"
         metadata["samples"] = String(n)
@@ -67,5 +60,27 @@ public enum FisherFile {
         if let modelPath { metadata["model"] = modelPath }
         metadata["params"] = sums.metadata["params"] ?? "custom"
         return FisherResult(tensors: tensors, metadata: metadata)
+    }
+
+    /// The gradient sums under the model's own names: paired by ``CheckpointAlignment``, so sums
+    /// saved by wrapped training code (`module.`, `_orig_mod.`, FSDP) fit the plain model. Every
+    /// tensor must pair with a model tensor of the same shape.
+    static func modelNamed(_ sums: [FisherTensor], modelTensors: [TensorInfo], path: String, modelPath: String?) throws -> [FisherTensor] {
+        let infos = sums.map { TensorInfo(name: $0.name, dtype: .f32, shape: $0.shape, byteCount: 4 * $0.values.count) }
+        let alignment = CheckpointAlignment(base: modelTensors, finetuned: infos)
+        var modelTensor: [String: TensorInfo] = [:]
+        for pair in alignment.pairs { modelTensor[pair.finetuned.name] = pair.base }
+        let missing = sums.filter { modelTensor[$0.name] == nil }.map(\.name)
+        if !missing.isEmpty {
+            let example = modelTensors.first { $0.name.hasSuffix("LayerNorm.weight") }?.name ?? modelTensors.first?.name ?? ""
+            throw FisherError.namesMismatch(path: path, reason: "\(missing.count) tensor(s) are not in the model \(modelPath ?? ""), e.g. '\(missing[0])' (the model has names like '\(example)')")
+        }
+        return try sums.map { tensor in
+            let model = modelTensor[tensor.name]!
+            guard model.shape == tensor.shape else {
+                throw FisherError.namesMismatch(path: path, reason: "'\(tensor.name)' has shape \(tensor.shape), the model's is \(model.shape)")
+            }
+            return FisherTensor(name: model.name, shape: tensor.shape, values: tensor.values)
+        }
     }
 }

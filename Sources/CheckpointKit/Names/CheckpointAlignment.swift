@@ -1,7 +1,11 @@
 import Foundation
 
-/// Matches the tensors of two checkpoints by parameter, across prefixes (`bert.`), frameworks (TF
-/// names and transposed kernels) and legacy spellings (`gamma`/`beta`).
+/// Matches the tensors of two checkpoints by parameter, across prefixes (`bert.`), training wrappers
+/// (`module.`, `_orig_mod.`, FSDP), frameworks (TF names and transposed kernels) and legacy
+/// spellings (`gamma`/`beta`).
+///
+/// The one pairing of the library: `diff`, `patch`, `apply` and `verify` (a base saved through
+/// wrappers), `mask` selection and Fisher `--from-grads` all go through it.
 public struct CheckpointAlignment: Sendable {
     public var pairs: [TensorPair]
     /// Tensors only the base has (dropped pretraining heads, buffers).
@@ -9,61 +13,112 @@ public struct CheckpointAlignment: Sendable {
     /// Tensors only the fine-tune has (a new task head).
     public var onlyInFinetuned: [TensorInfo]
 
+    /// What was stripped from names to pair them (training wrappers, a found prefix), or the
+    /// ambiguity that stopped the prefix search.
+    public var stripping: PrefixStripping
+    /// The prefix the search removed from fine-tuned names ("" if none).
+    var baseSearchPrefix = ""
+    var finetunedSearchPrefix = ""
+    /// See ``finetunedOnlyPrefix(_:)``.
+    var finetunedOnlyPrefix = ""
+
     /// Pairs tensors: first the explicit `renames` (fine-tuned name -> base name), then equal names,
-    /// then equal canonical names. Pairs come in the base's tensor order.
+    /// then equal canonical names once training wrappers (`module.`, `_orig_mod.`, FSDP, activation
+    /// checkpointing; ``TrainingWrappers``) are removed, then, for what is left, the leading path
+    /// components whose removal makes the sides meet (``PrefixSearch``). Pairs come in the base's
+    /// tensor order; each pair's role is read from its wrapper-free name.
     public init(base: [TensorInfo], finetuned: [TensorInfo], renames: [String: String] = [:]) {
-        var baseByName: [String: TensorInfo] = [:]
-        // Sized up front (issue 14: 100,000-tensor checkpoints spent a tenth of `diff` regrowing these).
-        baseByName.reserveCapacity(base.count)
-        for tensor in base { baseByName[tensor.name] = tensor }
-        var matchOfBase: [String: TensorInfo] = [:]
-        matchOfBase.reserveCapacity(min(base.count, finetuned.count))
-        var unmatchedFinetuned: [TensorInfo] = []
-        var takenBase = Set<String>(minimumCapacity: min(base.count, finetuned.count))
-        for tensor in finetuned {
-            if let target = renames[tensor.name], baseByName[target] != nil, !takenBase.contains(target) {
-                matchOfBase[target] = tensor
-                takenBase.insert(target)
-            } else {
-                unmatchedFinetuned.append(tensor)
-            }
-        }
-        var stillUnmatched: [TensorInfo] = []
-        for tensor in unmatchedFinetuned {
-            if baseByName[tensor.name] != nil, !takenBase.contains(tensor.name) {
-                matchOfBase[tensor.name] = tensor
-                takenBase.insert(tensor.name)
-            } else {
-                stillUnmatched.append(tensor)
-            }
-        }
-        var baseByCanonical: [String: String] = [:]
-        for tensor in base where !takenBase.contains(tensor.name) {
-            let canonical = ParameterNames.canonicalize(tensor.name).name
-            if baseByCanonical[canonical] == nil { baseByCanonical[canonical] = tensor.name }
-        }
-        var onlyInFinetuned: [TensorInfo] = []
-        for tensor in stillUnmatched {
-            let canonical = ParameterNames.canonicalize(tensor.name).name
-            if let target = baseByCanonical[canonical], !takenBase.contains(target) {
-                matchOfBase[target] = tensor
-                takenBase.insert(target)
-            } else {
-                onlyInFinetuned.append(tensor)
-            }
-        }
+        var pairing = NamePairing(base: base, finetuned: finetuned)
+        pairing.pairByName(renames: renames)
+        pairing.pairByCanonicalName()
+        pairing.pairBySearchedPrefix()
         var pairs: [TensorPair] = []
         var onlyInBase: [TensorInfo] = []
-        for tensor in base {
-            guard let other = matchOfBase[tensor.name] else {
+        for (b, tensor) in base.enumerated() {
+            guard let f = pairing.matchOfBase[b] else {
                 onlyInBase.append(tensor)
                 continue
             }
-            pairs.append(CheckpointAlignment.pair(base: tensor, finetuned: other))
+            // Pairs of equal names skipped the wrapper removal; their roles still need it.
+            let baseName = pairing.baseStripped[b] ?? TrainingWrappers.strip(tensor.name)?.name
+            let finetunedName = pairing.finetunedStripped[f] ?? TrainingWrappers.strip(finetuned[f].name)?.name
+            pairs.append(CheckpointAlignment.pair(base: tensor, finetuned: finetuned[f], baseName: baseName, finetunedName: finetunedName))
         }
         self.pairs = pairs
         self.onlyInBase = onlyInBase
-        self.onlyInFinetuned = onlyInFinetuned
+        onlyInFinetuned = pairing.unpairedFinetuned.map { finetuned[$0] }
+        stripping = pairing.stripping
+        baseSearchPrefix = pairing.found?.base ?? ""
+        finetunedSearchPrefix = pairing.found?.finetuned ?? ""
+        finetunedOnlyPrefix = CheckpointAlignment.finetunedOnlyPrefix(pairs)
+    }
+
+    /// The name a tensor only the fine-tune has (a new head) gets in an output that keeps the base's
+    /// names: without training wrappers, and without the leading components it shares with the
+    /// prefix the fine-tune's paired names carry beyond the base's (`module._orig_mod.`,
+    /// PEFT's `base_model.model.`, a found `trainer.`): `base_model.model.classifier.weight` ->
+    /// `classifier.weight` when `base_model.model.bert.x` pairs with `x`.
+    public func baseStyleName(ofNew tensor: TensorInfo) -> String {
+        let name = TrainingWrappers.strip(tensor.name)?.name ?? tensor.name
+        guard !finetunedOnlyPrefix.isEmpty else { return name }
+        let bytes = Array(name.utf8)
+        let prefix = Array(finetunedOnlyPrefix.utf8)
+        var end = 0
+        var i = 0
+        while i < bytes.count, i < prefix.count, bytes[i] == prefix[i] {
+            if bytes[i] == UInt8(ascii: ".") { end = i + 1 }
+            i += 1
+        }
+        guard end > 0, end < bytes.count else { return name }
+        return String(decoding: bytes[end...], as: UTF8.self)
+    }
+
+    /// The leading text most paired fine-tuned names (wrappers removed) have before the base's
+    /// name (wrappers removed): `bert.` for a `BertForSequenceClassification` against a `BertModel`.
+    static func finetunedOnlyPrefix(_ pairs: [TensorPair]) -> String {
+        var counts: [String: Int] = [:]
+        for pair in pairs {
+            let base: String = TrainingWrappers.strip(pair.base.name)?.name ?? pair.base.name
+            let finetuned: String = TrainingWrappers.strip(pair.finetuned.name)?.name ?? pair.finetuned.name
+            let extra = finetuned.utf8.count - base.utf8.count
+            guard extra > 0, finetuned.hasSuffix("." + base) else { continue }
+            counts[String(decoding: finetuned.utf8.prefix(extra), as: UTF8.self), default: 0] += 1
+        }
+        var best = ""
+        var bestCount = 0
+        for (prefix, count) in counts where count > bestCount || (count == bestCount && prefix < best) {
+            best = prefix
+            bestCount = count
+        }
+        return best
+    }
+
+    /// Whether the two names of `pair` differ by training wrappers and the found prefixes only
+    /// (not by a model prefix such as `bert.`, a framework or a legacy spelling).
+    public func differOnlyByWrappers(_ pair: TensorPair) -> Bool {
+        var base = TrainingWrappers.strip(pair.base.name)?.name ?? pair.base.name
+        var finetuned = TrainingWrappers.strip(pair.finetuned.name)?.name ?? pair.finetuned.name
+        if !baseSearchPrefix.isEmpty, base.hasPrefix(baseSearchPrefix) { base.removeFirst(baseSearchPrefix.count) }
+        if !finetunedSearchPrefix.isEmpty, finetuned.hasPrefix(finetunedSearchPrefix) { finetuned.removeFirst(finetunedSearchPrefix.count) }
+        return base == finetuned
+    }
+
+    /// The names `name` (of either side, or of a file such as a mask written for either) may be
+    /// paired by: its ``pairingName(_:)``, and that of the name without the prefix the search
+    /// found on each side.
+    public func pairingNames(_ name: String) -> [String] {
+        var names = [CheckpointAlignment.pairingName(name)]
+        let stripped = TrainingWrappers.strip(name)?.name ?? name
+        for prefix in [baseSearchPrefix, finetunedSearchPrefix] where !prefix.isEmpty && stripped.hasPrefix(prefix) {
+            names.append(CheckpointAlignment.pairingName(String(stripped.dropFirst(prefix.count))))
+        }
+        return names
+    }
+
+    /// The name a tensor is paired by: canonical, without training wrappers. A mask or gradient file
+    /// written by wrapped training code finds its tensors by this name.
+    public static func pairingName(_ name: String) -> String {
+        ParameterNames.canonicalize(TrainingWrappers.strip(name)?.name ?? name).name
     }
 
     public init(base: any Checkpoint, finetuned: any Checkpoint, renames: [String: String] = [:]) {
@@ -71,9 +126,12 @@ public struct CheckpointAlignment: Sendable {
     }
 
     /// Works out how the two sides' elements correspond.
-    static func pair(base: TensorInfo, finetuned: TensorInfo) -> TensorPair {
-        let baseRole = ParameterNames.role(of: base.name, dtype: base.dtype)
-        let finetunedRole = ParameterNames.role(of: finetuned.name, dtype: finetuned.dtype)
+    /// - Parameters:
+    ///   - baseName, finetunedName: the names with wrappers and found prefixes removed, when
+    ///     different from the stored ones; roles are read from them.
+    static func pair(base: TensorInfo, finetuned: TensorInfo, baseName: String? = nil, finetunedName: String? = nil) -> TensorPair {
+        let baseRole = ParameterNames.role(of: baseName ?? base.name, dtype: base.dtype)
+        let finetunedRole = ParameterNames.role(of: finetunedName ?? finetuned.name, dtype: finetuned.dtype)
         var result = TensorPair(base: base, finetuned: finetuned, role: baseRole,
                                 baseLayout: .identity, finetunedLayout: .identity, problem: nil)
         if baseRole.isTFKernel && !finetunedRole.isTFKernel {

@@ -8,11 +8,17 @@ struct FinetunedSide {
     let alignment: CheckpointAlignment
     var pairOfBase: [String: TensorPair] = [:]
     var finetunedByName: [String: TensorInfo] = [:]
+    /// Tensors only the fine-tune has, by the name a patch gives them (wrappers stripped).
+    var newByBaseStyleName: [String: TensorInfo] = [:]
     /// Holds a fine-tuned tensor rearranged into the base's element order.
     let transposed = ScratchBuffer()
 
-    init(patch: PatchFile, base: any Checkpoint, finetuned: any Checkpoint) {
+    /// Patch tensor name -> base name where they differ (``PatchApplier/baseName(of:)``).
+    let baseNames: [String: String]
+
+    init(patch: PatchFile, base: any Checkpoint, finetuned: any Checkpoint, baseNames: [String: String] = [:]) {
         self.patch = patch
+        self.baseNames = baseNames
         self.base = base
         self.finetuned = finetuned
         var renames: [String: String] = [:]
@@ -20,12 +26,13 @@ struct FinetunedSide {
         alignment = CheckpointAlignment(base: base, finetuned: finetuned, renames: renames)
         for pair in alignment.pairs { pairOfBase[pair.base.name] = pair }
         for tensor in finetuned.tensors { finetunedByName[tensor.name] = tensor }
+        for tensor in alignment.onlyInFinetuned { newByBaseStyleName[alignment.baseStyleName(ofNew: tensor)] = tensor }
     }
 
     /// How the patched `result` of `tensor` differs from the fine-tune, or nil if it equals it.
     func difference(of tensor: PatchFile.Tensor, result: UnsafeRawBufferPointer) throws -> PatchVerification.Difference? {
         if tensor.storage == .new {
-            guard let info = finetunedByName[tensor.name] else {
+            guard let info = finetunedByName[tensor.name] ?? newByBaseStyleName[tensor.name] else {
                 return .init(tensor: tensor.name, reason: "the fine-tune has no tensor of this name")
             }
             if info.dtype != tensor.values.dtype || info.shape != tensor.values.shape {
@@ -34,10 +41,10 @@ struct FinetunedSide {
             let same = try finetuned.withBytes(of: info) { PatchBytes.equal($0, result) }
             return same ? nil : .init(tensor: tensor.name, reason: "values differ")
         }
-        guard let pair = pairOfBase[tensor.name] else {
+        guard let pair = pairOfBase[baseNames[tensor.name] ?? tensor.name] else {
             return .init(tensor: tensor.name, reason: "the fine-tune has no tensor for it (looked for '\(tensor.record.finetunedName)')")
         }
-        let resultDType = tensor.storage == .dense ? tensor.values.dtype : (base.tensor(named: tensor.name)?.dtype ?? tensor.values.dtype)
+        let resultDType = tensor.storage == .dense ? tensor.values.dtype : pair.base.dtype
         if pair.finetuned.dtype != resultDType {
             return .init(tensor: tensor.name, reason: "the result is \(resultDType.rawValue), the fine-tune's '\(pair.finetuned.name)' is \(pair.finetuned.dtype.rawValue)")
         }
@@ -55,7 +62,7 @@ struct FinetunedSide {
     /// lacks must be a new tensor of the patch. Returns how many were compared with the base, the
     /// differences, and the names of untouched tensors the fine-tune changed (`not_in_patch`).
     func checkUntouched() throws -> (checked: Int, differences: [PatchVerification.Difference], changed: [String]) {
-        let touched = Set(patch.tensors.filter { $0.storage != .new }.map(\.name))
+        let touched = Set(patch.tensors.filter { $0.storage != .new }.map { baseNames[$0.name] ?? $0.name })
         let added = Set(patch.tensors.filter { $0.storage == .new }.map(\.name))
         var checked = 0
         var differences: [PatchVerification.Difference] = []
@@ -66,7 +73,7 @@ struct FinetunedSide {
             differences.append(difference)
             if pair.problem == nil && pair.shapeChange == nil && pair.base.dtype == pair.finetuned.dtype { changed.append(pair.base.name) }
         }
-        for tensor in alignment.onlyInFinetuned where !added.contains(tensor.name) {
+        for tensor in alignment.onlyInFinetuned where !added.contains(tensor.name) && !added.contains(alignment.baseStyleName(ofNew: tensor)) {
             differences.append(.init(tensor: tensor.name, reason: "the fine-tune has it (\(tensor.dtype.rawValue) \(tensor.shape)); the patch does not add it"))
         }
         return (checked, differences, changed)

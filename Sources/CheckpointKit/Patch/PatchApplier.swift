@@ -49,9 +49,36 @@ public struct PatchApplier {
     public let base: any Checkpoint
     public let patch: PatchFile
 
+    /// The base tensor each touched tensor of the patch replaces, where its name differs: a base
+    /// saved through training wrappers (or without them) pairs by ``CheckpointAlignment``, and the
+    /// output keeps the base's names.
+    let baseNames: [String: String]
+
     public init(base: any Checkpoint, patch: PatchFile) {
         self.base = base
         self.patch = patch
+        baseNames = PatchApplier.baseNames(base: base, patch: patch)
+    }
+
+    /// Patch tensor name -> base tensor name, for the touched tensors whose names differ by
+    /// training wrappers or a found prefix only (a `bert.`-prefixed task model is another base).
+    static func baseNames(base: any Checkpoint, patch: PatchFile) -> [String: String] {
+        let touched = patch.tensors.filter { $0.storage != .new }
+        var names = Set<String>()
+        for tensor in base.tensors { names.insert(tensor.name) }
+        guard touched.contains(where: { !names.contains($0.name) }) else { return [:] }
+        let infos = touched.map { TensorInfo(name: $0.name, dtype: $0.values.dtype, shape: [], byteCount: 0) }
+        var result: [String: String] = [:]
+        let alignment = CheckpointAlignment(base: base.tensors, finetuned: infos)
+        for pair in alignment.pairs where pair.base.name != pair.finetuned.name && alignment.differOnlyByWrappers(pair) {
+            result[pair.finetuned.name] = pair.base.name
+        }
+        return result
+    }
+
+    /// The name in the base of the tensor `tensor` replaces.
+    public func baseName(of tensor: PatchFile.Tensor) -> String {
+        baseNames[tensor.name] ?? tensor.name
     }
 
     /// Compares the base with what the patch records about its base.
@@ -64,7 +91,7 @@ public struct PatchApplier {
                 if baseByName[tensor.name] != nil { result.conflicts.append(tensor.name) }
                 continue
             }
-            guard let info = baseByName[tensor.name] else {
+            guard let info = baseByName[baseName(of: tensor)] else {
                 result.missing.append(tensor.name)
                 continue
             }
@@ -78,7 +105,7 @@ public struct PatchApplier {
             }
         }
         let manifest = PatchFormat.manifest(of: base.tensors)
-        if manifest.fingerprint != patch.metadata.baseFingerprint {
+        if manifest.fingerprint != patch.metadata.baseFingerprint, !matchesUnderPatchNames() {
             result.manifestMatches = false
             var recorded: [Substring: Int] = [:]
             for digest in patch.metadata.manifestDigests { recorded[digest, default: 0] += 1 }
@@ -98,6 +125,21 @@ public struct PatchApplier {
             result.absentBaseTensors = max(0, patch.metadata.counts.baseTensors - matched)
         }
         return result
+    }
+
+    /// Whether the base, its tensors named as the patch names them (touched ones by the pairing,
+    /// the rest without training wrappers), has the manifest the patch records: a patch made on a
+    /// plain base applies to the same base saved through DDP or `torch.compile`.
+    func matchesUnderPatchNames() -> Bool {
+        guard !baseNames.isEmpty else { return false }
+        var patchName: [String: String] = [:]
+        for (name, baseName) in baseNames { patchName[baseName] = name }
+        let renamed = base.tensors.map { tensor -> TensorInfo in
+            var copy = tensor
+            copy.name = patchName[tensor.name] ?? TrainingWrappers.strip(tensor.name)?.name ?? tensor.name
+            return copy
+        }
+        return PatchFormat.manifest(of: renamed).fingerprint == patch.metadata.baseFingerprint
     }
 
     /// Why the base tensor cannot take the patch's data for `tensor`, or nil.
@@ -182,7 +224,7 @@ public struct PatchApplier {
     /// of them for a sparse one), the stored entries written over them, then any added rows. The base
     /// must have been checked with ``compatibility()``.
     func withScatteredResult<R>(of tensor: PatchFile.Tensor, scratch: ScratchBuffer, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let info = base.tensor(named: tensor.name), let width = info.dtype.byteWidth, let indices = tensor.indices else {
+        guard let info = base.tensor(named: baseName(of: tensor)), let width = info.dtype.byteWidth, let indices = tensor.indices else {
             throw PatchError.tensorMissingFromBase(patch: patch.path, base: base.path, tensor: tensor.name)
         }
         return try base.withBytes(of: info) { b in
@@ -215,7 +257,7 @@ public struct PatchApplier {
         try checkEditable()
         let edit = try self.edit(forced: forced, simulatedWriteFailureAfterBytes: options.simulatedWriteFailureAfterBytes)
         let result = try base.writeModifiedCopy(edit, to: output) { temporary in
-            try PatchApplier.checkWritten(temporary, output: output, patch: patch, forced: forced)
+            try PatchApplier.checkWritten(temporary, output: output, patch: patch, forced: forced, names: baseNames)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return Report(output: output, base: base.path, patch: patch.path, tensors: base.tensors.count + edit.added.count,
@@ -233,7 +275,7 @@ public struct PatchApplier {
         }
         guard !capabilities.contains(.changesDTypes) else { return }
         for tensor in patch.tensors {
-            guard let info = base.tensor(named: tensor.name) else { continue }
+            guard let info = base.tensor(named: baseName(of: tensor)) else { continue }
             if let shape = tensor.resultShape, shape != info.shape {
                 throw PatchError.unsupported(path: patch.path, reason: "tensor '\(tensor.name)' changes shape (\(info.shape) -> \(shape)), which an HDF5 dataset cannot in place; apply it to a safetensors copy of the base")
             }
@@ -254,7 +296,7 @@ public struct PatchApplier {
             if tensor.storage == .new {
                 info = tensor.values
             } else {
-                guard var baseInfo = baseByName[tensor.name] else {
+                guard var baseInfo = baseByName[baseName(of: tensor)] else {
                     throw PatchError.tensorMissingFromBase(patch: patch.path, base: base.path, tensor: tensor.name)
                 }
                 if tensor.storage == .dense {
@@ -282,7 +324,8 @@ public struct PatchApplier {
 
     /// Re-reads the temporary output (safetensors or HDF5, detected by content) and checks every
     /// touched tensor against the result fingerprint.
-    static func checkWritten(_ temporary: String, output: String, patch: PatchFile, forced: Set<String>) throws {
+    /// - Parameter names: patch tensor name -> base name, where they differ.
+    static func checkWritten(_ temporary: String, output: String, patch: PatchFile, forced: Set<String>, names: [String: String] = [:]) throws {
         let written: any Checkpoint
         do {
             written = try CheckpointOpener.open(temporary)
@@ -290,7 +333,7 @@ public struct PatchApplier {
             throw CheckpointError.writeFailed(path: output, reason: "the written file does not read back: \(error)")
         }
         for tensor in patch.tensors where !forced.contains(tensor.name) {
-            guard let info = written.tensor(named: tensor.name) else {
+            guard let info = written.tensor(named: names[tensor.name] ?? tensor.name) else {
                 throw PatchError.resultMismatch(path: output, tensor: tensor.name, reason: "missing from the written file")
             }
             let hash = try written.withBytes(of: info) { PatchFormat.hash($0) }

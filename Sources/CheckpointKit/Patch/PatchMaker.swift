@@ -61,8 +61,10 @@ public struct PatchMaker {
                 planning.dataHash.update(bufferPointer: bytes)
                 return PatchFormat.hash(bytes)
             }
+            // The patch format names a new tensor once; it takes the base's style (wrappers stripped).
+            let name = alignment.baseStyleName(ofNew: tensor)
             planning.planned.append(PlannedTensor(
-                record: PatchTensorRecord(name: tensor.name, storage: .new, baseHash: nil, resultHash: hash, finetunedName: tensor.name),
+                record: PatchTensorRecord(name: name, storage: .new, baseHash: nil, resultHash: hash, finetunedName: name),
                 source: .new(tensor), dtype: tensor.dtype, shape: tensor.shape, stored: tensor.elementCount,
                 changed: tensor.elementCount, indexDType: .i32))
         }

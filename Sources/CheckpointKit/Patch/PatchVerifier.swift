@@ -17,7 +17,7 @@ public enum PatchVerifier {
         report.checkedInPatch = finetuned == nil ? nil : 0
         let unusable = Set(compatibility.missing + compatibility.incompatible.map(\.tensor))
         let baseDiffers = Set(compatibility.differing.map(\.tensor))
-        let target = finetuned.map { FinetunedSide(patch: patch, base: base, finetuned: $0) }
+        let target = finetuned.map { FinetunedSide(patch: patch, base: base, finetuned: $0, baseNames: applier.baseNames) }
         let scratch = ScratchBuffer()
         var differences: [PatchVerification.Difference] = []
         for tensor in patch.tensors where !unusable.contains(tensor.name) {

@@ -51,8 +51,9 @@ public struct SelectionEvaluator {
         for pair in alignment.pairs {
             byBase[pair.base.name] = pair
             byFinetuned[pair.finetuned.name] = pair
-            byCanonical[ParameterNames.canonicalize(pair.base.name).name] = pair
-            byCanonical[ParameterNames.canonicalize(pair.finetuned.name).name] = pair
+            // Canonical names without training wrappers or a found prefix (the pairing's own names).
+            byCanonical[pair.role.canonicalName] = pair
+            for name in alignment.pairingNames(pair.base.name) + alignment.pairingNames(pair.finetuned.name) { byCanonical[name] = pair }
         }
         let newNames = Set(alignment.onlyInFinetuned.map(\.name))
         for tensor in file.tensors {
@@ -66,7 +67,7 @@ public struct SelectionEvaluator {
             } else if let p = byFinetuned[tensor.name] {
                 pair = p
                 if case let .transposed(rows, columns) = p.finetunedLayout { transpose = (rows, columns) }
-            } else if let p = byCanonical[ParameterNames.canonicalize(tensor.name).name] {
+            } else if let p = alignment.pairingNames(tensor.name).lazy.compactMap({ byCanonical[$0] }).first {
                 pair = p
                 // A canonical (PyTorch) name: the mask is in PyTorch's layout.
                 if case let .transposed(rows, columns) = p.baseLayout { transpose = (columns, rows) }
@@ -114,7 +115,7 @@ public struct SelectionEvaluator {
 
     /// Whether a tensor only the fine-tune has is kept (it is, unless excluded).
     public func keepsNewTensor(_ tensor: TensorInfo) -> Bool {
-        let names = [tensor.name, ParameterNames.canonicalize(tensor.name).name]
+        let names = [tensor.name, CheckpointAlignment.pairingName(tensor.name)]
         for term in selection.terms {
             if case let .exclude(glob) = term, names.contains(where: { SelectionEvaluator.matches(glob, $0) }) { return false }
         }
