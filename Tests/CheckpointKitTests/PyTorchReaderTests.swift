@@ -135,6 +135,24 @@ final class PyTorchReaderTests: XCTestCase {
         XCTAssertEqual(checkpoint.skipped.last?.reason, "tuple of 2, the same object as 'x.0'")
     }
 
+    /// Every input FuzzPyTorch crashed on (Fuzz/regressions/FuzzPyTorch) now gives a typed error
+    /// or opens, read as the fuzz target reads it.
+    func testFuzzRegressions() throws {
+        let directory = Fixtures.checkout.appendingPathComponent("Fuzz/regressions/FuzzPyTorch")
+        let inputs = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        XCTAssertFalse(inputs.isEmpty)
+        for input in inputs {
+            for options in [CheckpointOpener.Options(), CheckpointOpener.Options(key: "model")] {
+                do {
+                    let checkpoint = try CheckpointOpener.open(directory.appendingPathComponent(input).path, options: options)
+                    _ = CheckpointSummary(checkpoint)
+                } catch {
+                    XCTAssertTrue(error is CategorizedError, "\(input): \(error)")
+                }
+            }
+        }
+    }
+
     /// `apply` of a patch to a PyTorch base writes safetensors with torch's values.
     func testModifiedCopyIsSafetensors() throws {
         let directory = try Fixtures.temporaryDirectory()
