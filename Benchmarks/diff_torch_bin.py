@@ -10,14 +10,7 @@ import time
 
 import torch
 
-PREFIXES = ("bert.", "roberta.", "model.")
-
-
-def strip(name):
-    for p in PREFIXES:
-        if name.startswith(p):
-            return name[len(p):]
-    return name
+from diff_torch import strip  # the same name pairing as the safetensors script
 
 
 def main():
