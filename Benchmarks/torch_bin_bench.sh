@@ -33,6 +33,10 @@ echo "ckpt diff safetensors: $(best "$RUNS" "$CKPT" diff --json "$DATA/large-bas
 echo "ckpt diff .bin:        $(best "$RUNS" "$CKPT" diff --json "$BIN/large-base.bin" "$BIN/large-ft.bin")"
 echo "ckpt inspect .bin:     $(best "$RUNS" "$CKPT" inspect --json "$BIN/large-base.bin")"
 echo "torch.load + norms:    $(python3 Benchmarks/measure.py "$PYTHON" Benchmarks/diff_torch_bin.py "$BIN/large-base.bin" "$BIN/large-ft.bin")"
-"$CKPT" diff --json "$DATA/large-base.safetensors" "$DATA/large-ft.safetensors" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("seconds",None); [d.pop(k,None) for k in ("base","finetuned","base_format","finetuned_format")]; print(hash(json.dumps(d,sort_keys=True)))' > /tmp/torch-bin-bench-a
-"$CKPT" diff --json "$BIN/large-base.bin" "$BIN/large-ft.bin" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("seconds",None); [d.pop(k,None) for k in ("base","finetuned","base_format","finetuned_format")]; print(hash(json.dumps(d,sort_keys=True)))' > /tmp/torch-bin-bench-b
-cmp -s /tmp/torch-bin-bench-a /tmp/torch-bin-bench-b && echo "diff reports identical (apart from paths, formats, seconds)" || echo "diff reports DIFFER"
+strip='import json,sys; d=json.load(sys.stdin); [d.pop(k,None) for k in ("seconds","base","finetuned","base_format","finetuned_format")]; print(json.dumps(d,sort_keys=True))'
+if cmp -s <("$CKPT" diff --json "$DATA/large-base.safetensors" "$DATA/large-ft.safetensors" | python3 -c "$strip") \
+          <("$CKPT" diff --json "$BIN/large-base.bin" "$BIN/large-ft.bin" | python3 -c "$strip"); then
+  echo "diff reports identical (apart from paths, formats, seconds)"
+else
+  echo "diff reports DIFFER"
+fi

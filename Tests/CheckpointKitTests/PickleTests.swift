@@ -68,6 +68,19 @@ final class PickleTests: XCTestCase {
         }
     }
 
+    /// A 200,000-deep list dropped by POP (and one dropped by an error) is freed without a stack
+    /// frame per level (FuzzPyTorch found the overflow: crash-178084f9...).
+    func testDeepValuesAreFreedWithoutRecursion() {
+        let depth = 200_000
+        let chain = [UInt8](repeating: 0x5D, count: depth) + [UInt8](repeating: 0x61, count: depth - 1)
+        XCTAssertThrowsError(try load([0x80, 0x02] + chain + [0x30, 0x4E, 0x2E])) { error in
+            XCTAssertTrue("\(error)".contains("holds a None"), "\(error)")
+        }
+        XCTAssertThrowsError(try load([0x80, 0x02, 0x4E] + chain + [0x73])) { error in
+            XCTAssertTrue("\(error)".contains("stack underflow"), "\(error)")
+        }
+    }
+
     /// Every global of the allow-list is one `torch.load(weights_only=True)` allows too, and the
     /// ones that run code never are.
     func testAllowList() {

@@ -42,24 +42,24 @@ extension PickleMachine {
 
     mutating func stepContainers(_ opcode: UInt8) throws(CheckpointError) {
         switch opcode {
-        case UInt8(ascii: "]"): stack.append(.list(PickleList()))    // EMPTY_LIST
-        case UInt8(ascii: "l"): stack.append(.list(PickleList(try popMark())))  // LIST
+        case UInt8(ascii: "]"): pushContainer(.list(PickleList()))    // EMPTY_LIST
+        case UInt8(ascii: "l"): pushContainer(.list(PickleList(try popMark())))  // LIST
         case UInt8(ascii: "a"):                                      // APPEND
             let value = try pop()
             try list().items.append(value)
         case UInt8(ascii: "e"):                                      // APPENDS
             let values = try popMark()
             try list().items.append(contentsOf: values)
-        case UInt8(ascii: ")"): stack.append(.tuple(PickleList()))   // EMPTY_TUPLE
-        case UInt8(ascii: "t"): stack.append(.tuple(PickleList(try popMark())))  // TUPLE
-        case 0x85: let a = try pop(); stack.append(.tuple(PickleList([a])))  // TUPLE1
-        case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple(PickleList([a, b])))  // TUPLE2
-        case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple(PickleList([a, b, c])))  // TUPLE3
-        case UInt8(ascii: "}"): stack.append(.dict(PickleDict()))    // EMPTY_DICT
+        case UInt8(ascii: ")"): pushContainer(.tuple(PickleList()))   // EMPTY_TUPLE
+        case UInt8(ascii: "t"): pushContainer(.tuple(PickleList(try popMark())))  // TUPLE
+        case 0x85: let a = try pop(); pushContainer(.tuple(PickleList([a])))  // TUPLE1
+        case 0x86: let b = try pop(), a = try pop(); pushContainer(.tuple(PickleList([a, b])))  // TUPLE2
+        case 0x87: let c = try pop(), b = try pop(), a = try pop(); pushContainer(.tuple(PickleList([a, b, c])))  // TUPLE3
+        case UInt8(ascii: "}"): pushContainer(.dict(PickleDict()))    // EMPTY_DICT
         case UInt8(ascii: "d"):                                      // DICT
             let dict = PickleDict()
             try setItems(dict, try popMark())
-            stack.append(.dict(dict))
+            pushContainer(.dict(dict))
         case UInt8(ascii: "s"):                                      // SETITEM
             let value = try pop(), key = try pop()
             try setItems(try dict(), [key, value])
@@ -89,7 +89,7 @@ extension PickleMachine {
             stack.append(.global(try allowedGlobal(module + "." + name)))
         case UInt8(ascii: "R"):                                      // REDUCE
             let arguments = try pop(), callable = try pop()
-            stack.append(try call(callable, arguments))
+            pushContainer(try call(callable, arguments))
         case UInt8(ascii: "b"):                                      // BUILD
             let state = try pop()
             try build(on: try top(), state: state)

@@ -23,6 +23,10 @@ public struct PickleMachine {
     var stack: [PickleValue] = []
     var marks: [Int] = []
     var memo: [Int: PickleValue] = [:]
+    /// Every list, tuple and dict built, held until ``dismantle()``: one dropped from the stack
+    /// while it holds itself would otherwise leak, and one dropped while deeply nested would be
+    /// freed recursively.
+    var containers: [PickleValue] = []
 
     init(bytes: UnsafeRawBufferPointer, path: String,
          loadStorage: @escaping (_ type: PickleGlobal, _ key: String) throws(CheckpointError) -> PickleStorage) {
@@ -42,12 +46,12 @@ public struct PickleMachine {
         return try body(try machine.run())
     }
 
-    /// Empties every list, tuple and dict reachable from the stack and the memo, one at a time from
-    /// a work list: freeing a deeply nested value would otherwise recurse once per level in its
-    /// deinitializers (a 100,000-deep list overflows the stack), and a list that holds itself would
-    /// never be freed.
+    /// Empties every list, tuple and dict built, one at a time from a work list: freeing a deeply
+    /// nested value would otherwise recurse once per level in its deinitializers (a 100,000-deep
+    /// list overflows the stack), and a list that holds itself would never be freed.
     mutating func dismantle() {
-        var work: [PickleValue] = stack + Array(memo.values)
+        var work: [PickleValue] = containers
+        containers = []
         stack = []
         memo = [:]
         while let value = work.popLast() {
@@ -133,6 +137,15 @@ public struct PickleMachine {
     mutating func top() throws(CheckpointError) -> PickleValue {
         guard let value = stack.last, stack.count > (marks.last ?? 0) else { throw invalid("stack underflow") }
         return value
+    }
+
+    /// Pushes a value, keeping it in ``containers`` when it is a list, tuple or dict.
+    mutating func pushContainer(_ value: PickleValue) {
+        switch value {
+        case .list, .tuple, .dict: containers.append(value)
+        default: break
+        }
+        stack.append(value)
     }
 
     mutating func put(_ index: Int) throws(CheckpointError) {

@@ -17,6 +17,12 @@ struct PyTorchStateDict {
     /// The top-level key whose dict was read, when only one was.
     var selectedKey: String?
     private var visited = 0
+    /// Containers walked so far, with the path they were first found under: one reached again
+    /// (the memo shares it) is listed, not walked again, so a pickle whose memo makes a small DAG
+    /// of a huge tree costs its size, not the tree's.
+    private var seen: [ObjectIdentifier: String] = [:]
+    /// Containers on the path being walked: reaching one again is a cycle.
+    private var open: Set<ObjectIdentifier> = []
     private let path: String
 
     init(root: PickleValue, key: String?, path: String) throws(CheckpointError) {
@@ -90,6 +96,18 @@ struct PyTorchStateDict {
             throw .invalidPickle(path: path, reason: "nesting deeper than \(PyTorchStateDict.maxDepth) at '\(prefix.prefix(40))...' (a recursive or bomb pickle)")
         }
         func join(_ component: String) -> String { prefix.isEmpty ? component : prefix + "." + component }
+        if let identity = PyTorchStateDict.identity(of: value) {
+            guard !open.contains(identity) else {
+                throw .invalidPickle(path: path, reason: "'\(prefix.prefix(40))' holds itself (a recursive pickle)")
+            }
+            if let first = seen[identity] {
+                others.append(SkippedObject(name: prefix, reason: "\(value.summary), the same object as '\(first)'"))
+                return
+            }
+            seen[identity] = prefix
+            open.insert(identity)
+        }
+        defer { PyTorchStateDict.identity(of: value).map { _ = open.remove($0) } }
         switch value {
         case let .tensor(tensor):
             tensors.append((prefix, tensor))
@@ -101,6 +119,15 @@ struct PyTorchStateDict {
             for (i, item) in list.items.enumerated() { try walk(item, prefix: join(String(i)), depth: depth + 1) }
         default:
             others.append(SkippedObject(name: prefix, reason: value.summary))
+        }
+    }
+
+    /// The identity of a list, tuple or dict (nil for other values).
+    static func identity(of value: PickleValue) -> ObjectIdentifier? {
+        switch value {
+        case let .list(list), let .tuple(list): return ObjectIdentifier(list)
+        case let .dict(dict): return ObjectIdentifier(dict)
+        default: return nil
         }
     }
 
