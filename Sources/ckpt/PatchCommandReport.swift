@@ -21,6 +21,8 @@ struct PatchCommandReport: Encodable {
     var tensors: [Tensor]
     var shares: PatchShares
     var notes: [String]
+    /// Per converted tensor, the dtype the base is converted to.
+    var conversions: [DType]
 
     enum CodingKeys: String, CodingKey {
         case patch, base, finetuned, selection, compressed, counts, tensors, shares, notes
@@ -40,6 +42,7 @@ struct PatchCommandReport: Encodable {
         tensors = plan.touched.map { Tensor(name: $0.name, storage: $0.storage.label, dtype: $0.dtype, stored: $0.stored, changed: $0.changed) }
         shares = plan.shares
         notes = plan.notes
+        conversions = plan.metadata.tensors.compactMap(\.conversion)
     }
 
     var text: String {
@@ -51,6 +54,9 @@ struct PatchCommandReport: Encodable {
         lines.append("  selection    \(selection)")
         lines.append("  tensors      \(c.dense + c.sparse + c.new) (\(c.dense) dense, \(c.sparse) sparse, \(c.new) new)")
         lines.append("  entries      \(Format.count(c.entries)) stored, \(Format.count(c.changed)) changed; \(Format.count(dataSize)) bytes of data")
+        if let conversions = PatchInspectReport.conversions(conversions) {
+            lines.append("  conversions  \(conversions) (only entries that differ from the converted base are stored)")
+        }
         let s = shares
         lines.append("  kept change  \(Format.count(s.total.keptEntries)) of \(Format.count(s.total.changedEntries)) changed entries, \(Format.percent(s.total.keptShare)) of the sum of squared change")
         if s.dropsSomething {

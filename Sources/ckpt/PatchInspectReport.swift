@@ -15,6 +15,9 @@ struct PatchInspectReport {
         let c = s.counts
         lines.append("  tensors      \(s.tensors.count) touched: \(c.dense) dense, \(c.sparse) sparse, \(c.new) new (base has \(c.baseTensors))")
         lines.append("  entries      \(Format.count(c.entries)) stored, \(Format.count(c.changed)) changed")
+        if let conversions = PatchInspectReport.conversions(s.tensors.compactMap(\.convertedTo)) {
+            lines.append("  conversions  \(conversions)")
+        }
         lines.append("  base         SHA-256 \(s.baseFingerprint) (manifest)")
         lines.append("  data         SHA-256/64 \(s.dataChecksum)")
         lines.append("")
@@ -23,11 +26,21 @@ struct PatchInspectReport {
         for t in shown {
             let shape = "[" + t.shape.map(String.init).joined(separator: ", ") + "]"
             let renamed = t.finetunedName != t.name ? "  (fine-tune: \(t.finetunedName))" : ""
-            lines.append("  \(t.name)  \(t.storage) \(t.dtype.rawValue) \(shape)  \(Format.count(t.entries)) entries, \(Format.count(t.bytes)) B  \(t.baseHash ?? "-") -> \(t.resultHash)\(renamed)")
+            let converted = t.convertedTo.map { "  (base converted to \($0.rawValue))" } ?? ""
+            lines.append("  \(t.name)  \(t.storage) \(t.dtype.rawValue) \(shape)  \(Format.count(t.entries)) entries, \(Format.count(t.bytes)) B  \(t.baseHash ?? "-") -> \(t.resultHash)\(renamed)\(converted)")
         }
         if shown.count < s.tensors.count {
             lines.append("  ... \(s.tensors.count - shown.count) more (--tensors lists all)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// "102 base tensors converted to BF16", or nil when the patch converts nothing.
+    static func conversions(_ targets: [DType]) -> String? {
+        guard !targets.isEmpty else { return nil }
+        var counts: [DType: Int] = [:]
+        for t in targets { counts[t, default: 0] += 1 }
+        let parts = counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) to \($0.key.rawValue)" }
+        return "base tensors converted before patching: " + parts.joined(separator: ", ")
     }
 }

@@ -10,7 +10,11 @@ import Foundation
 /// `finetuned_l2`, `delta_l2`, `relative_change`, `mean_abs_delta`, `max_abs_delta`, `cosine`,
 /// `changed`, `identical`, dtypes and shapes of both sides, `component`, `kind`, `layer`,
 /// `bias_type`, NaN/Inf counts, `transposed` and `problem`; numbers are null when the pair was not
-/// compared. Non-finite numbers are written as the strings "inf", "-inf" and "nan".
+/// compared. When the dtypes differ, those measures compare the base converted to the fine-tune's
+/// dtype (`converted_to`, null otherwise) and `raw_delta_l2`, `raw_relative_change`,
+/// `raw_mean_abs_delta`, `raw_max_abs_delta` and `raw_changed` compare the base as stored (equal
+/// to the others when no conversion took place). The regime's `saved_as` is the dtype the base was
+/// converted to (null when none was). Non-finite numbers are written as the strings "inf", "-inf" and "nan".
 public struct DiffDocument: Encodable, Sendable {
     public var diff: CheckpointDiff
     public var groups: DifferenceGroups
@@ -67,6 +71,8 @@ public struct DiffDocument: Encodable, Sendable {
             case baseShape = "base_shape", finetunedShape = "finetuned_shape"
             case biasType = "bias_type"
             case baseNaN = "base_nan", baseInf = "base_inf", finetunedNaN = "finetuned_nan", finetunedInf = "finetuned_inf"
+            case convertedTo = "converted_to", rawDeltaL2 = "raw_delta_l2", rawRelativeChange = "raw_relative_change"
+            case rawMeanAbsDelta = "raw_mean_abs_delta", rawMaxAbsDelta = "raw_max_abs_delta", rawChanged = "raw_changed"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -98,6 +104,13 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(t.sums?.finetunedInfinite, forKey: .finetunedInf)
             try c.encode(t.transposed, forKey: .transposed)
             try c.encode(t.problem, forKey: .problem)
+            let raw = t.raw
+            try c.encode(t.conversion, forKey: .convertedTo)
+            try c.encode(raw.deltaL2, forKey: .rawDeltaL2)
+            try c.encode(raw.relativeChange, forKey: .rawRelativeChange)
+            try c.encode(raw.meanAbsDelta, forKey: .rawMeanAbsDelta)
+            try c.encode(raw.maxAbsDelta, forKey: .rawMaxAbsDelta)
+            try c.encode(raw.changed, forKey: .rawChanged)
         }
     }
 
@@ -170,6 +183,7 @@ public struct DiffDocument: Encodable, Sendable {
             case kind, identifier, line, parameters, tensors
             case lastLayers = "last_layers", changedParameters = "changed_parameters"
             case changedTensors = "changed_tensors", newHead = "new_head"
+            case savedAs = "saved_as"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -183,6 +197,7 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(r.changedTensors, forKey: .changedTensors)
             try c.encode(r.tensors, forKey: .tensors)
             try c.encode(r.newTensors.map(\.name), forKey: .newHead)
+            try c.encode(r.savedAs, forKey: .savedAs)
         }
     }
 }

@@ -19,6 +19,9 @@ struct DiffPlan: Sendable {
 
     var pairs: [TensorPair]
     var verdicts: [Verdict]
+    /// Per pair, the dtype the base is converted to before it is compared (the fine-tune's, when
+    /// the dtypes differ and ``DTypeConversion`` reproduces PyTorch's conversion), else nil.
+    var conversions: [DType?]
     var items: [Item]
     /// Indices into ``items`` of each pair's items, in element order.
     var itemsOfPair: [[Int]]
@@ -31,12 +34,16 @@ struct DiffPlan: Sendable {
         baseIsMapped = base.bytesAreFileMapped
         finetunedIsMapped = finetuned.bytesAreFileMapped
         verdicts = []
+        conversions = []
         items = []
         itemsOfPair = []
         totalBytes = 0
         for (index, pair) in pairs.enumerated() {
             var ids: [Int] = []
-            defer { itemsOfPair.append(ids) }
+            defer {
+                itemsOfPair.append(ids)
+                if conversions.count < itemsOfPair.count { conversions.append(nil) }
+            }
             let bytes = pair.base.byteCount + pair.finetuned.byteCount
             if let problem = pair.problem {
                 verdicts.append(.notCompared(problem))
@@ -55,6 +62,7 @@ struct DiffPlan: Sendable {
                 continue
             }
             verdicts.append(.numeric)
+            conversions.append(DiffPlan.conversion(pair))
             totalBytes += bytes
             let count = pair.base.elementCount
             let splittable = pair.isDirect && baseIsMapped && finetunedIsMapped && chunkElements > 0
@@ -72,5 +80,11 @@ struct DiffPlan: Sendable {
                 lower = upper
             }
         }
+    }
+
+    /// The dtype the base of `pair` is converted to, or nil (same dtypes, or a conversion
+    /// ``DTypeConversion`` refuses: those pairs compare widened values, as before).
+    static func conversion(_ pair: TensorPair) -> DType? {
+        DTypeConversion.converts(from: pair.base.dtype, to: pair.finetuned.dtype) ? pair.finetuned.dtype : nil
     }
 }

@@ -102,19 +102,23 @@ public struct PatchApplier {
 
     /// Why the base tensor cannot take the patch's data for `tensor`, or nil.
     static func incompatibility(_ tensor: PatchFile.Tensor, base info: TensorInfo, patch: PatchFile) -> String? {
+        if let target = tensor.record.conversion, !DTypeConversion.converts(from: info.dtype, to: target) {
+            return "the patch converts it to \(target.rawValue), which ckpt cannot do from the base's \(info.dtype.rawValue)"
+        }
+        let baseDType = tensor.record.conversion ?? info.dtype
         switch tensor.storage {
         case .dense:
             if tensor.values.shape != info.shape {
                 return "the patch holds shape \(tensor.values.shape) but the base tensor has shape \(info.shape)"
             }
         case .sparse:
-            if tensor.values.dtype != info.dtype {
-                return "the patch holds \(tensor.values.dtype.rawValue) values but the base tensor is \(info.dtype.rawValue)"
+            if tensor.values.dtype != baseDType {
+                return "the patch holds \(tensor.values.dtype.rawValue) values but the base tensor is \(baseDType.rawValue)"
             }
             if let last = patch.lastIndex(of: tensor), last >= info.elementCount {
                 return "the patch changes entry \(last) but the base tensor has \(info.elementCount) entries"
             }
-        case .new:
+        case .new, .converted:
             break
         }
         return nil
@@ -150,13 +154,23 @@ public struct PatchApplier {
         switch tensor.storage {
         case .dense, .new:
             return try patch.withValues(of: tensor, body)
-        case .sparse:
-            guard let info = base.tensor(named: tensor.name), let width = info.dtype.byteWidth, let indices = tensor.indices else {
+        case .sparse, .converted:
+            guard let info = base.tensor(named: tensor.name) else {
+                throw PatchError.tensorMissingFromBase(patch: patch.path, base: base.path, tensor: tensor.name)
+            }
+            let dtype = tensor.record.conversion ?? info.dtype
+            guard let width = dtype.byteWidth else {
                 throw PatchError.tensorMissingFromBase(patch: patch.path, base: base.path, tensor: tensor.name)
             }
             return try base.withBytes(of: info) { b in
-                let out = scratch.bytes(b.count)
-                out.copyMemory(from: b)
+                let out = scratch.bytes(info.elementCount * width)
+                if let target = tensor.record.conversion {
+                    try DTypeConversion.convert(b, from: info.dtype, to: target, count: info.elementCount, into: out,
+                                                path: base.path, tensor: info.name)
+                } else {
+                    out.copyMemory(from: b)
+                }
+                guard let indices = tensor.indices else { return try body(UnsafeRawBufferPointer(out)) }
                 patch.withValues(of: tensor) { values in
                     patch.withIndices(of: tensor) { raw in
                         PatchBytes.scatter(values: values, indices: raw, indexDType: indices.dtype, count: indices.elementCount,
@@ -223,6 +237,9 @@ public struct PatchApplier {
                 if tensor.storage == .dense {
                     baseInfo.dtype = tensor.values.dtype
                     baseInfo.byteCount = tensor.values.byteCount
+                } else if let target = tensor.record.conversion {
+                    baseInfo.dtype = target
+                    baseInfo.byteCount = baseInfo.elementCount * target.bitWidth / 8
                 }
                 info = baseInfo
             }

@@ -15,6 +15,7 @@ public final class PatchFile: @unchecked Sendable {
         public var record: PatchTensorRecord
         /// The dense/new tensor, or the `.values` entry of a sparse one.
         public var values: TensorInfo
+        // (For a converted tensor, which stores nothing: an empty tensor of the target dtype.)
         /// The `.indices` entry of a sparse tensor.
         public var indices: TensorInfo?
 
@@ -29,6 +30,8 @@ public final class PatchFile: @unchecked Sendable {
     public let path: String
     public let metadata: PatchMetadata
     public let tensors: [Tensor]
+    /// The format version the file declares (1 or 2).
+    public let version: Int
     /// Whether the data section is zlib-compressed (`--compress`).
     public let isCompressed: Bool
     /// Size of the file on disk.
@@ -59,7 +62,8 @@ public final class PatchFile: @unchecked Sendable {
             throw PatchError.notAPatch(path: path, reason: "its __metadata__ says format \"\(format)\", not \"\(PatchFormat.name)\" (is it a checkpoint?)")
         }
         let version = outer.metadata[PatchFormat.Key.version] ?? "(none)"
-        guard version == String(PatchFormat.version) else { throw PatchError.unsupportedVersion(path: path, version: version) }
+        guard PatchFormat.readableVersions.contains(version) else { throw PatchError.unsupportedVersion(path: path, version: version) }
+        self.version = Int(version) ?? PatchFormat.version
 
         var header = outer
         var buffer = file.bytes
@@ -92,9 +96,9 @@ public final class PatchFile: @unchecked Sendable {
                 throw error
             }
             if header.metadata[PatchFormat.Key.compression] != nil || header.metadata[PatchFormat.Key.format] != PatchFormat.name
-                || header.metadata[PatchFormat.Key.version] != String(PatchFormat.version) {
+                || header.metadata[PatchFormat.Key.version] != version {
                 inner.deallocate()
-                throw PatchError.invalidPatch(path: path, tensor: nil, reason: "the inflated patch is not an uncompressed ckpt-patch version \(PatchFormat.version)")
+                throw PatchError.invalidPatch(path: path, tensor: nil, reason: "the inflated patch is not an uncompressed ckpt-patch version \(version)")
             }
             inflated = inner
             buffer = innerBytes
@@ -154,6 +158,11 @@ public final class PatchFile: @unchecked Sendable {
         var entries_stored = 0
         for record in metadata.tensors {
             switch record.storage {
+            case .converted:
+                guard let dtype = record.conversion else {
+                    throw PatchError.invalidPatch(path: path, tensor: record.name, reason: "a converted tensor is missing from 'convert'")
+                }
+                tensors.append(Tensor(record: record, values: TensorInfo(name: record.name, dtype: dtype, shape: [0], byteCount: 0), indices: nil))
             case .dense, .new:
                 let entry = try take(record.name, for: record.name)
                 tensors.append(Tensor(record: record, values: entry.info, indices: nil))
@@ -201,7 +210,7 @@ public final class PatchFile: @unchecked Sendable {
         if PatchFormat.hash(data) != metadata.dataChecksum {
             // Name the tensor if a dense one no longer matches its result fingerprint.
             let culprit = tensors.first { t in
-                t.storage != .sparse && PatchFormat.hash(UnsafeRawBufferPointer(rebasing: bytes[ranges[t.values.name]!])) != t.record.resultHash
+                (t.storage == .dense || t.storage == .new) && PatchFormat.hash(UnsafeRawBufferPointer(rebasing: bytes[ranges[t.values.name]!])) != t.record.resultHash
             }
             throw PatchError.corruptPatch(path: path, tensor: culprit?.name,
                                           reason: "the data does not match the patch's checksum (data_sha256): the file was modified or damaged after it was written")

@@ -1,6 +1,7 @@
 import Crypto
 
-/// The `ckpt-patch` format, version 1 (documented in docs/patch-format.md).
+/// The `ckpt-patch` format, version 2 (documented in docs/patch-format.md; version 1 patches,
+/// which have no conversions, are still read).
 ///
 /// A patch is a safetensors file. For every tensor it touches it holds either the whole new tensor
 /// (`<name>`, dense) or the changed entries (`<name>.indices`, sorted flat I32/I64 indices, and
@@ -10,8 +11,10 @@ import Crypto
 public enum PatchFormat {
     /// The value of the `format` metadata key.
     public static let name = "ckpt-patch"
-    /// The version this code writes and reads.
-    public static let version = 1
+    /// The version this code writes.
+    public static let version = 2
+    /// The versions this code reads.
+    public static let readableVersions: Set<String> = ["1", "2"]
     /// Hex digits kept of each per-tensor SHA-256 (64 bits).
     public static let tensorHashLength = 16
     /// Hex digits kept of each line's SHA-256 in `base_manifest` (24 bits).
@@ -41,6 +44,9 @@ public enum PatchFormat {
         public static let compression = "compression"
         public static let innerSize = "inner_size"
         public static let innerChecksum = "inner_sha256"
+        /// Version 2: base name -> dtype the base tensor is converted to before it is patched,
+        /// listed in the order of `storage`.
+        public static let convert = "convert"
     }
 
     /// Lower-case hex of `bytes`.

@@ -11,12 +11,15 @@ public struct PatchSummary: Sendable, Encodable {
         public var finetunedName: String
         @ExplicitNull public var baseHash: String? = nil
         public var resultHash: String
+        /// The dtype the base tensor is converted to before it is patched (version 2), or null.
+        @ExplicitNull public var convertedTo: DType? = nil
 
         enum CodingKeys: String, CodingKey {
             case name, storage, dtype, shape, entries, bytes
             case finetunedName = "finetuned_name"
             case baseHash = "base_sha256_16"
             case resultHash = "result_sha256_16"
+            case convertedTo = "converted_to"
         }
     }
 
@@ -46,7 +49,7 @@ public struct PatchSummary: Sendable, Encodable {
     public init(_ patch: PatchFile) {
         path = patch.path
         format = PatchFormat.name
-        version = PatchFormat.version
+        version = patch.version
         fileSize = patch.fileSize
         compressed = patch.isCompressed
         dataSize = patch.dataSize
@@ -57,7 +60,8 @@ public struct PatchSummary: Sendable, Encodable {
         dataChecksum = patch.metadata.dataChecksum
         tensors = patch.tensors.map { t in
             Entry(name: t.name, storage: t.storage.label, dtype: t.values.dtype, shape: t.values.shape, entries: t.storedCount,
-                  bytes: t.byteCount, finetunedName: t.record.finetunedName, baseHash: t.record.baseHash, resultHash: t.record.resultHash)
+                  bytes: t.byteCount, finetunedName: t.record.finetunedName, baseHash: t.record.baseHash, resultHash: t.record.resultHash,
+                  convertedTo: t.record.conversion)
         }
     }
 }

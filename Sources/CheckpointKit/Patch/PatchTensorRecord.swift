@@ -6,12 +6,15 @@ public enum PatchStorage: Character, Sendable, Codable {
     case sparse = "s"
     /// `<name>` under the fine-tune's name: a tensor the base does not have, appended to the output.
     case new = "n"
+    /// No entry: the base tensor converted to another dtype (`convert`) is the result (version 2).
+    case converted = "c"
 
     public var label: String {
         switch self {
         case .dense: return "dense"
         case .sparse: return "sparse"
         case .new: return "new"
+        case .converted: return "converted"
         }
     }
 }
@@ -27,12 +30,18 @@ public struct PatchTensorRecord: Sendable, Equatable {
     public var resultHash: String
     /// The fine-tune's name for this tensor.
     public var finetunedName: String
+    /// The dtype the base tensor is converted to before the stored entries apply (`convert`), or
+    /// nil. Sparse values are then in this dtype and index the entries that differ from the
+    /// converted base.
+    public var conversion: DType?
 
-    public init(name: String, storage: PatchStorage, baseHash: String?, resultHash: String, finetunedName: String) {
+    public init(name: String, storage: PatchStorage, baseHash: String?, resultHash: String, finetunedName: String,
+                conversion: DType? = nil) {
         self.name = name
         self.storage = storage
         self.baseHash = baseHash
         self.resultHash = resultHash
         self.finetunedName = finetunedName
+        self.conversion = conversion
     }
 }

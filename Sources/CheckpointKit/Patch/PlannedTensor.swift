@@ -20,6 +20,7 @@ struct PlannedTensor {
     var entries: [(name: String, dtype: DType, shape: [Int])] {
         switch record.storage {
         case .dense, .new: return [(record.name, dtype, shape)]
+        case .converted: return []
         case .sparse:
             return [(record.name + PatchFormat.indicesSuffix, indexDType, [stored]),
                     (record.name + PatchFormat.valuesSuffix, dtype, [stored])]
