@@ -37,7 +37,7 @@ public enum PatchError: Error, CustomStringConvertible, Equatable {
         case let .notAPatch(path, reason):
             return "\(path): not a ckpt patch: \(reason)"
         case let .unsupportedVersion(path, version):
-            return "\(path): ckpt-patch version \(version) is not supported (this ckpt reads version \(PatchFormat.version)); upgrade ckpt"
+            return "\(path): ckpt-patch version \(version) is not supported (this ckpt reads versions 1 to \(PatchFormat.version)); upgrade ckpt"
         case let .invalidPatch(path, tensor, reason):
             return "\(path): invalid patch\(named(tensor)): \(reason)"
         case let .corruptPatch(path, tensor, reason):

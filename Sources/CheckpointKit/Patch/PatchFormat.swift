@@ -11,7 +11,7 @@ import Crypto
 public enum PatchFormat {
     /// The value of the `format` metadata key.
     public static let name = "ckpt-patch"
-    /// The version this code writes.
+    /// The newest version this code writes: 2 adds conversions (`convert`, storage `c`).
     public static let version = 2
     /// The versions this code reads.
     public static let readableVersions: Set<String> = ["1", "2"]
@@ -47,6 +47,13 @@ public enum PatchFormat {
         /// Version 2: base name -> dtype the base tensor is converted to before it is patched,
         /// listed in the order of `storage`.
         public static let convert = "convert"
+    }
+
+    /// The version a patch of these tensors is written as: the oldest that can express it, so that
+    /// a patch needing nothing of version 2 stays readable by version-1 readers (older ckpt,
+    /// older copies of scripts/apply_patch.py).
+    public static func version(of tensors: [PatchTensorRecord]) -> Int {
+        tensors.contains { $0.conversion != nil } ? 2 : 1
     }
 
     /// Lower-case hex of `bytes`.

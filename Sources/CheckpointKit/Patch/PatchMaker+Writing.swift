@@ -90,7 +90,7 @@ extension PatchMaker {
             let compressed = try Zlib.compress(inner, path: path)
             let outer = SafetensorsWriter(metadata: [
                 PatchFormat.Key.format: PatchFormat.name,
-                PatchFormat.Key.version: String(PatchFormat.version),
+                PatchFormat.Key.version: String(PatchFormat.version(of: plan.metadata.tensors)),
                 PatchFormat.Key.compression: "zlib",
                 PatchFormat.Key.innerSize: String(inner.count),
                 PatchFormat.Key.innerChecksum: PatchFormat.hash(inner),

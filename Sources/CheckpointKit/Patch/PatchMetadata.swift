@@ -40,7 +40,7 @@ public struct PatchMetadata: Sendable, Equatable {
     public func encoded() -> [String: String] {
         var m: [String: String] = [:]
         m[PatchFormat.Key.format] = PatchFormat.name
-        m[PatchFormat.Key.version] = String(PatchFormat.version)
+        m[PatchFormat.Key.version] = String(PatchFormat.version(of: tensors))
         m[PatchFormat.Key.selection] = selection
         m[PatchFormat.Key.storage] = String(tensors.map(\.storage.rawValue))
         m[PatchFormat.Key.baseTensors] = tensors.map { $0.baseHash ?? "" }.joined(separator: ",")
