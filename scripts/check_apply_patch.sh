@@ -26,4 +26,16 @@ for bad in "$base $patch" "$base $patch $tmp/d -o $tmp/e" "$base" "$base $patch 
     [ $status = 2 ] || fail "'$bad': exit $status, expected 2"
     grep -q '^usage: apply_patch.py' "$tmp/err" || fail "'$bad': no usage line"
 done
-echo "check_apply_patch: ok (3 calling forms give output $want; 4 bad command lines give usage, exit 2)"
+# A version-2 patch that converts the F32 base to BF16 (issue 18): the result holds, tensor for
+# tensor, the PyTorch-made BF16 fine-tune's bytes.
+"$PYTHON" $apply $base fixtures/precision/tiny-layernorm-bf16.patch -o "$tmp/bf16.safetensors"
+"$PYTHON" - "$tmp/bf16.safetensors" fixtures/patch/ft-layernorm-bf16.safetensors <<'PY' || fail "version 2 (conversion): result differs from the BF16 fine-tune"
+import sys
+sys.path.insert(0, "scripts")
+from apply_patch import read_st
+out = {t[0]: t[1:] for t in read_st(open(sys.argv[1], "rb").read())[1]}
+for name, dtype, shape, data in read_st(open(sys.argv[2], "rb").read())[1]:
+    key = name[len("bert."):] if name.startswith("bert.") else name
+    assert out[key] == (dtype, shape, data), key
+PY
+echo "check_apply_patch: ok (3 calling forms give output $want; 4 bad command lines give usage, exit 2; a conversion patch gives the BF16 fine-tune)"
