@@ -7,15 +7,12 @@ import XCTest
 /// bit for bit — checked against the SHA-256 PyTorch gave each tensor
 /// (fixtures/minilm/precision.json).
 final class PrecisionPatchTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try Fixtures.temporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
+    /// One scratch directory per test case, removed by `addTeardownBlock`.
+    lazy var directory: URL = {
+        let url = try! Fixtures.temporaryDirectory()
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }()
 
     func tmp(_ name: String) -> String { directory.appendingPathComponent(name).path }
 

@@ -34,16 +34,12 @@ struct DiffPlan: Sendable {
         baseIsMapped = base.bytesAreFileMapped
         finetunedIsMapped = finetuned.bytesAreFileMapped
         verdicts = []
-        conversions = []
         items = []
         itemsOfPair = []
         totalBytes = 0
         for (index, pair) in pairs.enumerated() {
             var ids: [Int] = []
-            defer {
-                itemsOfPair.append(ids)
-                if conversions.count < itemsOfPair.count { conversions.append(nil) }
-            }
+            defer { itemsOfPair.append(ids) }
             let bytes = pair.base.byteCount + pair.finetuned.byteCount
             if let problem = pair.problem {
                 verdicts.append(.notCompared(problem))
@@ -62,7 +58,6 @@ struct DiffPlan: Sendable {
                 continue
             }
             verdicts.append(.numeric)
-            conversions.append(DiffPlan.conversion(pair))
             totalBytes += bytes
             let count = pair.base.elementCount
             let splittable = pair.isDirect && baseIsMapped && finetunedIsMapped && chunkElements > 0
@@ -79,6 +74,10 @@ struct DiffPlan: Sendable {
                 items.append(Item(pair: index, elements: lower..<upper, bytes: Int(Double(bytes) * fraction)))
                 lower = upper
             }
+        }
+        conversions = zip(pairs, verdicts).map { pair, verdict in
+            if case .numeric = verdict { return DiffPlan.conversion(pair) }
+            return nil
         }
     }
 
