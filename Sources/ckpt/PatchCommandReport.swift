@@ -52,7 +52,8 @@ struct PatchCommandReport: Encodable {
         lines.append("  base         \(base)")
         lines.append("  fine-tune    \(finetuned)")
         lines.append("  selection    \(selection)")
-        lines.append("  tensors      \(c.dense + c.sparse + c.new) (\(c.dense) dense, \(c.sparse) sparse, \(c.new) new)")
+        let converted = tensors.filter { $0.storage == PatchStorage.converted.label }.count
+        lines.append("  tensors      \(c.dense + c.sparse + c.new + converted) (\(c.dense) dense, \(c.sparse) sparse, \(c.new) new\(PatchInspectReport.convertedOnly(converted)))")
         lines.append("  entries      \(Format.count(c.entries)) stored, \(Format.count(c.changed)) changed; \(Format.count(dataSize)) bytes of data")
         if let conversions = PatchInspectReport.conversions(conversions) {
             lines.append("  conversions  \(conversions) (only entries that differ from the converted base are stored)")

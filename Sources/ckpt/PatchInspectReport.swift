@@ -13,7 +13,7 @@ struct PatchInspectReport {
         lines.append("  size         \(Format.count(s.fileSize)) bytes on disk; \(Format.count(s.dataSize)) bytes of data, \(Format.count(s.headerSize)) bytes of header")
         lines.append("  selection    \(s.selection)")
         let c = s.counts
-        lines.append("  tensors      \(s.tensors.count) touched: \(c.dense) dense, \(c.sparse) sparse, \(c.new) new (base has \(c.baseTensors))")
+        lines.append("  tensors      \(s.tensors.count) touched: \(c.dense) dense, \(c.sparse) sparse, \(c.new) new\(PatchInspectReport.convertedOnly(s.tensors.filter { $0.storage == PatchStorage.converted.label }.count)) (base has \(c.baseTensors))")
         lines.append("  entries      \(Format.count(c.entries)) stored, \(Format.count(c.changed)) changed")
         if let conversions = PatchInspectReport.conversions(s.tensors.compactMap(\.convertedTo)) {
             lines.append("  conversions  \(conversions)")
@@ -42,5 +42,10 @@ struct PatchInspectReport {
         for t in targets { counts[t, default: 0] += 1 }
         let parts = counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) to \($0.key.rawValue)" }
         return "base tensors converted before patching: " + parts.joined(separator: ", ")
+    }
+
+    /// ", 77 converted" (tensors stored as the converted base alone), or nothing.
+    static func convertedOnly(_ count: Int) -> String {
+        count == 0 ? "" : ", \(count) converted"
     }
 }

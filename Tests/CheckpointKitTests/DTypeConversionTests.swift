@@ -67,6 +67,26 @@ final class DTypeConversionTests: XCTestCase {
         }
     }
 
+    /// F64 -> BF16 refuses NaN; the rest of the F64 inputs round as PyTorch rounds them.
+    func testF64ToBF16WithoutNaNMatchesPyTorch() throws {
+        let fixture = try XCTUnwrap(Fixtures.json("precision/conversions.json") as? [String: Any])
+        let hash = try XCTUnwrap((fixture["sha256_without_nan"] as? [String: String])?["F64->BF16"])
+        let input = DTypeConversionTests.inputs(.f64)
+        var finite: [UInt8] = []
+        for k in stride(from: 0, to: input.count, by: 8) {
+            let bits = input[k..<(k + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            if !Double(bitPattern: bits).isNaN { finite += input[k..<(k + 8)] }
+        }
+        let count = finite.count / 8
+        var output = [UInt8](repeating: 0, count: count * 2)
+        try finite.withUnsafeBytes { src in
+            try output.withUnsafeMutableBytes { dst in
+                try DTypeConversion.convert(src, from: .f64, to: .bf16, count: count, into: dst, path: "fixture", tensor: "F64->BF16")
+            }
+        }
+        XCTAssertEqual(PatchFormat.hash(output, length: 64), hash)
+    }
+
     func testF64ToBF16WithoutNaNMatchesF32Route() throws {
         // PyTorch rounds F64 to F32 first: 1 + 2^-8 + 2^-40 is a BF16 tie after that rounding and
         // goes to the even 1.0 (0x3F80), not up to 0x3F81 as direct rounding would.

@@ -80,4 +80,32 @@ final class PrecisionPatchTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("tensor 'w': converting F64 to BF16"), "\(error)")
         }
     }
+
+    /// A damaged `convert` key is refused when the patch is opened (fixtures/precision/
+    /// tiny-layernorm-bf16.patch: the tiny F32 base against the BF16 fine-tune PyTorch saved).
+    func testDamagedConvertMetadataIsRefused() throws {
+        let raw = try RawSafetensors(path: Fixtures.path("precision/tiny-layernorm-bf16.patch"))
+        let path = "p.patch"
+        XCTAssertNoThrow(try PatchMetadata.decode(raw.metadata, entryNames: raw.order, path: path))
+        let convert = try XCTUnwrap(JSONValue.parse(Array(try XCTUnwrap(raw.metadata["convert"]).utf8), maxDepth: 4).objectValue)
+        func object(_ members: [(String, String)]) -> String {
+            var o = JSONOrderedObject()
+            for (k, v) in members { o.append(k, v) }
+            return o.text
+        }
+        let names = convert.map(\.key)
+        let damaged: [(String?, String)] = [
+            (nil, "more converted tensors than 'convert' lists"),
+            (object(names.map { ($0, "F8_E8M0") }), "names no dtype ckpt converts to"),
+            (object(names.reversed().map { ($0, "BF16") }), "'convert'"),
+            ("[1]", "is not a JSON object"),
+        ]
+        for (value, message) in damaged {
+            var m = raw.metadata
+            m["convert"] = value
+            XCTAssertThrowsError(try PatchMetadata.decode(m, entryNames: raw.order, path: path), message) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(error)")
+            }
+        }
+    }
 }

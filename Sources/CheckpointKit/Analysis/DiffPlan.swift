@@ -34,6 +34,7 @@ struct DiffPlan: Sendable {
         baseIsMapped = base.bytesAreFileMapped
         finetunedIsMapped = finetuned.bytesAreFileMapped
         verdicts = []
+        conversions = []
         items = []
         itemsOfPair = []
         totalBytes = 0
