@@ -97,7 +97,7 @@ final class PrecisionPatchTests: XCTestCase {
         let damaged: [(String?, String)] = [
             (nil, "more converted tensors than 'convert' lists"),
             (object(names.map { ($0, "F8_E8M0") }), "names no dtype ckpt converts to"),
-            (object(names.reversed().map { ($0, "BF16") }), "'convert'"),
+            (object(names.reversed().map { ($0, "BF16") }), "invalid patch"),
             ("[1]", "is not a JSON object"),
         ]
         for (value, message) in damaged {
