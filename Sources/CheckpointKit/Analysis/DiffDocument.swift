@@ -16,7 +16,11 @@ import Foundation
 /// `added_rows` (a tensor whose leading dimension changed: its numbers cover the shared rows;
 /// `added_rows` < 0 when rows were removed; null otherwise) and `replaced` (a task head of another
 /// shape: numbers null, listed as a new tensor); numbers are null when the pair was not compared.
-/// Non-finite numbers are written as the strings "inf", "-inf" and "nan".
+/// When the dtypes differ, those measures compare the base converted to the fine-tune's dtype
+/// (`converted_to`, null otherwise) and `raw_delta_l2`, `raw_relative_change`,
+/// `raw_mean_abs_delta`, `raw_max_abs_delta` and `raw_changed` compare the base as stored (equal
+/// to the others when no conversion took place). The regime's `saved_as` is the dtype the base was
+/// converted to (null when none was). Non-finite numbers are written as the strings "inf", "-inf" and "nan".
 public struct DiffDocument: Encodable, Sendable {
     public var diff: CheckpointDiff
     public var groups: DifferenceGroups
@@ -80,6 +84,8 @@ public struct DiffDocument: Encodable, Sendable {
             case baseNaN = "base_nan", baseInf = "base_inf", finetunedNaN = "finetuned_nan", finetunedInf = "finetuned_inf"
             case sharedRows = "shared_rows", addedRows = "added_rows", replaced
             case nonFinite = "non_finite"
+            case convertedTo = "converted_to", rawDeltaL2 = "raw_delta_l2", rawRelativeChange = "raw_relative_change"
+            case rawMeanAbsDelta = "raw_mean_abs_delta", rawMaxAbsDelta = "raw_max_abs_delta", rawChanged = "raw_changed"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -116,6 +122,13 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(resized?.sharedRows, forKey: .sharedRows)
             try c.encode(resized?.addedRows, forKey: .addedRows)
             try c.encode(t.shapeChange == .replacedHead, forKey: .replaced)
+            let raw = t.raw
+            try c.encode(t.conversion, forKey: .convertedTo)
+            try c.encode(raw.deltaL2, forKey: .rawDeltaL2)
+            try c.encode(raw.relativeChange, forKey: .rawRelativeChange)
+            try c.encode(raw.meanAbsDelta, forKey: .rawMeanAbsDelta)
+            try c.encode(raw.maxAbsDelta, forKey: .rawMaxAbsDelta)
+            try c.encode(raw.changed, forKey: .rawChanged)
         }
     }
 
@@ -191,6 +204,7 @@ public struct DiffDocument: Encodable, Sendable {
             case lastLayers = "last_layers", changedParameters = "changed_parameters"
             case changedTensors = "changed_tensors", newHead = "new_head"
             case resized, replacedHeads = "replaced_heads"
+            case savedAs = "saved_as"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -204,6 +218,7 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(r.changedTensors, forKey: .changedTensors)
             try c.encode(r.tensors, forKey: .tensors)
             try c.encode(r.newTensors.map(\.name), forKey: .newHead)
+            try c.encode(r.savedAs, forKey: .savedAs)
             try c.encode(r.resized.map { ResizeEntry(t: $0) }, forKey: .resized)
             try c.encode(r.replacedHeads.map { ResizeEntry(t: $0) }, forKey: .replacedHeads)
         }

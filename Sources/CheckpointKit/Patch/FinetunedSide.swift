@@ -37,7 +37,8 @@ struct FinetunedSide {
         guard let pair = pairOfBase[tensor.name] else {
             return .init(tensor: tensor.name, reason: "the fine-tune has no tensor for it (looked for '\(tensor.record.finetunedName)')")
         }
-        let resultDType = tensor.storage == .dense ? tensor.values.dtype : (base.tensor(named: tensor.name)?.dtype ?? tensor.values.dtype)
+        let resultDType = tensor.storage == .dense ? tensor.values.dtype
+            : (tensor.record.conversion ?? base.tensor(named: tensor.name)?.dtype ?? tensor.values.dtype)
         if pair.finetuned.dtype != resultDType {
             return .init(tensor: tensor.name, reason: "the result is \(resultDType.rawValue), the fine-tune's '\(pair.finetuned.name)' is \(pair.finetuned.dtype.rawValue)")
         }
