@@ -5,8 +5,11 @@
     python3 scripts/apply_patch.py BASE.safetensors TASK.patch OUT.safetensors      (the same)
 
 An independent reader of the ckpt-patch format (versions 1 and 2): it checks the base's
-fingerprints, applies dense, sparse, new and resized tensors (version 2: `shapes` gives the result
-shape of a resized tensor or a replaced head), checks the result fingerprints, and writes OUT byte for byte as
+fingerprints, converts base tensors the patch converts (version 2 `convert`: F64/F32/F16/BF16 to
+F32/F16/BF16/F64 here, rounded as PyTorch's `tensor.to(dtype)` with numpy bit operations; the FP8
+conversions are left to `ckpt apply`), applies dense, sparse, converted, new and resized tensors
+(version 2: `shapes` gives the result shape of a resized tensor or a replaced head), checks the
+result fingerprints, and writes OUT byte for byte as
 `ckpt apply` does (the base's tensor order, dtypes and metadata, new tensors appended, compact
 JSON header padded with spaces to a multiple of 8). Tensor data is handled as raw little-endian
 integers of the element's width, so BF16 and the FP8 types (which numpy lacks) need nothing special.
@@ -81,6 +84,60 @@ def write_st(path, meta, tensors):
             f.write(t[3])
 
 
+def f32_bits(data, dtype, name):
+    """The base's values as the F32 bit patterns PyTorch rounds from (uint32)."""
+    if dtype == "F32":
+        return np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    if dtype == "BF16":
+        return np.frombuffer(data, dtype="<u2").astype(np.uint32) << 16
+    if dtype == "F16":
+        h = np.frombuffer(data, dtype="<u2")
+        out = h.view("<f2").astype(np.float32).view(np.uint32)
+        nan = (h & 0x7FFF) > 0x7C00  # the hardware conversion keeps the payload and makes it quiet
+        return np.where(nan, ((h.astype(np.uint32) & 0x8000) << 16) | 0x7FC00000 | ((h.astype(np.uint32) & 0x3FF) << 13), out)
+    if dtype == "F64":
+        d = np.frombuffer(data, dtype="<f8")
+        return d.astype(np.float32).view(np.uint32)
+    fail(f"tensor '{name}': converting from {dtype} is not implemented here; use ckpt apply")
+
+
+def round_f16(x):
+    """F32 bit patterns (uint32) to F16 (uint16) as x86's vcvtps2ph: nearest even, overflow to
+    infinity, NaN quiet with its sign and top payload bits."""
+    sign = (x >> 16) & 0x8000
+    a = x & 0x7FFFFFFF
+    t = (a - 0x38000000) & 0xFFFFFFFF
+    normal = (t + 0x0FFF + ((t >> 13) & 1)) >> 13
+    subnormal = ((a.view(np.float32) + np.float32(0.5)).view(np.uint32) - 0x3F000000) & 0xFFFFFFFF
+    out = np.where(a >= 0x38800000, normal, subnormal)
+    out = np.where(a >= 0x477FF000, 0x7C00, out)
+    out = np.where(a > 0x7F800000, 0x7E00 | ((a >> 13) & 0x3FF), out)
+    return (out | sign).astype("<u2")
+
+
+def convert(data, dtype, target, name):
+    """A base tensor's bytes converted to `target` as PyTorch's tensor.to(target) converts them."""
+    if target not in ("F32", "F16", "BF16", "F64"):
+        fail(f"tensor '{name}': converting to {target} is not implemented here; use ckpt apply")
+    with np.errstate(all="ignore"):  # NaN and overflow are handled bit by bit below
+        return convert_values(data, dtype, target, name)
+
+
+def convert_values(data, dtype, target, name):
+    x = f32_bits(data, dtype, name).astype(np.uint32)
+    nan = (x & 0x7FFFFFFF) > 0x7F800000
+    if target == "F32":
+        return x.astype("<u4").tobytes()
+    if target == "F64":
+        return x.view(np.float32).astype("<f8").tobytes()
+    if target == "F16":
+        return round_f16(x).tobytes()
+    if dtype == "F64" and nan.any():
+        fail(f"tensor '{name}': F64 NaN to BF16 depends on its position in PyTorch; not converted")
+    rounded = ((x.astype(np.uint64) + 0x7FFF + ((x >> 16) & 1)) >> 16).astype(np.uint16)
+    return np.where(nan, np.uint16(0xFFFF if dtype in ("F32", "F64") else 0x7FC0), rounded).astype("<u2").tobytes()
+
+
 def fail(message):
     print(f"apply_patch: {message}", file=sys.stderr)
     sys.exit(1)
@@ -97,9 +154,15 @@ def main(base_path, patch_path, out_path):
         meta, entries = read_st(inner)
     if h16(b"".join(e[3] for e in entries)) != meta["data_sha256"]:
         fail("patch data does not match data_sha256 (modified or damaged)")
-    # Touched tensors, from the storage codes over the entries in data order.
+    # Touched tensors, from the storage codes over the entries in data order; a converted tensor
+    # (code c) has no entry: its name is the next name of `convert` (listed in storage order).
+    convert_to = json.loads(meta.get("convert", "{}"))
+    convert_names = list(convert_to)
     patch, k = [], 0
     for code, bh, rh in zip(meta["storage"], meta["base_tensors"].split(","), meta["result_fingerprint"].split(",")):
+        if code == "c":
+            patch.append((convert_names.pop(0), code, bh, rh, None))
+            continue
         if code in ("s", "r"):
             name = entries[k][0][:-len(".indices")]
             assert entries[k + 1][0] == name + ".values"
@@ -113,7 +176,9 @@ def main(base_path, patch_path, out_path):
         else:
             patch.append((entries[k][0], code, bh, rh, entries[k]))
             k += 1
-    assert k == len(entries)
+        if convert_names and convert_names[0] == patch[-1][0]:
+            convert_names.pop(0)
+    assert k == len(entries) and not convert_names
 
     base_meta, base = read_st(open(base_path, "rb").read())
     by_name = {t[0]: t for t in base}
@@ -130,8 +195,12 @@ def main(base_path, patch_path, out_path):
         _, dtype, shape, data = by_name[name]
         if h16(data) != bh:
             fail(f"tensor '{name}': differs from the base the patch was made for")
+        if name in convert_to and code != "d":
+            dtype, data = convert_to[name], convert(data, dtype, convert_to[name], name)
         if code == "d":  # a replaced head's shape is its own (version 2 records it in `shapes`)
             result = (name, payload[1], payload[2], payload[3])
+        elif code == "c":
+            result = (name, dtype, shape, data)
         else:
             idx, values, rows = payload
             u = f"<u{WIDTH[dtype]}"

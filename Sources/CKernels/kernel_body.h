@@ -535,4 +535,58 @@ CKPT_ATTR void CKPT_NAME(ckpt_value_stats)(const void *src, int type, int64_t co
     }
 }
 
+/* Eight floats rounded to F16 bit patterns as PyTorch's `tensor.to(torch.float16)` does (the
+ * x86 vcvtps2ph instruction): round to nearest even, overflow to infinity, subnormals rounded
+ * exactly, NaN kept quiet with its sign and the top 9 bits of its payload. The portable copy does
+ * the same with integer and float operations that round identically (no fused operations). */
+CKPT_INLINE v8h CKPT_NAME(round_f16_lanes)(v8u x) {
+#if CKPT_F16C
+    v8hf h = __builtin_convertvector((v8f)x, v8hf);
+    v8h out;
+    __builtin_memcpy(&out, &h, sizeof out);
+    return out;
+#else
+    v8u sign = (x >> 16) & 0x8000u;
+    v8u a = x & 0x7FFFFFFFu;
+    v8u nanBits = 0x7E00u | ((a >> 13) & 0x3FFu);
+    v8u t = a - 0x38000000u; /* rebias the exponent from 127 to 15 */
+    v8u normal = (t + 0x0FFFu + ((t >> 13) & 1u)) >> 13;
+    /* Below 2^-14: adding 0.5 leaves the F16 subnormal's bits at the bottom of the mantissa,
+     * rounded to nearest even by the float addition itself. */
+    v8u subnormal = (v8u)((v8f)a + 0.5f) - 0x3F000000u;
+    v8i isNaN = (v8i)(a > 0x7F800000u);
+    v8i overflows = (v8i)(a >= 0x477FF000u);
+    v8i isNormal = (v8i)(a >= 0x38800000u);
+    v8u out = ((v8u)isNormal & normal) | (~(v8u)isNormal & subnormal);
+    out = ((v8u)overflows & 0x7C00u) | (~(v8u)overflows & out);
+    out = ((v8u)isNaN & nanBits) | (~(v8u)isNaN & out);
+    return __builtin_convertvector(out | sign, v8h);
+#endif
+}
+
+/* Eight floats rounded to BF16 bit patterns: round to nearest even (overflow reaches infinity by
+ * the carry), NaN replaced by `nan_bits`. */
+CKPT_INLINE v8h CKPT_NAME(round_bf16_lanes)(v8u x, uint16_t nan_bits) {
+    v8u rounded = (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16;
+    v8i isNaN = (v8i)((x & 0x7FFFFFFFu) > 0x7F800000u);
+    v8u out = ((v8u)isNaN & (uint32_t)nan_bits) | (~(v8u)isNaN & rounded);
+    return __builtin_convertvector(out, v8h);
+}
+
+CKPT_ATTR void CKPT_NAME(ckpt_round_f32)(const void *src, int target, uint16_t nan_bits, void *dst, int64_t count) {
+    const unsigned char *p = src;
+    unsigned char *q = dst;
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        v8u x = *(const v8u_unaligned *)(p + 4 * i);
+        *(v8h_unaligned *)(q + 2 * i) = target == CKPT_LANE_F16 ? CKPT_NAME(round_f16_lanes)(x) : CKPT_NAME(round_bf16_lanes)(x, nan_bits);
+    }
+    for (; i < count; i++) {
+        v8u x = {0};
+        __builtin_memcpy(&x, p + 4 * i, 4);
+        v8h h = target == CKPT_LANE_F16 ? CKPT_NAME(round_f16_lanes)(x) : CKPT_NAME(round_bf16_lanes)(x, nan_bits);
+        __builtin_memcpy(q + 2 * i, &h, 2);
+    }
+}
+
 #undef CKPT_INLINE

@@ -125,6 +125,17 @@ void ckpt_widen(const void *src, ckpt_lane_type type, double *dst, int64_t count
     ckpt_widen_isa(ckpt_best_isa(), src, type, dst, count);
 }
 
+void ckpt_round_f32_isa(ckpt_isa isa, const void *src, ckpt_lane_type target, uint16_t nan_bits, void *dst, int64_t count) {
+#if defined(__x86_64__)
+    if (isa == CKPT_ISA_AVX2) { ckpt_round_f32_avx2(src, (int)target, nan_bits, dst, count); return; }
+#endif
+    ckpt_round_f32_portable(src, (int)target, nan_bits, dst, count);
+}
+
+void ckpt_round_f32(const void *src, ckpt_lane_type target, uint16_t nan_bits, void *dst, int64_t count) {
+    ckpt_round_f32_isa(ckpt_best_isa(), src, target, nan_bits, dst, count);
+}
+
 void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count) {
     for (int64_t i = 0; i < count; i++) dst[i] = table[src[i]];
 }

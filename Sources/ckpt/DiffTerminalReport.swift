@@ -24,6 +24,10 @@ struct DiffTerminalReport {
         lines.append("compared   \(Format.count(diff.tensors.count)) tensor pairs (\(Format.count(changedTensors)) changed), "
             + "\(Format.count(overall.numel)) parameters (\(Format.count(overall.changed)) changed), "
             + "\(Format.bytes(diff.bytesCompared)) read in \(String(format: "%.2f", diff.seconds)) s")
+        if let savedAs = document.regime.savedAs {
+            lines.append("precision  every measure and ranking compares the fine-tune with the base converted to \(savedAs.rawValue) "
+                + "as PyTorch converts it; --json and --csv also give the raw difference from the stored base (raw_*)")
+        }
         lines.append("overall    relative change \(NumberText.short(overall.relativeChange)), mean |delta| \(NumberText.short(overall.meanAbsDelta)), max |delta| \(NumberText.short(overall.maxAbsDelta))"
             + (overall.nonFinite > 0 ? " over finite values (\(Format.count(overall.nonFinite)) NaN/Inf left out)" : ""))
         for sentence in DiffHighlights(document: document).sentences { lines.append("finding    \(sentence)") }

@@ -21,6 +21,8 @@ struct PatchCommandReport: Encodable {
     var tensors: [Tensor]
     var shares: PatchShares
     var notes: [String]
+    /// Per converted tensor, the dtype the base is converted to.
+    var conversions: [DType]
 
     enum CodingKeys: String, CodingKey {
         case patch, base, finetuned, selection, compressed, counts, tensors, shares, notes
@@ -40,6 +42,7 @@ struct PatchCommandReport: Encodable {
         tensors = plan.touched.map { Tensor(name: $0.name, storage: $0.storage.label, dtype: $0.dtype, stored: $0.stored, changed: $0.changed) }
         shares = plan.shares
         notes = plan.notes
+        conversions = plan.metadata.tensors.compactMap(\.conversion)
     }
 
     var text: String {
@@ -50,8 +53,12 @@ struct PatchCommandReport: Encodable {
         lines.append("  fine-tune    \(finetuned)")
         lines.append("  selection    \(selection)")
         let resized = c.resized > 0 ? ", \(c.resized) resized" : ""
-        lines.append("  tensors      \(c.dense + c.sparse + c.new + c.resized) (\(c.dense) dense, \(c.sparse) sparse, \(c.new) new\(resized))")
+        let converted = tensors.filter { $0.storage == PatchStorage.converted.label }.count
+        lines.append("  tensors      \(c.dense + c.sparse + c.new + c.resized + converted) (\(c.dense) dense, \(c.sparse) sparse, \(c.new) new\(resized)\(PatchInspectReport.convertedOnly(converted)))")
         lines.append("  entries      \(Format.count(c.entries)) stored, \(Format.count(c.changed)) changed; \(Format.count(dataSize)) bytes of data")
+        if let conversions = PatchInspectReport.conversions(conversions) {
+            lines.append("  conversions  \(conversions) (only entries that differ from the converted base are stored)")
+        }
         let s = shares
         lines.append("  kept change  \(Format.count(s.total.keptEntries)) of \(Format.count(s.total.changedEntries)) changed entries, \(Format.percent(s.total.keptShare)) of the sum of squared change")
         if s.dropsSomething {

@@ -243,3 +243,30 @@ extension KernelDispatchTests {
         }
     }
 }
+
+extension KernelDispatchTests {
+    /// F32 -> F16 / BF16 rounding (``DTypeConversion``): both copies give the same bits on every
+    /// high half of an F32 with low halves at and around the ties (PyTorch's bits are checked by
+    /// DTypeConversionTests on whichever copy this CPU selects).
+    func testRoundingToHalfAndBFloat16Agrees() throws {
+        try skipUnlessAVX2()
+        let input = DTypeConversionTests.f32Patterns()
+        for target in [CKPT_LANE_F16, CKPT_LANE_BF16] {
+            var portable = [UInt16](repeating: 0, count: input.count), avx2 = portable
+            input.withUnsafeBytes { src in
+                ckpt_round_f32_isa(CKPT_ISA_PORTABLE, src.baseAddress!, target, 0xFFFF, &portable, Int64(input.count))
+                ckpt_round_f32_isa(CKPT_ISA_AVX2, src.baseAddress!, target, 0xFFFF, &avx2, Int64(input.count))
+            }
+            XCTAssertEqual(portable, avx2, "lane type \(target.rawValue)")
+            // Tails shorter than eight lanes take the one-element path of both copies.
+            for count in 1..<8 {
+                var a = [UInt16](repeating: 0, count: count), b = a
+                input.withUnsafeBytes { src in
+                    ckpt_round_f32_isa(CKPT_ISA_PORTABLE, src.baseAddress! + 4 * 12_345, target, 0xFFFF, &a, Int64(count))
+                    ckpt_round_f32_isa(CKPT_ISA_AVX2, src.baseAddress! + 4 * 12_345, target, 0xFFFF, &b, Int64(count))
+                }
+                XCTAssertEqual(a, b)
+            }
+        }
+    }
+}

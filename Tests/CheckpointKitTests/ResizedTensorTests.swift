@@ -152,9 +152,10 @@ final class ResizedTensorTests: XCTestCase {
     /// `ckpt patch` writes exactly the committed version 2 patches that scripts/check_apply_patch.sh
     /// applies with the Python reader (fixtures/make_resize_fixtures.py `patches`).
     func testWriterReproducesTheCommittedResizePatches() throws {
-        for fixture in ["gpt2", "llama", "bert-head"] {
+        for (fixture, ft) in [("gpt2", "gpt2/ft"), ("llama", "llama/ft"), ("bert-head", "bert-head/ft"), ("gpt2-bf16", "gpt2/ft-bf16")] {
             let output = tmp("\(fixture).patch")
-            let result = try CommandRunner.run(["patch", "fixtures/resize/\(fixture)/base", "fixtures/resize/\(fixture)/ft", "-o", output],
+            let base = fixture.replacingOccurrences(of: "-bf16", with: "")
+            let result = try CommandRunner.run(["patch", "fixtures/resize/\(base)/base", "fixtures/resize/\(ft)", "-o", output],
                                                workingDirectory: Fixtures.checkout)
             XCTAssertEqual(result.status, 0, result.stderr)
             XCTAssertEqual(try PatchTestSupport.sha256(output), try PatchTestSupport.sha256(Fixtures.path("resize/\(fixture).patch")), fixture)
@@ -194,6 +195,46 @@ final class ResizedTensorTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("transformer.wte.weight") && "\(error)".contains("48 entries of added rows but [66, 16] -> [67, 16] adds 16"), "\(error)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp("out.safetensors")))
+    }
+
+    /// A fine-tune both resized and saved in another dtype (issues 18 and 19): the GPT-2 fine-tune
+    /// saved in BF16 by PyTorch (fixtures/resize/gpt2/ft-bf16) against the F32 base. The diff compares
+    /// the shared rows with the base converted to BF16 (changed counts from PyTorch's conversion in
+    /// expected.json); the default patch converts the embeddings, then appends the new rows in BF16;
+    /// apply gives the PyTorch-made file's tensors bit for bit and verify says yes.
+    func testResizedAndConvertedTensorRoundTrips() throws {
+        let base = Fixtures.path("resize/gpt2/base"), ft = Fixtures.path("resize/gpt2/ft-bf16")
+        let expected = try XCTUnwrap(Self.expected("gpt2-bf16")["tensors"] as? [String: [String: Any]])
+        let diff = try CheckpointDiff(base: try CheckpointOpener.open(base), finetuned: try CheckpointOpener.open(ft))
+        XCTAssertTrue(diff.tensors.allSatisfy { $0.problem == nil })
+        for t in diff.tensors {
+            let want = try XCTUnwrap(expected[t.baseName], t.baseName)
+            XCTAssertEqual(t.conversion, .bf16, t.baseName)
+            XCTAssertEqual(t.changed, want["changed"] as? Int, t.baseName)
+            assertMatchesNumpy(t.sums?.deltaSquares, want["delta_sq"], "\(t.baseName) delta_sq")
+        }
+        XCTAssertEqual(diff.tensors.count, expected.count)
+        let wte = try XCTUnwrap(diff.tensors.first { $0.baseName == "transformer.wte.weight" })
+        XCTAssertEqual(wte.shapeChange?.sharedRows, 64)
+        XCTAssertEqual(wte.shapeChange?.addedRows, 3)
+        let regime = FineTuningRegime(diff)
+        XCTAssertEqual(regime.identifier, "layernorm", regime.line)
+        XCTAssertEqual(regime.savedAs, .bf16)
+        XCTAssertTrue(regime.line.contains("saved as BF16") && regime.line.contains("wte +3 rows (new tokens 64-66)"), regime.line)
+
+        _ = try PatchTestSupport.makePatch(base: base, finetuned: ft, to: tmp("bf16.patch"))
+        let patch = try PatchFile(path: tmp("bf16.patch"))
+        let t = try XCTUnwrap(patch.tensors.first { $0.name == "transformer.wte.weight" })
+        XCTAssertEqual(t.storage, .resized)
+        XCTAssertEqual(t.record.conversion, .bf16)
+        XCTAssertEqual(t.values.dtype, .bf16)
+        XCTAssertEqual(t.rows?.dtype, .bf16)
+        XCTAssertEqual(t.rows?.shape, [3, 16])
+        XCTAssertTrue(patch.tensors.allSatisfy { $0.record.conversion == .bf16 })
+        try PatchTestSupport.apply(base: base, patch: tmp("bf16.patch"), to: tmp("bf16.out"))
+        XCTAssertEqual(try RawSafetensors(path: tmp("bf16.out")).tensors, try RawSafetensors(path: ft).tensors)
+        let verification = try PatchVerifier.verify(patch: patch, base: try CheckpointOpener.open(base), finetuned: try CheckpointOpener.open(ft))
+        XCTAssertTrue(verification.ok, "\(verification.differences)")
     }
 
     /// A body tensor whose shape changed stays a mismatch: not compared, not patched.

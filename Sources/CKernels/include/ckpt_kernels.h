@@ -116,6 +116,12 @@ void ckpt_decode_bf16(const void *src, float *dst, int64_t count);
 void ckpt_widen_isa(ckpt_isa isa, const void *src, ckpt_lane_type type, double *dst, int64_t count);
 void ckpt_widen(const void *src, ckpt_lane_type type, double *dst, int64_t count);
 
+/** F32 values rounded to F16 or BF16 (`target` CKPT_LANE_F16 or CKPT_LANE_BF16) as PyTorch's
+ * `tensor.to(dtype)` rounds them: to nearest even, F16 overflowing to infinity; an F16 NaN keeps
+ * its sign and top payload bits (quiet), a BF16 NaN becomes `nan_bits`. */
+void ckpt_round_f32_isa(ckpt_isa isa, const void *src, ckpt_lane_type target, uint16_t nan_bits, void *dst, int64_t count);
+void ckpt_round_f32(const void *src, ckpt_lane_type target, uint16_t nan_bits, void *dst, int64_t count);
+
 /** One byte per element through a 256-entry table (the 8-bit float formats). */
 void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count);
 

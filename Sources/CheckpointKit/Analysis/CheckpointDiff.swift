@@ -88,7 +88,14 @@ public struct CheckpointDiff: Sendable {
             case .numeric:
                 var sums = DifferenceSums()
                 for item in plan.itemsOfPair[index] { sums.merge(state.results[item]) }
-                tensors.append(TensorDifference(pair: pair, sums: sums, problem: nil))
+                var difference = TensorDifference(pair: pair, sums: sums, problem: nil)
+                if let conversion = plan.conversions[index] {
+                    var raw = DifferenceSums()
+                    for item in plan.itemsOfPair[index] { raw.merge(state.rawResults[item] ?? DifferenceSums()) }
+                    difference.conversion = conversion
+                    difference.rawSums = raw
+                }
+                tensors.append(difference)
             }
         }
         self.tensors = tensors

@@ -2,13 +2,15 @@ import Foundation
 
 /// The per-tensor rows of `ckpt diff --csv FILE`: one header line, then one line per paired tensor
 /// in the diff's order, RFC 4180 quoting, numbers with full round-trip precision, empty cells where
-/// the pair was not compared.
+/// the pair was not compared. When the dtypes of a pair differ, the measures compare the base
+/// converted to the fine-tune's dtype (`converted_to`) and the `raw_*` columns the base as stored.
 public enum DiffCSV {
     public static let columns = [
         "name", "base_name", "finetuned_name", "component", "kind", "layer", "bias_type",
         "base_dtype", "finetuned_dtype", "numel", "base_l2", "finetuned_l2", "delta_l2",
         "relative_change", "mean_abs_delta", "max_abs_delta", "cosine", "changed", "identical",
         "base_nan", "base_inf", "finetuned_nan", "finetuned_inf", "transposed", "problem",
+        "converted_to", "raw_delta_l2", "raw_relative_change", "raw_mean_abs_delta", "raw_max_abs_delta", "raw_changed",
     ]
 
     /// The whole table as text.
@@ -24,6 +26,8 @@ public enum DiffCSV {
                 t.changed.map(String.init) ?? "", t.isIdentical ? "true" : "false",
                 count(t.sums?.baseNaN), count(t.sums?.baseInfinite), count(t.sums?.finetunedNaN), count(t.sums?.finetunedInfinite),
                 t.transposed ? "true" : "false", t.problem ?? "",
+                t.conversion?.rawValue ?? "", number(t.raw.deltaL2), number(t.raw.relativeChange),
+                number(t.raw.meanAbsDelta), number(t.raw.maxAbsDelta), t.raw.changed.map(String.init) ?? "",
             ]
             out += cells.map(quote).joined(separator: ",") + "\n"
         }

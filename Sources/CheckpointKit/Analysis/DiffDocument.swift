@@ -16,17 +16,15 @@ import Foundation
 /// `added_rows` (a tensor whose leading dimension changed: its numbers cover the shared rows;
 /// `added_rows` < 0 when rows were removed; null otherwise) and `replaced` (a task head of another
 /// shape: numbers null, listed as a new tensor); numbers are null when the pair was not compared.
-/// Non-finite numbers are written as the strings "inf", "-inf" and "nan".
-/// `only_in_finetuned` (names), `pairing` (`stripped_from_base`, `stripped_from_finetuned`:
-/// training wrappers and found prefixes removed from names to pair them, most tensors first;
-/// `ambiguous`: tied strippings of the prefix search, none applied, each `base`, `finetuned`,
-/// `pairs`), `bytes_compared`, `seconds`.
-/// Every tensor entry has `name`, `base_name`, `finetuned_name`, `numel`, `base_l2`,
-/// `finetuned_l2`, `delta_l2`, `relative_change`, `mean_abs_delta`, `max_abs_delta`, `cosine`,
-/// `changed`, `changed_rows` (embedding tables: rows with a changed element; null otherwise),
-/// `identical`, dtypes and shapes of both sides, `component`, `kind`, `layer`,
-/// `bias_type`, NaN/Inf counts, `transposed` and `problem`; numbers are null when the pair was not
-/// compared. Non-finite numbers are written as the strings "inf", "-inf" and "nan".
+/// `pairing` (`stripped_from_base`, `stripped_from_finetuned`: training wrappers and found
+/// prefixes removed from names to pair them, most tensors first; `ambiguous`: tied strippings of
+/// the prefix search, none applied, each `base`, `finetuned`, `pairs`); tensors also have
+/// `changed_rows` (embedding tables: rows with a changed element; null otherwise).
+/// When the dtypes differ, those measures compare the base converted to the fine-tune's dtype
+/// (`converted_to`, null otherwise) and `raw_delta_l2`, `raw_relative_change`,
+/// `raw_mean_abs_delta`, `raw_max_abs_delta` and `raw_changed` compare the base as stored (equal
+/// to the others when no conversion took place). The regime's `saved_as` is the dtype the base was
+/// converted to (null when none was). Non-finite numbers are written as the strings "inf", "-inf" and "nan".
 public struct DiffDocument: Encodable, Sendable {
     public var diff: CheckpointDiff
     public var groups: DifferenceGroups
@@ -93,6 +91,8 @@ public struct DiffDocument: Encodable, Sendable {
             case sharedRows = "shared_rows", addedRows = "added_rows", replaced
             case nonFinite = "non_finite"
             case changedRows = "changed_rows"
+            case convertedTo = "converted_to", rawDeltaL2 = "raw_delta_l2", rawRelativeChange = "raw_relative_change"
+            case rawMeanAbsDelta = "raw_mean_abs_delta", rawMaxAbsDelta = "raw_max_abs_delta", rawChanged = "raw_changed"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -130,6 +130,13 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(resized?.sharedRows, forKey: .sharedRows)
             try c.encode(resized?.addedRows, forKey: .addedRows)
             try c.encode(t.shapeChange == .replacedHead, forKey: .replaced)
+            let raw = t.raw
+            try c.encode(t.conversion, forKey: .convertedTo)
+            try c.encode(raw.deltaL2, forKey: .rawDeltaL2)
+            try c.encode(raw.relativeChange, forKey: .rawRelativeChange)
+            try c.encode(raw.meanAbsDelta, forKey: .rawMeanAbsDelta)
+            try c.encode(raw.maxAbsDelta, forKey: .rawMaxAbsDelta)
+            try c.encode(raw.changed, forKey: .rawChanged)
         }
     }
 
@@ -205,6 +212,7 @@ public struct DiffDocument: Encodable, Sendable {
             case lastLayers = "last_layers", changedParameters = "changed_parameters"
             case changedTensors = "changed_tensors", newHead = "new_head"
             case resized, replacedHeads = "replaced_heads"
+            case savedAs = "saved_as"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -218,6 +226,7 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(r.changedTensors, forKey: .changedTensors)
             try c.encode(r.tensors, forKey: .tensors)
             try c.encode(r.newTensors.map(\.name), forKey: .newHead)
+            try c.encode(r.savedAs, forKey: .savedAs)
             try c.encode(r.resized.map { ResizeEntry(t: $0) }, forKey: .resized)
             try c.encode(r.replacedHeads.map { ResizeEntry(t: $0) }, forKey: .replacedHeads)
         }

@@ -21,6 +21,9 @@ struct DiffPlan: Sendable {
 
     var pairs: [TensorPair]
     var verdicts: [Verdict]
+    /// Per pair, the dtype the base is converted to before it is compared (the fine-tune's, when
+    /// the dtypes differ and ``DTypeConversion`` reproduces PyTorch's conversion), else nil.
+    var conversions: [DType?]
     var items: [Item]
     /// Indices into ``items`` of each pair's items, in element order.
     var itemsOfPair: [[Int]]
@@ -33,6 +36,7 @@ struct DiffPlan: Sendable {
         baseIsMapped = base.bytesAreFileMapped
         finetunedIsMapped = finetuned.bytesAreFileMapped
         verdicts = []
+        conversions = []
         items = []
         itemsOfPair = []
         totalBytes = 0
@@ -81,5 +85,15 @@ struct DiffPlan: Sendable {
                 lower = upper
             }
         }
+        conversions = zip(pairs, verdicts).map { pair, verdict in
+            if case .numeric = verdict { return DiffPlan.conversion(pair) }
+            return nil
+        }
+    }
+
+    /// The dtype the base of `pair` is converted to, or nil (same dtypes, or a conversion
+    /// ``DTypeConversion`` refuses: those pairs compare widened values, as before).
+    static func conversion(_ pair: TensorPair) -> DType? {
+        DTypeConversion.converts(from: pair.base.dtype, to: pair.finetuned.dtype) ? pair.finetuned.dtype : nil
     }
 }

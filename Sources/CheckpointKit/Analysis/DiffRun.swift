@@ -9,6 +9,9 @@ final class DiffRun: @unchecked Sendable {
     private let lock = NSLock()
     private var next = 0
     private(set) var results: [DifferenceSums]
+    /// For items of a pair whose base is converted (``DiffPlan/conversions``): the sums against the
+    /// base as stored; nil for the others.
+    private(set) var rawResults: [DifferenceSums?]
     private(set) var bytesEqual: [Int: Bool] = [:]
     private(set) var firstError: Error?
     private var remainingItems: [Int]
@@ -20,6 +23,7 @@ final class DiffRun: @unchecked Sendable {
         self.start = start
         self.progress = progress
         results = Array(repeating: DifferenceSums(), count: plan.items.count)
+        rawResults = Array(repeating: nil, count: plan.items.count)
         remainingItems = plan.itemsOfPair.map(\.count)
         tensorsDone = remainingItems.filter { $0 == 0 }.count
     }
@@ -35,8 +39,9 @@ final class DiffRun: @unchecked Sendable {
                     let equal = try compareBytes(pair, base: base, finetuned: finetuned)
                     finish(index, sums: DifferenceSums(), bytesEqual: equal)
                 } else {
-                    let sums = try accumulate(pair, elements: item.elements, base: base, finetuned: finetuned, scratch: scratch)
-                    finish(index, sums: sums, bytesEqual: nil)
+                    let (sums, raw) = try accumulate(pair, conversion: plan.conversions[item.pair], elements: item.elements,
+                                                     base: base, finetuned: finetuned, scratch: scratch)
+                    finish(index, sums: sums, raw: raw, bytesEqual: nil)
                 }
             } catch {
                 fail(error)
@@ -59,10 +64,11 @@ final class DiffRun: @unchecked Sendable {
         lock.unlock()
     }
 
-    private func finish(_ index: Int, sums: DifferenceSums, bytesEqual equal: Bool?) {
+    private func finish(_ index: Int, sums: DifferenceSums, raw: DifferenceSums? = nil, bytesEqual equal: Bool?) {
         let item = plan.items[index]
         lock.lock()
         results[index] = sums
+        rawResults[index] = raw
         if let equal { bytesEqual[item.pair] = equal }
         bytesDone += item.bytes
         remainingItems[item.pair] -= 1
@@ -74,9 +80,11 @@ final class DiffRun: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Runs the kernel over `elements` of one pair, reordering a transposed side first.
-    private func accumulate(_ pair: TensorPair, elements: Range<Int>, base: any Checkpoint, finetuned: any Checkpoint,
-                            scratch: DifferenceScratch) throws -> DifferenceSums {
+    /// Runs the kernel over `elements` of one pair, reordering a transposed side first. With a
+    /// `conversion`, the base is first converted to that dtype (the fine-tune's) and compared
+    /// with the fine-tune in one dtype; the sums against the base as stored come second.
+    private func accumulate(_ pair: TensorPair, conversion: DType?, elements: Range<Int>, base: any Checkpoint, finetuned: any Checkpoint,
+                            scratch: DifferenceScratch) throws -> (DifferenceSums, DifferenceSums?) {
         let baseWidth = pair.base.dtype.bitWidth / 8
         let finetunedWidth = pair.finetuned.dtype.bitWidth / 8
         return try base.withBytes(of: pair.base) { baseBytes in
@@ -89,15 +97,24 @@ final class DiffRun: @unchecked Sendable {
                 if case let .transposed(rows, columns) = pair.finetunedLayout {
                     f = reorder(f, rows: rows, columns: columns, width: finetunedWidth, scratch: scratch)
                 }
+                var raw: DifferenceSums? = nil
                 var sums = DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype,
                                                        count: elements.count, scratch: scratch)
+                if let conversion {
+                    let converted = scratch.conversionBuffer(byteCount: elements.count * conversion.bitWidth / 8)
+                    try DTypeConversion.convert(b, from: pair.base.dtype, to: conversion, count: elements.count, into: converted,
+                                                path: base.path, tensor: pair.base.name)
+                    raw = sums
+                    sums = DifferenceKernel.accumulate(base: UnsafeRawBufferPointer(converted), conversion, finetuned: f, conversion,
+                                                       count: elements.count, scratch: scratch)
+                }
                 if EmbeddingRows.counts(pair) {
                     sums.changedRows = EmbeddingRows.changed(base: baseBytes, finetuned: finetunedBytes, pair: pair,
                                                              elements: elements, changedInChunk: sums.changed)
                 }
                 if plan.baseIsMapped { MappedPages.release(slice(baseBytes, elements, width: baseWidth)) }
                 if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, elements, width: finetunedWidth)) }
-                return sums
+                return (sums, raw)
             }
         }
     }

@@ -16,6 +16,8 @@ public final class DifferenceScratch {
     /// Holds one side of a pair rearranged into the other side's element order (a transposed TF
     /// kernel); grows to the largest such tensor and is then reused.
     private let reordered = ScratchBuffer()
+    /// Holds a chunk of the base converted to the fine-tune's dtype.
+    private let converted = ScratchBuffer()
 
     public init() {
         let n = DifferenceKernel.blockSize
@@ -35,5 +37,10 @@ public final class DifferenceScratch {
     /// The reordering buffer, with room for at least `byteCount` bytes.
     func reorderingBuffer(byteCount: Int) -> UnsafeMutableRawBufferPointer {
         reordered.bytes(byteCount)
+    }
+
+    /// The conversion buffer, with room for at least `byteCount` bytes.
+    func conversionBuffer(byteCount: Int) -> UnsafeMutableRawBufferPointer {
+        converted.bytes(byteCount)
     }
 }

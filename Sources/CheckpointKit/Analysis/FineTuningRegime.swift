@@ -48,6 +48,9 @@ public struct FineTuningRegime: Sendable {
     public var resized: [TensorDifference] = []
     /// Task heads whose shape changed (a new head for a new task): like a new head.
     public var replacedHeads: [TensorDifference] = []
+    /// The dtype the fine-tune was saved in when it differs from the base's and the base was
+    /// converted to it before comparing (the most common such dtype), else nil.
+    public var savedAs: DType?
     /// The one-line verdict, starting with "regime: ".
     public var line: String
 
@@ -76,11 +79,18 @@ public struct FineTuningRegime: Sendable {
             detail = "no shared parameter changed; only the replaced head differs"
         }
         let name = FineTuningRegime.title(of: kind, lastLayerCount: lastLayerCount, identical: diff.isIdentical)
-        let mixed = parameters.filter { $0.baseDType != $0.finetunedDType }
-        if !mixed.isEmpty, let first = mixed.first {
+        // A replaced head is a new tensor: its dtype is its own, not a rounding of the base's.
+        let mixed = parameters.filter { $0.baseDType != $0.finetunedDType && $0.shapeChange != .replacedHead }
+        let converted = parameters.filter { $0.conversion != nil }
+        let savedAs = FineTuningRegime.mostCommon(converted.compactMap(\.conversion))
+        self.savedAs = savedAs
+        if let first = mixed.first(where: { $0.conversion == nil }) {
             detail += "; dtypes differ (\(first.baseDType.rawValue) vs \(first.finetunedDType.rawValue)), so rounding counts as change"
         }
         var line = "regime: \(name) (\(detail))"
+        if let savedAs {
+            line += FineTuningRegime.conversionClause(savedAs, converted: converted)
+        }
         if !newTensors.isEmpty, kind != .unrelated {
             let names = newTensors.prefix(4).map(\.name).joined(separator: ", ")
             let more = newTensors.count > 4 ? " and \(newTensors.count - 4) more" : ""
@@ -273,5 +283,20 @@ public struct FineTuningRegime: Sendable {
             }
         }
         return names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " and " + names.last!
+    }
+
+    /// ", saved as BF16 (the other 102 tensors are the base rounded to BF16)": what a change of
+    /// precision did, apart from training.
+    static func conversionClause(_ dtype: DType, converted: [TensorDifference]) -> String {
+        let untouched = converted.filter { $0.changed == 0 }.count
+        let verb = converted.allSatisfy { DTypeConversion.isWidening(from: $0.baseDType, to: $0.finetunedDType) } ? "widened" : "rounded"
+        let other = converted.count == untouched ? "all \(untouched)" : "the other \(untouched)"
+        return ", saved as \(dtype.rawValue) (\(other) tensor\(untouched == 1 ? " is" : "s are") the base \(verb) to \(dtype.rawValue))"
+    }
+
+    static func mostCommon(_ dtypes: [DType]) -> DType? {
+        var counts: [DType: Int] = [:]
+        for dtype in dtypes { counts[dtype, default: 0] += 1 }
+        return counts.max { ($0.value, $1.key.rawValue) < ($1.value, $0.key.rawValue) }?.key
     }
 }

@@ -12,7 +12,11 @@
 /// - `cosine` = sum b f / (baseL2 finetunedL2), nil when either norm is 0, exactly 1 for a
 ///   tensor that did not change.
 /// - `changed` = number of elements whose stored bit patterns differ (for two different dtypes:
-///   whose values widened to a common type differ bitwise).
+///   against the base converted to the fine-tune's dtype as PyTorch converts, see ``conversion``;
+///   where ckpt does not reproduce that conversion, whose values widened to a common type differ
+///   bitwise).
+/// When the base is converted, every measure above compares the converted base with the fine-tune
+/// and ``rawSums`` holds the same sums against the base as stored.
 /// Sums, the mean and the max run over the pairs whose two values are finite (numel still counts
 /// every element): a pair holding a NaN or an infinity is left out (``DifferenceSums/nonFinite`` counts them, the NaN/Inf counts say which
 /// side holds what), so one broken value never turns the numbers into NaN. `changed` still counts
@@ -40,6 +44,11 @@ public struct TensorDifference: Sendable {
     /// Rows added or removed (the sums cover the shared rows only), or a replaced head (no sums: a
     /// new tensor); nil when the shapes match.
     public var shapeChange: ShapeChange?
+    /// The dtype the base was converted to before comparing (the fine-tune's), or nil when the
+    /// dtypes are the same or the conversion is not one ckpt reproduces.
+    public var conversion: DType?
+    /// For a converted pair: the sums against the base as stored (rounding included).
+    public var rawSums: DifferenceSums?
 
     public init(pair: TensorPair, sums: DifferenceSums?, problem: String?, bytesEqual: Bool? = nil) {
         name = pair.role.canonicalName
@@ -85,7 +94,7 @@ public struct TensorDifference: Sendable {
 
     public var cosine: Double? {
         guard let sums, sums.baseSquares > 0, sums.finetunedSquares > 0 else { return nil }
-        if sums.changed == 0 && baseDType == finetunedDType { return 1 }
+        if sums.changed == 0 && (baseDType == finetunedDType || conversion != nil) { return 1 }
         return sums.product / (sums.baseSquares.squareRoot() * sums.finetunedSquares.squareRoot())
     }
 
@@ -99,6 +108,16 @@ public struct TensorDifference: Sendable {
 
     /// Elements that changed bitwise, nil when the pair was not compared.
     public var changed: Int? { sums?.changed }
+
+    /// The measures against the base as stored: ``rawSums`` for a converted pair, else ``sums``.
+    public var raw: TensorDifference {
+        guard let rawSums else { return self }
+        var copy = self
+        copy.sums = rawSums
+        copy.conversion = nil
+        copy.rawSums = nil
+        return copy
+    }
 
     /// Whether the two sides are bitwise the same tensor (same dtype, no element changed).
     /// A pair with a shape problem is never identical.

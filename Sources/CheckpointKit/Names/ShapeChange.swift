@@ -2,7 +2,8 @@
 /// (or removed from) an embedding or output matrix when a fine-tune adds tokens, or a task head
 /// replaced for a new task.
 public enum ShapeChange: Hashable, Sendable {
-    /// The leading dimension grew or shrank, the other dimensions and the dtype are equal: a word-
+    /// The leading dimension grew or shrank, the other dimensions are equal and the dtype is equal or
+    /// one ``DTypeConversion`` converts to (a fine-tune saved in another precision): a word-
     /// embedding matrix, an `lm_head` or an output bias that gained (or lost) vocabulary rows. Both
     /// sides are row-major, so the rows they share are the first `min(baseRows, finetunedRows)`
     /// rows, the same element prefix on both sides. `rowElements` is the elements per row (1 for a
@@ -13,12 +14,13 @@ public enum ShapeChange: Hashable, Sendable {
     case replacedHead
 
     /// What a shape difference between `base` and `finetuned` (of role `role`) means, or nil when it
-    /// is a plain mismatch (a body tensor, another dtype, a transposed side).
+    /// is a plain mismatch (a body tensor, a dtype ckpt does not convert, a transposed side).
     static func classify(base: TensorInfo, finetuned: TensorInfo, role: ParameterRole) -> ShapeChange? {
         guard base.shape != finetuned.shape, role.kind != .buffer else { return nil }
         if role.component == .head { return .replacedHead }
         let resizable: Set<Component> = [.embeddings, .pretrainingHead]
-        guard resizable.contains(role.component), base.dtype == finetuned.dtype, base.dtype.byteWidth != nil,
+        guard resizable.contains(role.component), base.dtype.byteWidth != nil,
+              base.dtype == finetuned.dtype || DTypeConversion.converts(from: base.dtype, to: finetuned.dtype),
               base.shape.count == finetuned.shape.count, let baseRows = base.shape.first, let finetunedRows = finetuned.shape.first,
               base.shape.dropFirst() == finetuned.shape.dropFirst() else { return nil }
         return .resized(baseRows: baseRows, finetunedRows: finetunedRows, rowElements: base.shape.dropFirst().reduce(1, *))

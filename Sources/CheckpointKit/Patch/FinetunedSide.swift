@@ -44,7 +44,7 @@ struct FinetunedSide {
         guard let pair = pairOfBase[baseNames[tensor.name] ?? tensor.name] else {
             return .init(tensor: tensor.name, reason: "the fine-tune has no tensor for it (looked for '\(tensor.record.finetunedName)')")
         }
-        let resultDType = tensor.storage == .dense ? tensor.values.dtype : pair.base.dtype
+        let resultDType = tensor.storage == .dense ? tensor.values.dtype : (tensor.record.conversion ?? pair.base.dtype)
         if pair.finetuned.dtype != resultDType {
             return .init(tensor: tensor.name, reason: "the result is \(resultDType.rawValue), the fine-tune's '\(pair.finetuned.name)' is \(pair.finetuned.dtype.rawValue)")
         }

@@ -27,18 +27,43 @@ struct MetadataReader {
     func storages() throws(PatchError) -> [PatchStorage] {
         var storages: [PatchStorage] = []
         for code in Array(try require(PatchFormat.Key.storage)) {
-            guard let storage = PatchStorage(rawValue: code) else { throw invalid("metadata 'storage' has the unknown code '\(code)' (expected d, s, n or r)") }
+            guard let storage = PatchStorage(rawValue: code) else { throw invalid("metadata 'storage' has the unknown code '\(code)' (expected d, s, n, c or r)") }
             storages.append(storage)
         }
         return storages
     }
 
+    /// `convert` (version 2): base name -> target dtype, in the order of `storage`; empty without it.
+    func conversions() throws(PatchError) -> [(key: String, value: DType)] {
+        guard metadata[PatchFormat.Key.convert] != nil else { return [] }
+        guard let members = try parseJSON(PatchFormat.Key.convert).objectValue else { throw invalid("metadata 'convert' is not a JSON object") }
+        var out: [(key: String, value: DType)] = []
+        for (name, value) in members {
+            guard let text = value.stringValue, let dtype = DType(rawValue: text), DTypeConversion.targets.contains(dtype) else {
+                throw PatchError.invalidPatch(path: path, tensor: name, reason: "metadata 'convert' names no dtype ckpt converts to")
+            }
+            out.append((name, dtype))
+        }
+        return out
+    }
+
     /// Names come from the entries, in data order: one entry per dense/new tensor, two
-    /// (`X.indices`, `X.values`) per sparse one.
-    func tensorNames(storages: [PatchStorage], entryNames: [String]) throws(PatchError) -> [String] {
+    /// (`X.indices`, `X.values`) per sparse one, none for a converted one (its name is the next
+    /// name of `convert`).
+    func tensorNames(storages: [PatchStorage], entryNames: [String], conversions: [(key: String, value: DType)]) throws(PatchError) -> [String] {
         var tensorNames: [String] = []
         var k = 0
+        var c = 0
         for storage in storages {
+            if storage == .converted {
+                guard c < conversions.count else { throw invalid("metadata 'storage' has more converted tensors than 'convert' lists") }
+                tensorNames.append(conversions[c].key)
+                c += 1
+                continue
+            }
+            defer {
+                if c < conversions.count, conversions[c].key == tensorNames.last { c += 1 }
+            }
             guard k < entryNames.count else {
                 throw invalid("metadata 'storage' describes \(storages.count) tensors but the file runs out of entries after \(tensorNames.count)")
             }
@@ -46,6 +71,8 @@ struct MetadataReader {
             case .dense, .new:
                 tensorNames.append(entryNames[k])
                 k += 1
+            case .converted:
+                break
             case .sparse, .resized:
                 let first = entryNames[k]
                 guard first.hasSuffix(PatchFormat.indicesSuffix), k + 1 < entryNames.count,
@@ -63,6 +90,7 @@ struct MetadataReader {
             throw PatchError.invalidPatch(path: path, tensor: entryNames[k], reason: "the file holds an entry the metadata's 'storage' does not describe")
         }
         guard Set(tensorNames).count == tensorNames.count else { throw invalid("two entries describe the same tensor") }
+        guard c == conversions.count else { throw invalid("metadata 'convert' lists tensors that are not in the order of 'storage'") }
         return tensorNames
     }
 
@@ -116,7 +144,10 @@ struct MetadataReader {
     }
 
     /// One record per tensor: storage, hashes (checked), fine-tune name.
-    func records(names tensorNames: [String], storages: [PatchStorage]) throws(PatchError) -> [PatchTensorRecord] {
+    func records(names tensorNames: [String], storages: [PatchStorage],
+                 conversions: [(key: String, value: DType)] = []) throws(PatchError) -> [PatchTensorRecord] {
+        var conversionOf: [String: DType] = [:]
+        for (name, dtype) in conversions { conversionOf[name] = dtype }
         let baseHashes = try hashList(PatchFormat.Key.baseTensors, count: tensorNames.count)
         let resultHashes = try hashList(PatchFormat.Key.resultFingerprint, count: tensorNames.count)
         let prefix = metadata[PatchFormat.Key.namePrefix] ?? ""
@@ -136,8 +167,12 @@ struct MetadataReader {
                 throw PatchError.invalidPatch(path: path, tensor: name, reason: "result hash '\(resultHashes[i])' is not \(PatchFormat.tensorHashLength) hex digits")
             }
             let finetunedName = storage == .new ? name : (nameMap[name] ?? prefix + name)
+            if storage == .new, conversionOf[name] != nil {
+                throw PatchError.invalidPatch(path: path, tensor: name, reason: "a new tensor cannot be converted")
+            }
             records.append(PatchTensorRecord(name: name, storage: storage, baseHash: storage == .new ? nil : String(baseHash),
-                                             resultHash: String(resultHashes[i]), finetunedName: finetunedName))
+                                             resultHash: String(resultHashes[i]), finetunedName: finetunedName,
+                                             conversion: conversionOf[name]))
         }
         return records
     }

@@ -144,6 +144,10 @@ public struct PatchApplier {
 
     /// Why the base tensor cannot take the patch's data for `tensor`, or nil.
     static func incompatibility(_ tensor: PatchFile.Tensor, base info: TensorInfo, patch: PatchFile) -> String? {
+        if let target = tensor.record.conversion, !DTypeConversion.converts(from: info.dtype, to: target) {
+            return "the patch converts it to \(target.rawValue), which ckpt cannot do from the base's \(info.dtype.rawValue)"
+        }
+        let baseDType = tensor.record.conversion ?? info.dtype
         switch tensor.storage {
         case .dense:
             if tensor.values.shape != info.shape && tensor.resultShape != tensor.values.shape {
@@ -152,13 +156,13 @@ public struct PatchApplier {
         case .resized:
             return resizeIncompatibility(tensor, base: info, patch: patch)
         case .sparse:
-            if tensor.values.dtype != info.dtype {
-                return "the patch holds \(tensor.values.dtype.rawValue) values but the base tensor is \(info.dtype.rawValue)"
+            if tensor.values.dtype != baseDType {
+                return "the patch holds \(tensor.values.dtype.rawValue) values but the base tensor is \(baseDType.rawValue)"
             }
             if let last = patch.lastIndex(of: tensor), last >= info.elementCount {
                 return "the patch changes entry \(last) but the base tensor has \(info.elementCount) entries"
             }
-        case .new:
+        case .new, .converted:
             break
         }
         return nil
@@ -170,8 +174,9 @@ public struct PatchApplier {
         guard let shape = tensor.resultShape, shape.count == info.shape.count, !shape.isEmpty, shape.dropFirst() == info.shape.dropFirst() else {
             return "the patch resizes it to \(tensor.resultShape ?? []) but the base tensor has shape \(info.shape)"
         }
-        if tensor.values.dtype != info.dtype {
-            return "the patch holds \(tensor.values.dtype.rawValue) values but the base tensor is \(info.dtype.rawValue)"
+        let dtype = tensor.record.conversion ?? info.dtype
+        if tensor.values.dtype != dtype {
+            return "the patch holds \(tensor.values.dtype.rawValue) values but the base tensor is \(dtype.rawValue)"
         }
         let rowElements = shape.dropFirst().reduce(1, *)
         let shared = min(shape[0], info.shape[0]) * rowElements
@@ -215,29 +220,38 @@ public struct PatchApplier {
         switch tensor.storage {
         case .dense, .new:
             return try patch.withValues(of: tensor, body)
-        case .sparse, .resized:
+        case .sparse, .resized, .converted:
             return try withScatteredResult(of: tensor, scratch: scratch, body)
         }
     }
 
-    /// The result of a sparse or resized tensor: the base's rows up to the result's row count (all
-    /// of them for a sparse one), the stored entries written over them, then any added rows. The base
-    /// must have been checked with ``compatibility()``.
+    /// The result of a sparse, resized or converted tensor: the base's rows up to the result's row
+    /// count (all of them unless resized), converted to the patch's dtype when it records one, the
+    /// stored entries written over them, then any added rows (stored in the result's dtype). The
+    /// base must have been checked with ``compatibility()``.
     func withScatteredResult<R>(of tensor: PatchFile.Tensor, scratch: ScratchBuffer, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let info = base.tensor(named: baseName(of: tensor)), let width = info.dtype.byteWidth, let indices = tensor.indices else {
+        guard let info = base.tensor(named: baseName(of: tensor)), let width = (tensor.record.conversion ?? info.dtype).byteWidth else {
             throw PatchError.tensorMissingFromBase(patch: patch.path, base: base.path, tensor: tensor.name)
         }
         return try base.withBytes(of: info) { b in
             let out = scratch.bytes((tensor.resultShape ?? info.shape).reduce(width, *))
-            patch.withRows(of: tensor) { rows in
-                let fromBase = min(b.count, out.count - rows.count)
-                out.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[0..<fromBase]))
-                if rows.count > 0 { UnsafeMutableRawBufferPointer(rebasing: out[fromBase...]).copyMemory(from: rows) }
+            let rowBytes = tensor.rows?.byteCount ?? 0
+            let fromBase = min(info.elementCount, (out.count - rowBytes) / width)
+            if let target = tensor.record.conversion {
+                try DTypeConversion.convert(b, from: info.dtype, to: target, count: fromBase, into: out,
+                                            path: base.path, tensor: info.name)
+            } else {
+                out.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[0..<(fromBase * width)]))
             }
-            patch.withValues(of: tensor) { values in
-                patch.withIndices(of: tensor) { raw in
-                    PatchBytes.scatter(values: values, indices: raw, indexDType: indices.dtype, count: indices.elementCount,
-                                       width: width, into: out)
+            patch.withRows(of: tensor) { rows in
+                if rows.count > 0 { UnsafeMutableRawBufferPointer(rebasing: out[(fromBase * width)...]).copyMemory(from: rows) }
+            }
+            if let indices = tensor.indices {
+                patch.withValues(of: tensor) { values in
+                    patch.withIndices(of: tensor) { raw in
+                        PatchBytes.scatter(values: values, indices: raw, indexDType: indices.dtype, count: indices.elementCount,
+                                           width: width, into: out)
+                    }
                 }
             }
             return try body(UnsafeRawBufferPointer(out))
@@ -303,9 +317,10 @@ public struct PatchApplier {
                     baseInfo.dtype = tensor.values.dtype
                     baseInfo.shape = tensor.values.shape
                     baseInfo.byteCount = tensor.values.byteCount
-                } else if let shape = tensor.resultShape {
-                    baseInfo.shape = shape
-                    baseInfo.byteCount = shape.reduce(baseInfo.dtype.bitWidth, *) / 8
+                } else if tensor.resultShape != nil || tensor.record.conversion != nil {
+                    baseInfo.dtype = tensor.record.conversion ?? baseInfo.dtype
+                    baseInfo.shape = tensor.resultShape ?? baseInfo.shape
+                    baseInfo.byteCount = baseInfo.shape.reduce(baseInfo.dtype.bitWidth, *) / 8
                 }
                 info = baseInfo
             }

@@ -15,6 +15,7 @@ public final class PatchFile: @unchecked Sendable {
         public var record: PatchTensorRecord
         /// The dense/new tensor, or the `.values` entry of a sparse one.
         public var values: TensorInfo
+        // (For a converted tensor, which stores nothing: an empty tensor of the target dtype.)
         /// The `.indices` entry of a sparse or resized tensor.
         public var indices: TensorInfo?
         /// The `.rows` entry of a resized tensor that gained rows: the added rows, dense.
@@ -119,6 +120,9 @@ public final class PatchFile: @unchecked Sendable {
             if version < 2, !result.metadata.shapes.isEmpty || result.tensors.contains(where: { $0.storage == .resized }) {
                 throw PatchError.invalidPatch(path: path, tensor: nil, reason: "a version 1 patch has no 'shapes' and no resized ('r') tensors")
             }
+            if version < 2, result.tensors.contains(where: { $0.record.conversion != nil }) {
+                throw PatchError.invalidPatch(path: path, tensor: nil, reason: "a version 1 patch has no 'convert' and no converted ('c') tensors")
+            }
             metadata = result.metadata
             tensors = result.tensors
             ranges = result.ranges
@@ -172,6 +176,11 @@ public final class PatchFile: @unchecked Sendable {
         var entries_stored = 0
         for record in metadata.tensors {
             switch record.storage {
+            case .converted:
+                guard let dtype = record.conversion else {
+                    throw PatchError.invalidPatch(path: path, tensor: record.name, reason: "a converted tensor is missing from 'convert'")
+                }
+                tensors.append(Tensor(record: record, values: TensorInfo(name: record.name, dtype: dtype, shape: [0], byteCount: 0), indices: nil))
             case .dense, .new:
                 let entry = try take(record.name, for: record.name)
                 if let shape = metadata.shapes[record.name], shape != entry.info.shape {
@@ -241,9 +250,11 @@ public final class PatchFile: @unchecked Sendable {
         return (metadata, tensors, ranges)
     }
 
-    /// Calls `body` with the stored values of `tensor` (the whole tensor for dense and new ones).
+    /// Calls `body` with the stored values of `tensor` (the whole tensor for dense and new ones;
+    /// none for a converted one, which stores nothing).
     public func withValues<R>(of tensor: Tensor, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(UnsafeRawBufferPointer(rebasing: bytes[ranges[tensor.values.name]!]))
+        guard tensor.storage != .converted else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(rebasing: bytes[ranges[tensor.values.name]!]))
     }
 
     /// Calls `body` with the raw `.indices` of a sparse `tensor`.

@@ -10,8 +10,8 @@ import Crypto
 public enum PatchFormat {
     /// The value of the `format` metadata key.
     public static let name = "ckpt-patch"
-    /// The version this code writes. Version 2 adds `shapes` and the `r` storage (resized tensors);
-    /// a version 1 patch has neither and reads unchanged.
+    /// The version this code writes. Version 2 adds conversions (`convert`, storage `c`) and
+    /// resized tensors (`shapes`, storage `r`); a version 1 patch has neither and reads unchanged.
     public static let version = 2
     /// The versions this code reads.
     public static let readableVersions: Set<String> = ["1", "2"]
@@ -48,6 +48,9 @@ public enum PatchFormat {
         public static let compression = "compression"
         public static let innerSize = "inner_size"
         public static let innerChecksum = "inner_sha256"
+        /// Version 2: base name -> dtype the base tensor is converted to before it is patched,
+        /// listed in the order of `storage`.
+        public static let convert = "convert"
     }
 
     /// Lower-case hex of `bytes`.

@@ -3,7 +3,10 @@ import Glibc
 
 /// Pairs whose shape changed (``ShapeChange``): a replaced head is kept whole; a resized tensor
 /// keeps the selected changes of the rows both sides share plus, under the `resized` term (part of
-/// the default selection) or a whole-tensor term, the added rows and the new shape.
+/// the default selection) or a whole-tensor term, the added rows and the new shape. A resized tensor
+/// saved in another dtype (a BF16 fine-tune whose embeddings grew) is compared, like any pair whose
+/// dtypes differ, with the base converted to the fine-tune's dtype: the patch records the conversion,
+/// and its values and added rows are in that dtype.
 extension PatchMaker {
     /// The pair cut down to the rows both sides share: the element prefix the scan of a resized pair
     /// covers (identical on both sides, since the other dimensions are equal).
@@ -26,20 +29,19 @@ extension PatchMaker {
             planning.notes.append("\(pair.base.name): \(change.summary), not in the selection (the result keeps the base's \(pair.base.shape))")
             return nil
         }
-        return try base.withBytes(of: pair.base) { b in
-            try finetuned.withBytes(of: pair.finetuned) { f in
-                let scan = try scanShared(pair, choice: choice, base: b, finetuned: f, decodeScratch: scratch.decode)
-                planning.account(scan.row, role: pair.role)
-                var tensor = plannedResized(pair, choice: choice, keepRows: keepRows, kept: scan.indices.count, baseBytes: b)
-                if tensor.record.storage == .dense {
-                    planning.dataHash.update(bufferPointer: f)
-                    tensor.record.resultHash = PatchFormat.hash(f)
-                } else {
-                    tensor.record.resultHash = try materializeResized(tensor, base: b, finetuned: f, indices: scan.indices,
-                                                                      resultScratch: scratch.result) { planning.dataHash.update(bufferPointer: $0) }
-                }
-                return tensor
+        let baseHash = try base.withBytes(of: pair.base) { PatchFormat.hash($0) }
+        return try withComparableBytes(pair, scratch: scratch) { compared, b, f in
+            let scan = try scanShared(compared, choice: choice, base: b, finetuned: f, decodeScratch: scratch.decode)
+            planning.account(scan.row, role: pair.role)
+            var tensor = plannedResized(pair, choice: choice, keepRows: keepRows, kept: scan.indices.count, baseHash: baseHash)
+            if tensor.record.storage == .dense {
+                planning.dataHash.update(bufferPointer: f)
+                tensor.record.resultHash = PatchFormat.hash(f)
+            } else {
+                tensor.record.resultHash = try materializeResized(tensor, base: b, finetuned: f, indices: scan.indices,
+                                                                  resultScratch: scratch.result) { planning.dataHash.update(bufferPointer: $0) }
             }
+            return tensor
         }
     }
 
@@ -54,8 +56,10 @@ extension PatchMaker {
     }
 
     /// Storage and shapes of a resized tensor: dense (the fine-tune's tensor) when everything is kept
-    /// and that is smaller, else `r` (indices and values of the kept entries, then the added rows).
-    func plannedResized(_ pair: TensorPair, choice: ElementChoice, keepRows: Bool, kept: Int, baseBytes b: UnsafeRawBufferPointer) -> PlannedTensor {
+    /// and that is smaller, else `r` (indices and values of the kept entries, then the added rows),
+    /// in the fine-tune's dtype. `baseHash` hashes the base tensor as stored.
+    func plannedResized(_ stored: TensorPair, choice: ElementChoice, keepRows: Bool, kept: Int, baseHash: String) -> PlannedTensor {
+        let pair = PatchMaker.compared(stored)
         let width = pair.base.dtype.byteWidth!
         let shared = pair.shapeChange!.sharedElements
         let indexDType = PatchBytes.indexDType(forCount: shared)
@@ -69,9 +73,9 @@ extension PatchMaker {
             rowsShape![0] = pair.finetuned.shape[0] - pair.shapeChange!.sharedRows
         }
         return PlannedTensor(
-            record: PatchTensorRecord(name: pair.base.name, storage: whole ? .dense : .resized, baseHash: PatchFormat.hash(b),
-                                      resultHash: "", finetunedName: pair.finetuned.name),
-            source: whole ? .whole(pair) : .resized(pair, choice, keepRows: keepRows), dtype: pair.base.dtype,
+            record: PatchTensorRecord(name: pair.base.name, storage: whole ? .dense : .resized, baseHash: baseHash,
+                                      resultHash: "", finetunedName: pair.finetuned.name, conversion: PatchMaker.conversion(of: stored)),
+            source: whole ? .whole(stored) : .resized(stored, choice, keepRows: keepRows), dtype: pair.base.dtype,
             shape: whole ? pair.finetuned.shape : [kept], stored: whole ? pair.finetuned.elementCount : kept + added,
             changed: kept + added, indexDType: indexDType, resultShape: resultShape, rowsShape: whole ? nil : rowsShape)
     }
@@ -103,10 +107,11 @@ extension PatchMaker {
 
     /// Emits the entries of a resized tensor (indices, values, added rows) and returns the hash of
     /// the result: the base's rows up to the result's row count, the kept entries written over
-    /// them, then the added rows.
+    /// them, then the added rows. `b` is the base as compared (converted when the patch converts it).
     func materializeResized(_ tensor: PlannedTensor, base b: UnsafeRawBufferPointer, finetuned f: UnsafeRawBufferPointer,
                             indices: [Int], resultScratch: ScratchBuffer, emit: (UnsafeRawBufferPointer) throws -> Void) throws -> String {
-        guard case let .resized(pair, _, keepRows) = tensor.source else { preconditionFailure("materializeResized is for resized tensors") }
+        guard case let .resized(stored, _, keepRows) = tensor.source else { preconditionFailure("materializeResized is for resized tensors") }
+        let pair = PatchMaker.compared(stored)
         let width = pair.base.dtype.byteWidth!
         let sharedBytes = pair.shapeChange!.sharedElements * width
         let indexBytes = PatchBytes.encodeIndices(indices, as: tensor.indexDType)

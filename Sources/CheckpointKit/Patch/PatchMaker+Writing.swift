@@ -6,8 +6,11 @@ extension PatchMaker {
     func materialize(_ tensor: PlannedTensor, base b: UnsafeRawBufferPointer, finetuned f: UnsafeRawBufferPointer,
                      indices: [Int], resultScratch: ScratchBuffer,
                      emit: (UnsafeRawBufferPointer) throws -> Void) throws -> String {
-        guard case let .pair(pair, choice) = tensor.source else { preconditionFailure("materialize is for pairs") }
+        guard case let .pair(stored, choice) = tensor.source else { preconditionFailure("materialize is for pairs") }
+        let pair = PatchMaker.compared(stored)
         switch tensor.record.storage {
+        case .converted:
+            return PatchFormat.hash(b)
         case .dense where choice == .all || pair.base.dtype != pair.finetuned.dtype || pair.base.dtype.byteWidth == nil:
             try emit(f)
             return PatchFormat.hash(f)
@@ -54,9 +57,8 @@ extension PatchMaker {
             throw PatchError.outputIsInput(output: path, input: input)
         }
         var entries: [SafetensorsWriter.Entry] = []
-        let aligned = ScratchBuffer(), result = ScratchBuffer()
-        let decode = (ScratchBuffer(), ScratchBuffer())
-        for tensor in plan.tensors {
+        let scratch = PlanScratch()
+        for tensor in plan.tensors where tensor.record.storage != .converted {
             switch tensor.source {
             case let .new(info):
                 entries.append(wholeEntry(tensor, info))
@@ -65,11 +67,9 @@ extension PatchMaker {
             case let .resized(pair, choice, _):
                 let parts = tensor.entries
                 entries.append(SafetensorsWriter.Entry(name: parts[0].name, dtype: parts[0].dtype, shape: parts[0].shape) { consume in
-                    try self.base.withBytes(of: pair.base) { b in
-                        try self.finetuned.withBytes(of: pair.finetuned) { f in
-                            let scan = try self.scanShared(pair, choice: choice, base: b, finetuned: f, decodeScratch: decode)
-                            _ = try self.materializeResized(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: result, emit: consume)
-                        }
+                    _ = try self.withComparableBytes(pair, scratch: scratch) { compared, b, f in
+                        let scan = try self.scanShared(compared, choice: choice, base: b, finetuned: f, decodeScratch: scratch.decode)
+                        return try self.materializeResized(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: scratch.result, emit: consume)
                     }
                 })
                 for entry in parts.dropFirst() {
@@ -80,10 +80,10 @@ extension PatchMaker {
                 // then values): the first entry's closure, the rest are its continuations.
                 let parts = tensor.entries
                 entries.append(SafetensorsWriter.Entry(name: parts[0].name, dtype: parts[0].dtype, shape: parts[0].shape) { consume in
-                    _ = try self.withAlignedBytes(pair, scratch: aligned) { b, f in
-                        let scan = try self.scan(pair, choice: choice, base: b, finetuned: f, decodeScratch: decode,
+                    _ = try self.withComparableBytes(pair, scratch: scratch) { compared, b, f in
+                        let scan = try self.scan(compared, choice: choice, base: b, finetuned: f, decodeScratch: scratch.decode,
                                                  collectIndices: tensor.record.storage != .dense || choice != .all)
-                        return try self.materialize(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: result, emit: consume)
+                        return try self.materialize(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: scratch.result, emit: consume)
                     }
                 })
                 for entry in parts.dropFirst() {

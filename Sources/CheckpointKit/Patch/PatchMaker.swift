@@ -35,6 +35,34 @@ public struct PatchMaker {
         }
     }
 
+    /// Like ``withAlignedBytes(_:scratch:_:)``, but a base whose dtype differs from the fine-tune's
+    /// (and that ``DTypeConversion`` converts) is handed over converted to the fine-tune's dtype,
+    /// with the pair as it is then compared (the base's dtype replaced).
+    func withComparableBytes<R>(_ pair: TensorPair, scratch: PlanScratch,
+                                _ body: (TensorPair, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try withAlignedBytes(pair, scratch: scratch.aligned) { b, f in
+            guard let target = PatchMaker.conversion(of: pair) else { return try body(pair, b, f) }
+            let n = pair.base.elementCount
+            let converted = scratch.converted.bytes(n * target.bitWidth / 8)
+            try DTypeConversion.convert(b, from: pair.base.dtype, to: target, count: n, into: converted, path: base.path, tensor: pair.base.name)
+            return try body(PatchMaker.compared(pair), UnsafeRawBufferPointer(converted), f)
+        }
+    }
+
+    /// The dtype the base of `pair` is converted to, or nil.
+    static func conversion(of pair: TensorPair) -> DType? {
+        DTypeConversion.converts(from: pair.base.dtype, to: pair.finetuned.dtype) ? pair.finetuned.dtype : nil
+    }
+
+    /// `pair` as it is compared: with a conversion, the base side in the fine-tune's dtype.
+    static func compared(_ pair: TensorPair) -> TensorPair {
+        guard let target = conversion(of: pair) else { return pair }
+        var out = pair
+        out.base.dtype = target
+        out.base.byteCount = pair.base.elementCount * target.bitWidth / 8
+        return out
+    }
+
     /// Pass 1: scans every pair, decides what is stored and how, and computes every fingerprint.
     public func plan() throws -> PatchPlan {
         var planning = Planning(baseTensors: base.tensors.count)
@@ -95,14 +123,19 @@ public struct PatchMaker {
 
     /// The buffers pass 1 reuses from pair to pair.
     final class PlanScratch {
-        let aligned = ScratchBuffer(), result = ScratchBuffer()
+        let aligned = ScratchBuffer(), result = ScratchBuffer(), converted = ScratchBuffer()
         let decode = (ScratchBuffer(), ScratchBuffer())
     }
 
     /// Scans one comparable pair, adds it to the accounting, and plans its storage (nil when the
     /// patch keeps nothing of it).
+    /// A pair whose dtypes differ is compared against the base converted to the fine-tune's dtype
+    /// and is always planned: at least as a converted tensor (storage `c`, no entries).
     func planPair(_ pair: TensorPair, choice: ElementChoice, scratch: PlanScratch, into planning: inout Planning) throws -> PlannedTensor? {
-        try withAlignedBytes(pair, scratch: scratch.aligned) { b, f in
+        let conversion = PatchMaker.conversion(of: pair)
+        let original = pair
+        let originalBaseHash = conversion == nil ? nil : try base.withBytes(of: pair.base) { PatchFormat.hash($0) }
+        return try withComparableBytes(pair, scratch: scratch) { pair, b, f in
             // A whole-tensor choice needs the indices only while sparse storage can still be smaller.
             let n = pair.base.elementCount
             let indexDType = PatchBytes.indexDType(forCount: n)
@@ -115,18 +148,18 @@ public struct PatchMaker {
             planning.account(scan.row, role: pair.role)
             if !scan.measured && scan.row.changedEntries > 0 { planning.shares.unmeasured.append(pair.base.name) }
             let kept = scan.row.keptEntries
-            guard scan.wholeTensor || kept > 0 else { return nil }
+            guard scan.wholeTensor || kept > 0 || conversion != nil else { return nil }
             var storage = PatchStorage.dense
             if !scan.wholeTensor, let width = pair.base.dtype.byteWidth,
                kept * (indexDType.bitWidth / 8 + width) < n * width {
-                storage = .sparse
+                storage = kept == 0 ? .converted : .sparse
                 precondition(scan.indices.count == kept)
             }
             var tensor = PlannedTensor(
-                record: PatchTensorRecord(name: pair.base.name, storage: storage, baseHash: PatchFormat.hash(b), resultHash: "",
-                                          finetunedName: pair.finetuned.name),
-                source: .pair(pair, choice), dtype: storage == .dense ? pair.finetuned.dtype : pair.base.dtype,
-                shape: pair.base.shape, stored: storage == .dense ? n : kept,
+                record: PatchTensorRecord(name: pair.base.name, storage: storage, baseHash: originalBaseHash ?? PatchFormat.hash(b), resultHash: "",
+                                          finetunedName: pair.finetuned.name, conversion: conversion),
+                source: .pair(original, choice), dtype: storage == .dense ? pair.finetuned.dtype : pair.base.dtype,
+                shape: pair.base.shape, stored: storage == .dense ? n : (storage == .converted ? 0 : kept),
                 changed: scan.row.keptEntries, indexDType: indexDType)
             tensor.record.resultHash = try self.materialize(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: scratch.result) { bytes in
                 planning.dataHash.update(bufferPointer: bytes)
@@ -151,6 +184,7 @@ public struct PatchMaker {
             case .sparse: planning.counts.sparse += 1
             case .new: planning.counts.new += 1
             case .resized: planning.counts.resized += 1
+            case .converted: break
             }
             planning.counts.entries += tensor.stored
             planning.counts.changed += tensor.changed

@@ -4,8 +4,9 @@ extension PatchMetadata {
     public static func decode(_ m: [String: String], entryNames: [String], path: String) throws(PatchError) -> PatchMetadata {
         let reader = MetadataReader(metadata: m, path: path)
         let storages = try reader.storages()
-        let tensorNames = try reader.tensorNames(storages: storages, entryNames: entryNames)
-        let records = try reader.records(names: tensorNames, storages: storages)
+        let conversions = try reader.conversions()
+        let tensorNames = try reader.tensorNames(storages: storages, entryNames: entryNames, conversions: conversions)
+        let records = try reader.records(names: tensorNames, storages: storages, conversions: conversions)
         let fingerprint = try reader.require(PatchFormat.Key.baseFingerprint)
         guard MetadataReader.isHex(Substring(fingerprint), count: 64) else { throw reader.invalid("metadata 'base_fingerprint' is not a SHA-256 (64 hex digits)") }
         let manifest = try reader.require(PatchFormat.Key.baseManifest)

@@ -54,6 +54,11 @@ public struct PatchMetadata: Sendable, Equatable {
         m[PatchFormat.Key.dataChecksum] = dataChecksum
         m[PatchFormat.Key.counts] = JSONOutput.compact(counts)
         if !shapes.isEmpty { m[PatchFormat.Key.shapes] = JSONOutput.compact(shapes) }
+        if tensors.contains(where: { $0.conversion != nil }) {
+            var convert = JSONOrderedObject()
+            for t in tensors { if let dtype = t.conversion { convert.append(t.name, dtype.rawValue) } }
+            m[PatchFormat.Key.convert] = convert.text
+        }
         // The name map: a prefix that turns most base names into fine-tune names, plus exceptions.
         var prefixVotes: [String: Int] = [:]
         for t in tensors where t.storage != .new && t.finetunedName.hasSuffix(t.name) {

@@ -13,6 +13,8 @@ public struct PatchSummary: Sendable, Encodable {
         public var resultHash: String
         /// The result's shape when the patch changes it (a resized tensor, a replaced head; version 2).
         @ExplicitNull public var resultShape: [Int]? = nil
+        /// The dtype the base tensor is converted to before it is patched (version 2), or null.
+        @ExplicitNull public var convertedTo: DType? = nil
 
         enum CodingKeys: String, CodingKey {
             case name, storage, dtype, shape, entries, bytes
@@ -20,6 +22,7 @@ public struct PatchSummary: Sendable, Encodable {
             case baseHash = "base_sha256_16"
             case resultHash = "result_sha256_16"
             case resultShape = "result_shape"
+            case convertedTo = "converted_to"
         }
     }
 
@@ -61,7 +64,7 @@ public struct PatchSummary: Sendable, Encodable {
         tensors = patch.tensors.map { t in
             Entry(name: t.name, storage: t.storage.label, dtype: t.values.dtype, shape: t.values.shape, entries: t.storedCount,
                   bytes: t.byteCount, finetunedName: t.record.finetunedName, baseHash: t.record.baseHash, resultHash: t.record.resultHash,
-                  resultShape: t.resultShape)
+                  resultShape: t.resultShape, convertedTo: t.record.conversion)
         }
     }
 }

@@ -10,6 +10,8 @@ public enum PatchStorage: Character, Sendable, Codable {
     /// when rows were added, `<name>.rows` (the added rows, dense): a tensor whose leading dimension
     /// changed (version 2; the result shape is in `shapes`).
     case resized = "r"
+    /// No entry: the base tensor converted to another dtype (`convert`) is the result (version 2).
+    case converted = "c"
 
     public var label: String {
         switch self {
@@ -17,6 +19,7 @@ public enum PatchStorage: Character, Sendable, Codable {
         case .sparse: return "sparse"
         case .new: return "new"
         case .resized: return "resized"
+        case .converted: return "converted"
         }
     }
 }
@@ -32,12 +35,18 @@ public struct PatchTensorRecord: Sendable, Equatable {
     public var resultHash: String
     /// The fine-tune's name for this tensor.
     public var finetunedName: String
+    /// The dtype the base tensor is converted to before the stored entries apply (`convert`), or
+    /// nil. Sparse values are then in this dtype and index the entries that differ from the
+    /// converted base.
+    public var conversion: DType?
 
-    public init(name: String, storage: PatchStorage, baseHash: String?, resultHash: String, finetunedName: String) {
+    public init(name: String, storage: PatchStorage, baseHash: String?, resultHash: String, finetunedName: String,
+                conversion: DType? = nil) {
         self.name = name
         self.storage = storage
         self.baseHash = baseHash
         self.resultHash = resultHash
         self.finetunedName = finetunedName
+        self.conversion = conversion
     }
 }

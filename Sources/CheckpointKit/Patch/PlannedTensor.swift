@@ -30,6 +30,7 @@ struct PlannedTensor {
     var entries: [(name: String, dtype: DType, shape: [Int])] {
         switch record.storage {
         case .dense, .new: return [(record.name, dtype, shape)]
+        case .converted: return []
         case .sparse, .resized:
             let kept = stored - (rowsShape?.reduce(1, *) ?? 0)
             var list = [(record.name + PatchFormat.indicesSuffix, indexDType, [kept]),
