@@ -80,4 +80,15 @@ final class ManyTensorsTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("duplicate key \"\(names[12_345])\""), "\(error)")
         }
     }
+
+    /// The `--json` documents of many tensors (the inspect summary, the diff of the file against
+    /// itself) are the bytes Foundation's `JSONEncoder` writes for them.
+    func testJSONOfManyTensorsMatchesFoundation() throws {
+        let path = try Self.writeFile(Self.names(), in: try Fixtures.temporaryDirectory())
+        let file = try SafetensorsFile(path: path)
+        try JSONOutputTests.assertSameBytesAsFoundation(CheckpointSummary(file))
+        let diff = try CheckpointDiff(base: file, finetuned: try SafetensorsFile(path: path))
+        XCTAssertEqual(diff.tensors.count, Self.names().count)
+        try JSONOutputTests.assertSameBytesAsFoundation(DiffDocument(diff: diff, metric: .relative))
+    }
 }
