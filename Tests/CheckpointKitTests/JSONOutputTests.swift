@@ -200,7 +200,7 @@ final class JSONOutputTests: XCTestCase {
             let expected = Array(try JSONOutput.foundationEncoder(layout).encode(value))
             let actual = try JSONStreamEncoder(pretty: layout == .report).encode(value)
             guard actual != expected else { continue }
-            let at = zip(actual, expected).firstIndex { $0 != $1 } ?? min(actual.count, expected.count)
+            let at = zip(actual, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(actual.count, expected.count)
             let context = { (bytes: [UInt8]) in String(decoding: bytes[max(0, at - 80)..<min(bytes.count, at + 80)], as: UTF8.self) }
             XCTFail("\(layout): differs at byte \(at) of \(expected.count):\nours:\n\(context(actual))\nFoundation:\n\(context(expected))",
                     file: file, line: line)
@@ -256,7 +256,9 @@ final class JSONOutputTests: XCTestCase {
         try Self.assertSameBytesAsFoundation("a/b\u{0}")
         try Self.assertSameBytesAsFoundation([1.5, -2])
         try Self.assertSameBytesAsFoundation(["x": Edges()])
-        try Self.assertSameBytesAsFoundation(Nothing())
+        // A top-level value that encodes nothing is an error to both.
+        XCTAssertThrowsError(try JSONOutput.foundationEncoder(.report).encode(Nothing()))
+        XCTAssertThrowsError(try JSONStreamEncoder(pretty: true).encode(Nothing()))
     }
 
     /// Real report documents: a diff of the tiny BERT fixtures (every report type of `diff --json`)
