@@ -35,8 +35,7 @@ struct DiffTerminalReport {
         if top > 0 {
             lines.append("")
             lines.append("Top \(top) tensors by \(metric.label)")
-            let ranked = diff.tensors.filter { $0.sums != nil }.sorted { Self.rankValue(metric.value(of: $0)) > Self.rankValue(metric.value(of: $1)) }
-            let shown = Array(ranked.prefix(top))
+            let shown = Self.topTensors(diff.tensors, by: metric, count: top)
             let width = min(60, shown.map(\.name.count).max() ?? 10)
             lines.append("  " + Format.pad("tensor", width) + "  " + ["numel", "rel.change", "mean|d|", "max|d|", "changed"].map { Format.padLeft($0, 10) }.joined(separator: " "))
             for t in shown {
@@ -62,6 +61,19 @@ struct DiffTerminalReport {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The `count` compared tensors with the largest value of `metric`, ties in diff order: small
+    /// (value, index) keys are sorted rather than the tensors themselves (each a large value, which
+    /// a sort moves many times over at 100,000 tensors).
+    static func topTensors(_ tensors: [TensorDifference], by metric: DifferenceMetric, count: Int) -> [TensorDifference] {
+        var keys: [(value: Double, index: Int)] = []
+        keys.reserveCapacity(tensors.count)
+        for (index, tensor) in tensors.enumerated() where tensor.sums != nil {
+            keys.append((rankValue(metric.value(of: tensor)), index))
+        }
+        keys.sort { $0.value != $1.value ? $0.value > $1.value : $0.index < $1.index }
+        return keys.prefix(count).map { tensors[$0.index] }
     }
 
     /// A tensor's value for sorting: never NaN (a NaN would break the order), -1 when not compared.

@@ -190,4 +190,87 @@ final class JSONOutputTests: XCTestCase {
         let size = try FileManager.default.attributesOfItem(atPath: output)[.size] as? Int
         XCTAssertEqual(report["bytes"] as? Int, size)
     }
+
+    // MARK: the fast writer against Foundation's JSONEncoder
+
+    /// ``JSONStreamEncoder`` writes, in both layouts, the bytes of Foundation's `JSONEncoder` in
+    /// ``JSONOutput``'s configuration (the reference: Foundation, not our own code).
+    static func assertSameBytesAsFoundation<T: Encodable>(_ value: T, file: StaticString = #filePath, line: UInt = #line) throws {
+        for layout in [JSONOutput.Layout.report, .compact] {
+            let expected = Array(try JSONOutput.foundationEncoder(layout).encode(value))
+            let actual = try JSONStreamEncoder(pretty: layout == .report).encode(value)
+            guard actual != expected else { continue }
+            let at = zip(actual, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(actual.count, expected.count)
+            let context = { (bytes: [UInt8]) in String(decoding: bytes[max(0, at - 80)..<min(bytes.count, at + 80)], as: UTF8.self) }
+            XCTFail("\(layout): differs at byte \(at) of \(expected.count):\nours:\n\(context(actual))\nFoundation:\n\(context(expected))",
+                    file: file, line: line)
+        }
+    }
+
+    struct Edges: Encodable {
+        var empty: [Int] = []
+        var emptyObject: [String: Int] = [:]
+        var nestedEmpty: [[String]] = [[], ["x"]]
+        var doubles: [Double] = [0, -0.0, 1, 0.1, 1e-5, 1.5e300, 123_456_789_012_345_678, 5e-324, .nan, -.infinity, .infinity, 2.5, -3]
+        var floats: [Float] = [0.1, 1, 3.4e38, .infinity, -0.0, .nan]
+        var one = 0.30000000000000004
+        var oneFloat: Float = 16_777_216
+        var ints: [Int] = [Int.min, -1, 0, Int.max]
+        var unsigned: [UInt64] = [0, .max]
+        var bytes: [Int8] = [-128, 127]
+        var word: UInt32 = 4_000_000_000
+        var text = "quote\" back\\ slash/ \u{1} \u{1F} \u{7F} \t\n\r\u{8}\u{C} é 😀"
+        var keys: [String: Int] = ["b": 1, "a": 2, "B": 3, "é": 4, "aa": 5, "": 6, "z\u{1}": 7, "\u{FFFD}": 8, "😀": 9]
+        var intKeys: [Int: String] = [10: "x", 2: "y"]
+        var absent: Double? = nil
+        @ExplicitNull var null: Int? = nil
+        @ExplicitNull var present: Int? = 4
+        var deep: [[String: [Int]]] = [["a": [1, 2]], ["b": []]]
+        var flags = [true, false]
+        var nothing = Nothing()
+        var custom = Custom()
+    }
+
+    struct Nothing: Encodable { func encode(to encoder: Encoder) throws {} }
+
+    /// Nested containers filled after a sibling, a key written twice, a single value inside.
+    struct Custom: Encodable {
+        enum Key: String, CodingKey { case x, y, z }
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            var nested = container.nestedContainer(keyedBy: Key.self, forKey: .y)
+            try nested.encode(1, forKey: .z)
+            var list = container.nestedUnkeyedContainer(forKey: .x)
+            try list.encode("a")
+            var inner = list.nestedContainer(keyedBy: Key.self)
+            try list.encodeNil()
+            try inner.encode(2.5, forKey: .x)
+            try nested.encode("late", forKey: .x)
+            try container.encode(1, forKey: .z)
+            try container.encode(2, forKey: .z)
+        }
+    }
+
+    func testStreamEncoderMatchesFoundationOnEdgeCases() throws {
+        try Self.assertSameBytesAsFoundation(Edges())
+        try Self.assertSameBytesAsFoundation("a/b\u{0}")
+        try Self.assertSameBytesAsFoundation([1.5, -2])
+        try Self.assertSameBytesAsFoundation(["x": Edges()])
+        // A top-level value that encodes nothing is an error to both.
+        XCTAssertThrowsError(try JSONOutput.foundationEncoder(.report).encode(Nothing()))
+        XCTAssertThrowsError(try JSONStreamEncoder(pretty: true).encode(Nothing()))
+    }
+
+    /// Real report documents: a diff of the tiny BERT fixtures (every report type of `diff --json`)
+    /// and an inspect summary.
+    func testStreamEncoderMatchesFoundationOnReports() throws {
+        let base = try CheckpointOpener.open(Fixtures.path("tiny-bert/base"))
+        for finetuned in ["tiny-bert/ft-bias", "tiny-bert/base"] {
+            let diff = try CheckpointDiff(base: base, finetuned: try CheckpointOpener.open(Fixtures.path(finetuned)))
+            for metric in DifferenceMetric.allCases {
+                try Self.assertSameBytesAsFoundation(DiffDocument(diff: diff, metric: metric))
+            }
+        }
+        try Self.assertSameBytesAsFoundation(CheckpointSummary(base))
+    }
 }

@@ -80,4 +80,70 @@ final class ManyTensorsTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("duplicate key \"\(names[12_345])\""), "\(error)")
         }
     }
+
+    /// The `--json` documents of many tensors (the inspect summary, the diff of the file against
+    /// itself) are the bytes Foundation's `JSONEncoder` writes for them.
+    func testJSONOfManyTensorsMatchesFoundation() throws {
+        let path = try Self.writeFile(Self.names(), in: try Fixtures.temporaryDirectory())
+        let file = try SafetensorsFile(path: path)
+        try JSONOutputTests.assertSameBytesAsFoundation(CheckpointSummary(file))
+        let diff = try CheckpointDiff(base: file, finetuned: try SafetensorsFile(path: path))
+        XCTAssertEqual(diff.tensors.count, Self.names().count)
+        try JSONOutputTests.assertSameBytesAsFoundation(DiffDocument(diff: diff, metric: .relative))
+    }
+
+    /// A header of 100,000 entries (the issue's size) is read in full and in order; built here
+    /// with short names so that the test stays fast.
+    func testHundredThousandTensorHeader() throws {
+        let names = (0..<100_000).map { "layers.\($0 / 1000).experts.\($0 % 1000).w" }
+        let file = try SafetensorsFile(path: try Self.writeFile(names, in: try Fixtures.temporaryDirectory()))
+        XCTAssertEqual(file.tensors.count, 100_000)
+        XCTAssertEqual(file.tensors.map(\.name), names)
+        let value = try file.withBytes(of: file.tensors[99_999]) { $0.loadUnaligned(as: Float.self) }
+        XCTAssertEqual(value, 99_999)
+    }
+
+    /// Entries in an unusual form (members reordered, an unknown member, an escaped key or dtype,
+    /// spaces) read as the usual form does; a malformed one gets the message it always got.
+    func testUnusualEntriesReadAsBefore() throws {
+        let entries = [
+            #""a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#,
+            #""b":{"data_offsets":[4,8],"shape":[1],"dtype":"F32"}"#,
+            #""c":{"dtype":"F32","extra":{"x":[1]},"shape":[1],"data_offsets":[8,12]}"#,
+            #""d":{"dt\u0079pe":"F\u00332","shape":[ 1 ],"data_offsets":[ 12 , 16 ]}"#,
+            #""e" : { "dtype" : "F32" , "shape" : [] , "data_offsets" : [16,20] }"#,
+        ]
+        let file = try SafetensorsFile(path: try write(entries, dataBytes: 20))
+        XCTAssertEqual(file.tensors.map(\.name), ["a", "b", "c", "d", "e"])
+        XCTAssertEqual(file.tensors.map(\.shape), [[1], [1], [1], [1], []])
+        XCTAssertTrue(file.tensors.allSatisfy { $0.dtype == .f32 && $0.byteCount == 4 })
+
+        let refused: [(String, String)] = [
+            (#""a":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}"#, "not a non-negative integer"),
+            (#""a":{"dtype":"F32","shape":[01],"data_offsets":[0,4]}"#, "leading zero in number"),
+            (#""a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}"#, "duplicate key \"dtype\""),
+            (#""a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}"#, "'data_offsets' must be two integers"),
+            (#""a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}"#, "'data_offsets' must be two integers"),
+            (#""a":{"dtype":"X9","shape":[1],"data_offsets":[0,4]}"#, "X9"),
+            (#""a":{"shape":[1],"data_offsets":[0,4]}"#, "missing or non-string 'dtype'"),
+            (#""a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}"#, "needs 8 bytes but data_offsets span 4"),
+            (#""a":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,4]}"#, "not a non-negative integer"),
+        ]
+        for (entry, message) in refused {
+            XCTAssertThrowsError(try SafetensorsFile(path: try write([entry], dataBytes: 4)), entry) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(entry): \(error)")
+            }
+        }
+    }
+
+    /// A file whose header holds `entries` (JSON members, as written) and `dataBytes` zero bytes.
+    func write(_ entries: [String], dataBytes: Int) throws -> String {
+        var header = "{" + entries.joined(separator: ",") + "}"
+        while header.utf8.count % 8 != 0 { header += " " }
+        let bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) } + Array(header.utf8)
+            + [UInt8](repeating: 0, count: dataBytes)
+        let path = try Fixtures.temporaryDirectory().appendingPathComponent("entries.safetensors").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
 }

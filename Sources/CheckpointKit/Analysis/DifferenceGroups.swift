@@ -17,15 +17,16 @@ public struct DifferenceGroups: Sendable {
     public var overall: DifferenceGroup
 
     public init(_ tensors: [TensorDifference]) {
-        let parameters = tensors.filter(\.isParameter)
         var components: [Component: DifferenceGroup] = [:]
         var kinds: [ParameterKind: DifferenceGroup] = [:]
         var biasTypes: [String: DifferenceGroup] = [:]
         var biasOrder: [String: Int] = [:]
         var layers: [Int: DifferenceGroup] = [:]
-        var cells: [String: DifferenceGroup] = [:]
+        // Keyed by (layer, component), not by the cell's name: formatting a name for every tensor
+        // cost more than pooling it.
+        var cells: [CellKey: DifferenceGroup] = [:]
         var overall = DifferenceGroup(name: "all")
-        for tensor in parameters {
+        for tensor in tensors where tensor.isParameter {
             let role = tensor.role
             overall.add(tensor)
             components[role.component, default: DifferenceGroup(name: role.component.rawValue, component: role.component)].add(tensor)
@@ -36,8 +37,9 @@ public struct DifferenceGroups: Sendable {
             }
             if let layer = role.layer {
                 layers[layer, default: DifferenceGroup(name: String(layer), layer: layer)].add(tensor)
-                let key = "\(layer) \(role.component.rawValue)"
-                cells[key, default: DifferenceGroup(name: key, layer: layer, component: role.component)].add(tensor)
+                let key = CellKey(layer: layer, component: role.component)
+                if cells[key] == nil { cells[key] = DifferenceGroup(name: "\(layer) \(role.component.rawValue)", layer: layer, component: role.component) }
+                cells[key]!.add(tensor)
             }
         }
         byComponent = components.keys.sorted().map { components[$0]! }
@@ -46,6 +48,12 @@ public struct DifferenceGroups: Sendable {
         byLayer = layers.keys.sorted().map { layers[$0]! }
         self.cells = cells.values.sorted { ($0.layer!, $0.component!) < ($1.layer!, $1.component!) }
         self.overall = overall
+    }
+
+    /// A heatmap cell's identity.
+    struct CellKey: Hashable {
+        var layer: Int
+        var component: Component
     }
 
     /// `groups` from the largest to the smallest value of `metric` (NaN last, ties in input order).

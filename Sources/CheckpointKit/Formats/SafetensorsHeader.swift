@@ -33,37 +33,32 @@ struct SafetensorsHeader {
         guard let firstNonSpace, json[firstNonSpace] == UInt8(ascii: "{") else {
             throw .invalidHeader(path: path, reason: "header does not start with '{'")
         }
-        let root: JSONValue
+        let members: [SafetensorsHeaderScanner.Member]
         do {
-            root = try JSONValue.parse(json, maxDepth: 8, maxArrayCount: SafetensorsFile.maxRank)
+            var scanner = SafetensorsHeaderScanner(json: json, maxDepth: 8, maxArrayCount: SafetensorsFile.maxRank)
+            members = try scanner.members()
         } catch {
             throw .invalidHeader(path: path, reason: "JSON: \(error)")
         }
-        guard let members = root.objectValue else { throw .invalidHeader(path: path, reason: "header is not a JSON object") }
 
         var metadata: [String: String] = [:]
         var entries: [Entry] = []
         entries.reserveCapacity(members.count)
         let dataStart = 8 + headerSize
         let dataSize = bytes.count - dataStart
-        for (name, value) in members {
-            if name == "__metadata__" {
-                guard let pairs = value.objectValue else {
-                    throw .invalidHeader(path: path, reason: "__metadata__ is not an object of strings")
-                }
-                for (key, item) in pairs {
-                    guard let string = item.stringValue else {
-                        throw .invalidHeader(path: path, reason: "__metadata__ value for '\(key)' is not a string")
-                    }
-                    guard key.utf8.count <= SafetensorsFile.maxMetadataStringBytes,
-                          string.utf8.count <= SafetensorsFile.maxMetadataStringBytes else {
-                        throw .invalidHeader(path: path, reason: "__metadata__ entry '\(key.prefix(64))' is longer than \(SafetensorsFile.maxMetadataStringBytes) bytes")
-                    }
-                    metadata[key] = string
-                }
+        for member in members {
+            let name: String, info: TensorInfo, span: Range<Int>
+            switch member {
+            case .metadata(let value):
+                metadata = try SafetensorsHeader.parseMetadata(value, path: path)
                 continue
+            case let .entry(entryName, dtype, shape, begin, end):
+                name = entryName
+                (info, span) = try SafetensorsHeader.checkedEntry(name: name, dtypeName: dtype, shape: shape, begin: begin, end: end, path: path)
+            case let .other(entryName, value):
+                name = entryName
+                (info, span) = try SafetensorsHeader.parseEntry(name: name, value: value, path: path)
             }
-            let (info, span) = try SafetensorsHeader.parseEntry(name: name, value: value, path: path)
             guard span.upperBound <= dataSize else {
                 throw .truncated(path: path, reason: "tensor '\(name)' has data offsets \(span.lowerBound)..<\(span.upperBound) but the data section holds only \(dataSize) bytes")
             }
@@ -85,6 +80,42 @@ struct SafetensorsHeader {
         }
         tensors = entries
         self.metadata = metadata
+    }
+
+    /// The `__metadata__` object: string values only, each key and value at most
+    /// ``SafetensorsFile/maxMetadataStringBytes`` long.
+    static func parseMetadata(_ value: JSONValue, path: String) throws(CheckpointError) -> [String: String] {
+        guard let pairs = value.objectValue else {
+            throw .invalidHeader(path: path, reason: "__metadata__ is not an object of strings")
+        }
+        var metadata: [String: String] = [:]
+        for (key, item) in pairs {
+            guard let string = item.stringValue else {
+                throw .invalidHeader(path: path, reason: "__metadata__ value for '\(key)' is not a string")
+            }
+            guard key.utf8.count <= SafetensorsFile.maxMetadataStringBytes,
+                  string.utf8.count <= SafetensorsFile.maxMetadataStringBytes else {
+                throw .invalidHeader(path: path, reason: "__metadata__ entry '\(key.prefix(64))' is longer than \(SafetensorsFile.maxMetadataStringBytes) bytes")
+            }
+            metadata[key] = string
+        }
+        return metadata
+    }
+
+    /// An entry the scanner read directly (its JSON types are right): the checks of
+    /// ``parseEntry(name:value:path:)`` that its values can still fail, in the same order.
+    static func checkedEntry(name: String, dtypeName: String, shape: [Int], begin: Int, end: Int,
+                             path: String) throws(CheckpointError) -> (TensorInfo, Range<Int>) {
+        guard name.utf8.count <= SafetensorsFile.maxTensorNameBytes else {
+            throw .invalidTensor(path: path, tensor: String(name.prefix(64)) + "...", reason: "name is \(name.utf8.count) bytes long (the limit is \(SafetensorsFile.maxTensorNameBytes))")
+        }
+        guard let dtype = DType(rawValue: dtypeName) else {
+            throw .unknownDType(path: path, tensor: name, dtype: dtypeName)
+        }
+        guard end >= begin else {
+            throw .invalidTensor(path: path, tensor: name, reason: "'data_offsets' must be two integers [begin, end] with begin <= end")
+        }
+        return try sizedEntry(name: name, dtype: dtype, shape: shape, begin: begin, end: end, path: path)
     }
 
     /// Parses one `{"dtype", "shape", "data_offsets"}` entry; offsets are relative to the data buffer.
@@ -119,6 +150,12 @@ struct SafetensorsHeader {
               let begin = offsets[0].intValue, let end = offsets[1].intValue, begin >= 0, end >= begin else {
             throw .invalidTensor(path: path, tensor: name, reason: "'data_offsets' must be two integers [begin, end] with begin <= end")
         }
+        return try sizedEntry(name: name, dtype: dtype, shape: shape, begin: begin, end: end, path: path)
+    }
+
+    /// The entry once its values have their types: its byte count must be what shape and dtype need.
+    static func sizedEntry(name: String, dtype: DType, shape: [Int], begin: Int, end: Int,
+                           path: String) throws(CheckpointError) -> (TensorInfo, Range<Int>) {
         var bits = dtype.bitWidth
         for size in shape {
             let (product, overflow) = bits.multipliedReportingOverflow(by: size)
