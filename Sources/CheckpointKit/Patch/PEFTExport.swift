@@ -70,7 +70,7 @@ public struct PEFTExport {
         case .new: return "only the fine-tune has it and it is not part of the task head"
         default: break
         }
-        let what = role.kind.isBias ? "a bias outside LayerNorm" : "a \(role.kind.rawValue) tensor"
+        let what = role.kind.isBias ? "a bias outside LayerNorm" : "a non-LayerNorm \(role.kind.rawValue) tensor"
         return "\(what) changed; LN_TUNING carries only LayerNorm modules and modules_to_save only the task head"
     }
 
@@ -95,10 +95,12 @@ public struct PEFTExport {
         return try? JSONValue.parse([UInt8](data))
     }
 
-    /// `base_model_name_or_path`: the base's config `_name_or_path` when it names one, else its directory.
+    /// `base_model_name_or_path`: the base's directory as given, which is what peft records (the
+    /// `name_or_path` the base was loaded from). A config's `_name_or_path` is not used: it often
+    /// names the model the base was itself trained from (all-MiniLM-L6-v2's says
+    /// `nreimers/MiniLM-L6-H384-uncased`).
     static func baseModelName(path: String) -> String {
-        if let name = modelConfig(path)?["_name_or_path"]?.stringValue, !name.isEmpty { return name }
-        return modelDirectory(path)
+        modelDirectory(path)
     }
 
     /// peft's `task_type` from the fine-tune's `architectures` (config.json), else from its head's name.
