@@ -6,39 +6,33 @@ enum PatchOutputFormat: String, ExpressibleByArgument, CaseIterable {
     case ckpt, peft
 }
 
-/// The report of `ckpt patch --format peft`.
+/// The report of `ckpt patch --format peft`: the directory, the adapter file's size and tensor
+/// count, the `adapter_config.json` written (`config`), and the kept and dropped shares.
 struct PEFTExportReport: Encodable {
     var adapter: String
-    var adapterBytes: Int
-    var tensors: Int
-    var peftType: String
-    var taskType: String?
-    var targetModules: [String]
-    var modulesToSave: [String]?
+    var written: PEFTExport.Written
+    var config: PEFTAdapterConfig
     var shares: PatchShares
 
-    init(adapter: String, written: PEFTExport.Written, config: PEFTAdapterConfig, shares: PatchShares) {
-        self.adapter = adapter
-        adapterBytes = written.adapterBytes
-        tensors = written.tensorCount
-        peftType = config.peftType
-        taskType = config.taskType
-        targetModules = config.targetModules
-        modulesToSave = config.modulesToSave
-        self.shares = shares
+    enum CodingKeys: String, CodingKey {
+        case adapter, config, shares, tensors
+        case adapterBytes = "adapter_bytes"
     }
 
-    enum CodingKeys: String, CodingKey {
-        case adapter, tensors, shares
-        case adapterBytes = "adapter_bytes", peftType = "peft_type", taskType = "task_type"
-        case targetModules = "target_modules", modulesToSave = "modules_to_save"
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(adapter, forKey: .adapter)
+        try c.encode(written.adapterBytes, forKey: .adapterBytes)
+        try c.encode(written.tensorCount, forKey: .tensors)
+        try c.encode(config, forKey: .config)
+        try c.encode(shares, forKey: .shares)
     }
 
     var text: String {
         """
-        wrote PEFT \(peftType) adapter \(adapter): \(tensors) tensors, \(adapterBytes) bytes
-          task_type: \(taskType ?? "none"); modules_to_save: \((modulesToSave ?? []).joined(separator: ", "))
-          target_modules: \(targetModules.count) LayerNorm modules
+        wrote PEFT \(config.peftType) adapter \(adapter): \(written.tensorCount) tensors, \(written.adapterBytes) bytes
+          task_type: \(config.taskType ?? "none"); modules_to_save: \((config.modulesToSave ?? []).joined(separator: ", "))
+          target_modules: \(config.targetModules.count) LayerNorm modules
         """
     }
 }

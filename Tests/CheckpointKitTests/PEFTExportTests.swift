@@ -26,7 +26,7 @@ final class PEFTExportTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         try assertMatchesPeft(out)
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any])
-        XCTAssertEqual(report["peft_type"] as? String, "LN_TUNING")
+        XCTAssertEqual((report["config"] as? [String: Any])?["peft_type"] as? String, "LN_TUNING")
         XCTAssertEqual(report["tensors"] as? Int, 12)
         let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/ckpt.json"))) as? [String: Any])
         XCTAssertEqual(record["format"] as? String, "ckpt-peft-export")
