@@ -79,6 +79,10 @@ struct PatchCommand: ParsableCommand {
     @Flag(help: "Print a JSON report instead of the text one.")
     var json = false
 
+    func validate() throws {
+        if format == .peft && compress { throw ValidationError("--compress does not apply to --format peft") }
+    }
+
     func run() throws {
         try runReportingFailures {
             let selection = try PatchSelection(specs: format == .peft && select.isEmpty ? ["all"] : select)

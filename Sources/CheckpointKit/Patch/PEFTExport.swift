@@ -24,6 +24,9 @@ public struct PEFTExport {
         for tensor in plan.tensors {
             let (name, role, changed) = PEFTExport.describe(tensor)
             guard changed else { continue }
+            if let problem = PEFTExport.namingProblem(name, tensor: tensor) {
+                throw PEFTExportError.notExpressible(path: maker.finetuned.path, tensor: name, reason: problem)
+            }
             if role.kind.isLayerNorm, case .pair = tensor.source, tensor.record.storage != .converted {
                 layerNorms.insert(PEFTExport.module(of: name))
             } else if role.component == .head {
@@ -72,6 +75,19 @@ public struct PEFTExport {
         }
         let what = role.kind.isBias ? "a bias outside LayerNorm" : "a non-LayerNorm \(role.kind.rawValue) tensor"
         return "\(what) changed; LN_TUNING carries only LayerNorm modules and modules_to_save only the task head"
+    }
+
+    /// Why a tensor's name or layout is not a PyTorch module parameter PEFT can address (TensorFlow
+    /// names, legacy `gamma`/`beta`, a transposed kernel), or nil.
+    static func namingProblem(_ name: String, tensor: PlannedTensor) -> String? {
+        if name.contains("/") || name.contains(":") { return "TensorFlow names; PEFT addresses PyTorch module names" }
+        if case let .pair(pair, _) = tensor.source {
+            if !pair.isDirect { return "stored transposed (a TensorFlow kernel); PEFT needs PyTorch's layout" }
+            if pair.role.kind.isLayerNorm, !(name.hasSuffix(".weight") || name.hasSuffix(".bias")) {
+                return "a LayerNorm parameter not named weight/bias (legacy gamma/beta); PEFT's LayerNorm copy would not load it"
+            }
+        }
+        return nil
     }
 
     /// The module that owns a parameter: its name without the last component.
