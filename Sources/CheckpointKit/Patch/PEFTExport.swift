@@ -36,6 +36,12 @@ public struct PEFTExport {
                                                      reason: PEFTExport.reason(for: tensor, role: role))
             }
         }
+        guard !layerNorms.isEmpty else { throw PEFTExportError.noLayerNormChanged(path: maker.finetuned.path) }
+        // The whole head, changed or not: for a task type peft wraps the head in modules_to_save
+        // anyway and would then expect its weights in the adapter.
+        for info in maker.finetuned.tensors where ParameterNames.role(of: info.name, dtype: info.dtype).component == .head {
+            heads.insert(String(info.name.split(separator: ".").first ?? Substring(info.name)))
+        }
         let targets = layerNorms.sorted(), headModules = heads.sorted()
         var tensors: [(key: String, source: TensorInfo)] = []
         for info in maker.finetuned.tensors {
