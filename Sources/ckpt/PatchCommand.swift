@@ -40,6 +40,14 @@ struct PatchCommand: ParsableCommand {
         When the fine-tune changed more than the selection keeps, the report says per component and \
         per kind how much of the squared change (sum of delta^2) the patch keeps and drops.
 
+        FORMAT (--format): `ckpt` (default) writes the patch file above. `peft` writes OUTPUT as a PEFT \
+        adapter directory (adapter_config.json, adapter_model.safetensors, and ckpt.json with the \
+        fingerprints and the kept share) that `PeftModel.from_pretrained(base, OUTPUT)` loads: the changed \
+        LayerNorm modules as an LN_TUNING adapter and the task head as modules_to_save. Without --select \
+        every change is checked, and a fine-tune that changed anything else (biases, matrices) is \
+        refused. OUTPUT must not exist or be empty. Bias-only (BEFT) adapters and reading PEFT adapters \
+        are not supported.
+
         EXIT STATUS: 0 written; 2 bad input (unreadable checkpoint, bad --select, bad mask or map); \
         3 base and fine-tune do not match on a selected tensor; 4 the patch could not be written \
         (no partial file is left); 70 internal error.
@@ -51,8 +59,11 @@ struct PatchCommand: ParsableCommand {
     @Argument(help: "The fine-tuned checkpoint.")
     var finetuned: String
 
-    @Option(name: .shortAndLong, help: "The patch file to write.")
+    @Option(name: .shortAndLong, help: "The patch file to write (with --format peft: the adapter directory).")
     var output: String
+
+    @Option(help: ArgumentHelp("Output format: ckpt (a patch file) or peft (an LN_TUNING adapter directory).", valueName: "FORMAT"))
+    var format: PatchOutputFormat = .ckpt
 
     @Option(name: .customLong("select"), help: ArgumentHelp("What to keep (see SELECTION); repeatable.", valueName: "SPEC"))
     var select: [String] = []
@@ -68,9 +79,13 @@ struct PatchCommand: ParsableCommand {
     @Flag(help: "Print a JSON report instead of the text one.")
     var json = false
 
+    func validate() throws {
+        if format == .peft && compress { throw ValidationError("--compress does not apply to --format peft") }
+    }
+
     func run() throws {
         try runReportingFailures {
-            let selection = try PatchSelection(specs: select)
+            let selection = try PatchSelection(specs: format == .peft && select.isEmpty ? ["all"] : select)
             let baseCheckpoint = try stateDict.open(base)
             let finetunedCheckpoint = try stateDict.open(finetuned)
             for input in baseCheckpoint.files + finetunedCheckpoint.files where FileIdentity.same(output, input) {
@@ -79,6 +94,13 @@ struct PatchCommand: ParsableCommand {
             let renames = try map.map { try CheckpointAlignment.loadRenames(path: $0) } ?? [:]
             let maker = try PatchMaker(base: baseCheckpoint, finetuned: finetunedCheckpoint, selection: selection, renames: renames)
             let plan = try maker.plan()
+            if format == .peft {
+                let export = try PEFTExport(maker: maker, plan: plan)
+                let written = try export.write(to: output, base: baseCheckpoint.path, finetuned: finetunedCheckpoint.path)
+                let report = PEFTExportReport(adapter: output, written: written, config: export.config, shares: plan.shares)
+                if json { try printJSON(report) } else { print(report.text) }
+                return
+            }
             let size = try maker.write(plan, to: output, compress: compress)
             let report = PatchCommandReport(patch: output, base: baseCheckpoint.path, finetuned: finetunedCheckpoint.path,
                                             compressed: compress, fileSize: size, plan: plan)
@@ -91,3 +113,4 @@ struct PatchCommand: ParsableCommand {
         }
     }
 }
+
