@@ -39,9 +39,13 @@ public struct CheckpointAlignment: Sendable {
                 onlyInBase.append(tensor)
                 continue
             }
-            // Pairs of equal names skipped the wrapper removal; their roles still need it.
+            // Pairs of equal names skipped the wrapper removal; their roles still need it (once
+            // for both sides when the stored names are equal, the common case).
             let baseName = pairing.baseStripped[b] ?? TrainingWrappers.strip(tensor.name)?.name
-            let finetunedName = pairing.finetunedStripped[f] ?? TrainingWrappers.strip(finetuned[f].name)?.name
+            let sameName = pairing.finetunedStripped[f] == nil && pairing.baseStripped[b] == nil
+                && tensor.name == finetuned[f].name
+            let finetunedName = sameName ? baseName
+                : pairing.finetunedStripped[f] ?? TrainingWrappers.strip(finetuned[f].name)?.name
             pairs.append(CheckpointAlignment.pair(base: tensor, finetuned: finetuned[f], baseName: baseName, finetunedName: finetunedName))
         }
         self.pairs = pairs
@@ -78,6 +82,8 @@ public struct CheckpointAlignment: Sendable {
     static func finetunedOnlyPrefix(_ pairs: [TensorPair]) -> String {
         var counts: [String: Int] = [:]
         for pair in pairs {
+            // Equal stored names have equal wrapper-free names: no extra prefix.
+            if pair.base.name == pair.finetuned.name { continue }
             let base: String = TrainingWrappers.strip(pair.base.name)?.name ?? pair.base.name
             let finetuned: String = TrainingWrappers.strip(pair.finetuned.name)?.name ?? pair.finetuned.name
             let extra = finetuned.utf8.count - base.utf8.count
@@ -131,7 +137,12 @@ public struct CheckpointAlignment: Sendable {
     ///     different from the stored ones; roles are read from them.
     static func pair(base: TensorInfo, finetuned: TensorInfo, baseName: String? = nil, finetunedName: String? = nil) -> TensorPair {
         let baseRole = ParameterNames.role(of: baseName ?? base.name, dtype: base.dtype)
-        let finetunedRole = ParameterNames.role(of: finetunedName ?? finetuned.name, dtype: finetuned.dtype)
+        // A role depends on the name and on whether the dtype is floating point only: read it once
+        // when both sides agree on these (a checkpoint against its own fine-tune).
+        let finetunedNameUsed = finetunedName ?? finetuned.name
+        let finetunedRole = finetunedNameUsed == (baseName ?? base.name)
+            && base.dtype.isFloatingPoint == finetuned.dtype.isFloatingPoint
+            ? baseRole : ParameterNames.role(of: finetunedNameUsed, dtype: finetuned.dtype)
         var result = TensorPair(base: base, finetuned: finetuned, role: baseRole,
                                 baseLayout: .identity, finetunedLayout: .identity, problem: nil)
         if baseRole.isTFKernel && !finetunedRole.isTFKernel {

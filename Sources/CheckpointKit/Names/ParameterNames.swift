@@ -35,6 +35,11 @@ public enum ParameterNames {
             let (joined, isKernel) = TFNames.canonicalParts(of: name, removing: colonSuffix)
             return (stripModelPrefixes(Array(joined.utf8), original: nil), isKernel)
         }
+        // `gamma` and `beta` both end in `a`: any other name needs no copy of its bytes.
+        if name.utf8.last != UInt8(ascii: "a"),
+           let stripped = name.utf8.withContiguousStorageIfAvailable({ stripModelPrefixes($0, original: name) }) {
+            return (stripped, false)
+        }
         var bytes = Array(name.utf8)
         let renamed = renameLegacyNormParameter(&bytes)
         return (stripModelPrefixes(bytes, original: renamed ? nil : name), false)
@@ -60,7 +65,8 @@ public enum ParameterNames {
     /// The bytes without the model prefixes at their front (each removed while something follows
     /// it, repeatedly, in ``modelPrefixes`` order), as a string; `original` is returned as is when
     /// it spells `bytes` and nothing is removed.
-    private static func stripModelPrefixes(_ bytes: [UInt8], original: String?) -> String {
+    private static func stripModelPrefixes<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, original: String?) -> String
+    where Bytes.Index == Int {
         var start = 0
         var stripping = true
         while stripping {
