@@ -430,8 +430,7 @@ CKPT_INLINE void CKPT_NAME(stats_pass1)(const unsigned char *p, int type, int64_
         for (int64_t i = start; i < end; i += 8) {
             v8u bits;
             v8f v = CKPT_NAME(load)(p, type, i, &bits);
-            sum = sum + (__builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d)
-                         + __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d));
+            sum = sum + CKPT_NAME(widen)(v);
             v8i less = (v8i)(v < mnf), more = (v8i)(v > mxf);
             mnf = (v8f)(((v8i)v & less) | ((v8i)mnf & ~less));
             mxf = (v8f)(((v8i)v & more) | ((v8i)mxf & ~more));

@@ -25,8 +25,6 @@ typedef float v4f __attribute__((vector_size(16)));
 typedef _Float16 v8hf __attribute__((vector_size(16)));
 #endif
 
-void ckpt_value_stats_merge(ckpt_value_stats *a, const ckpt_value_stats *b);
-
 #define CKPT_ATTR
 #define CKPT_SUFFIX _portable
 #define CKPT_F16C 0

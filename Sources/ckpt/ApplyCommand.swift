@@ -51,7 +51,7 @@ struct ApplyCommand: ParsableCommand {
             if json {
                 try printJSON(report)
             } else {
-                if baseCheckpoint.format == .pyTorch || baseCheckpoint.format == .shardedPyTorch {
+                if baseCheckpoint.format.isPyTorch {
                     printError("ckpt: note: the base is a PyTorch file; \(report.output) is written as safetensors (nothing writes a pickle)")
                 }
                 print("wrote \(report.output): \(report.tensors) tensors (\(report.replaced) patched, \(report.added) added), \(Format.count(report.bytes)) bytes (\(Format.bytes(report.bytes)))")

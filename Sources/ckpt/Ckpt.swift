@@ -9,7 +9,8 @@ struct Ckpt: ParsableCommand {
         abstract: "Inspect, diff, patch and score transformer checkpoints.",
         discussion: """
         Reads safetensors (single or sharded), Hugging Face tf_model.h5, Keras 2 .h5 and Keras 3 \
-        .weights.h5 files, or a Hugging Face model directory. See `man ckpt` for exit codes.
+        .weights.h5 files, PyTorch pytorch_model.bin / .pt / .pth files (single or sharded; never \
+        unpickled into code), or a Hugging Face model directory. See `man ckpt` for exit codes.
         """,
         version: CkptVersion.string,
         subcommands: [InspectCommand.self, DiffCommand.self, PatchCommand.self, ApplyCommand.self, VerifyCommand.self,

@@ -214,9 +214,7 @@ struct DiffHTMLReport {
 
     private func topTable(_ metric: DifferenceMetric) -> String {
         guard top > 0 else { return "" }
-        let ranked = document.diff.tensors.filter { $0.sums != nil }
-            .sorted { DiffTerminalReport.rankValue(metric.value(of: $0)) > DiffTerminalReport.rankValue(metric.value(of: $1)) }
-            .prefix(top)
+        let ranked = DiffTerminalReport.topTensors(document.diff.tensors, by: metric, count: top)
         var html = "<h2>Top \(top) tensors by \(esc(metric.label))</h2>\n<table class=top><tr><th>#</th><th class=name>tensor</th><th>numel</th><th>relative change</th><th>mean |Δ|</th><th>max |Δ|</th><th>cosine</th><th>changed</th></tr>\n"
         for (i, t) in ranked.enumerated() {
             html += "<tr><td>\(i + 1)</td><td class=name>\(esc(t.name))</td><td>\(Format.count(t.numel))</td><td>\(NumberText.short(t.relativeChange))</td>"

@@ -11,11 +11,14 @@ enum NonFiniteWarning {
         var names: [String] = []
         var nan = 0, inf = 0
         for tensor in patch.tensors {
-            let stats = patch.withValues(of: tensor) { TensorValueStats(tensor.values, bytes: $0) }
-            guard stats.nan + stats.infinite > 0 else { continue }
+            // The stored values, and a resized tensor's added rows (values of the same dtype).
+            let stats = [patch.withValues(of: tensor) { TensorValueStats(tensor.values, bytes: $0) }]
+                + (tensor.rows.map { rows in [patch.withRows(of: tensor) { TensorValueStats(rows, bytes: $0) }] } ?? [])
+            let found = stats.reduce((nan: 0, inf: 0)) { ($0.nan + $1.nan, $0.inf + $1.infinite) }
+            guard found.nan + found.inf > 0 else { continue }
             names.append(tensor.name)
-            nan += stats.nan
-            inf += stats.infinite
+            nan += found.nan
+            inf += found.inf
         }
         guard !names.isEmpty else { return nil }
         let values = [nan > 0 ? "\(nan) NaN" : nil, inf > 0 ? "\(inf) Inf" : nil].compactMap { $0 }.joined(separator: " and ")

@@ -101,7 +101,8 @@ struct PatchCommand: ParsableCommand {
                 if json { try printJSON(report) } else { print(report.text) }
                 return
             }
-            let size = try maker.write(plan, to: output, compress: compress)
+            var written: PatchFile?
+            let size = try maker.write(plan, to: output, compress: compress) { written = $0 }
             let report = PatchCommandReport(patch: output, base: baseCheckpoint.path, finetuned: finetunedCheckpoint.path,
                                             compressed: compress, fileSize: size, plan: plan)
             if json {
@@ -109,7 +110,7 @@ struct PatchCommand: ParsableCommand {
             } else {
                 print(report.text)
             }
-            if let warning = NonFiniteWarning.message(for: try PatchFile(path: output), what: "copied into the patch") { printError(warning) }
+            if let patch = written, let warning = NonFiniteWarning.message(for: patch, what: "copied into the patch") { printError(warning) }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import CheckpointKit
 
 /// The PyTorch reader on the real all-MiniLM-L6-v2 data: `data/minilm/bin/{base,ft-layernorm}/
 /// pytorch_model.bin` are `torch.save` copies of the safetensors base and LayerNorm fine-tune, written
@@ -35,6 +36,18 @@ final class PyTorchRealCheckpointTests: XCTestCase {
         for key in bin.keys {
             XCTAssertEqual(bin[key] as? NSObject, safetensors[key] as? NSObject, key)
         }
+    }
+
+    /// The `.bin` pair's numbers against numpy's float64 expectations directly, not only against
+    /// what ckpt says of the safetensors pair.
+    func testBinPairNumbersMatchNumpy() throws {
+        let (binBase, binFT) = try pair(true)
+        let expected = try DiffRealCheckpointTests.present("expected-diff-layernorm.json")
+        let data = try Data(contentsOf: URL(fileURLWithPath: expected))
+        let expectation = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let diff = try CheckpointDiff(base: try CheckpointOpener.open(binBase), finetuned: try CheckpointOpener.open(binFT))
+        try assertTensorsMatch(diff, expectation)
+        XCTAssertEqual(FineTuningRegime(diff).identifier, expectation["regime"] as? String)
     }
 
     func testInspectGivesTheSameTensors() throws {

@@ -17,6 +17,7 @@ public enum DiffCSV {
     public static func text(_ diff: CheckpointDiff) -> String {
         var out = columns.joined(separator: ",") + "\n"
         for t in diff.tensors {
+            let raw = t.raw
             let cells: [String] = [
                 t.name, t.baseName, t.finetunedName, t.role.component.rawValue, t.role.kind.rawValue,
                 t.role.layer.map(String.init) ?? "", t.role.biasType ?? "",
@@ -26,8 +27,8 @@ public enum DiffCSV {
                 t.changed.map(String.init) ?? "", t.isIdentical ? "true" : "false",
                 count(t.sums?.baseNaN), count(t.sums?.baseInfinite), count(t.sums?.finetunedNaN), count(t.sums?.finetunedInfinite),
                 t.transposed ? "true" : "false", t.problem ?? "",
-                t.conversion?.rawValue ?? "", number(t.raw.deltaL2), number(t.raw.relativeChange),
-                number(t.raw.meanAbsDelta), number(t.raw.maxAbsDelta), t.raw.changed.map(String.init) ?? "",
+                t.conversion?.rawValue ?? "", number(raw.deltaL2), number(raw.relativeChange),
+                number(raw.meanAbsDelta), number(raw.maxAbsDelta), raw.changed.map(String.init) ?? "",
             ]
             out += cells.map(quote).joined(separator: ",") + "\n"
         }

@@ -86,14 +86,8 @@ struct DiffPlan: Sendable {
             }
         }
         conversions = zip(pairs, verdicts).map { pair, verdict in
-            if case .numeric = verdict { return DiffPlan.conversion(pair) }
+            if case .numeric = verdict { return DTypeConversion.target(from: pair.base.dtype, to: pair.finetuned.dtype) }
             return nil
         }
-    }
-
-    /// The dtype the base of `pair` is converted to, or nil (same dtypes, or a conversion
-    /// ``DTypeConversion`` refuses: those pairs compare widened values, as before).
-    static func conversion(_ pair: TensorPair) -> DType? {
-        DTypeConversion.converts(from: pair.base.dtype, to: pair.finetuned.dtype) ? pair.finetuned.dtype : nil
     }
 }

@@ -79,8 +79,8 @@ public struct FineTuningRegime: Sendable {
             detail = "no shared parameter changed; only the replaced head differs"
         }
         let name = FineTuningRegime.title(of: kind, lastLayerCount: lastLayerCount, identical: diff.isIdentical)
-        // A replaced head is a new tensor: its dtype is its own, not a rounding of the base's.
-        let mixed = parameters.filter { $0.baseDType != $0.finetunedDType && $0.shapeChange != .replacedHead }
+        // A replaced head is not compared (no sums), so its own dtype never counts here.
+        let mixed = parameters.filter { $0.baseDType != $0.finetunedDType }
         let converted = parameters.filter { $0.conversion != nil }
         let savedAs = FineTuningRegime.mostCommon(converted.compactMap(\.conversion))
         self.savedAs = savedAs

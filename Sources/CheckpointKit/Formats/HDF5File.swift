@@ -155,7 +155,8 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
             let context = HDF5Context(path: path, object: entry.info.name)
             try HDF5Library.locked { () throws(CheckpointError) in
                 let dataset = try HDF5.openDataset(entry.info.name, in: file, context)
-                if let filter = try HDF5.unavailableFilter(of: dataset, context) {
+                // Only chunked datasets can be filtered (HDF5 allows no filter on contiguous or compact storage).
+                if entry.storage == .chunked, let filter = try HDF5.unavailableFilter(of: dataset, context) {
                     throw .unavailableFilter(path: path, dataset: entry.info.name, filter: filter.id, name: filter.name)
                 }
                 try HDF5.read(dataset, as: entry.memoryType, into: buffer, context)

@@ -18,32 +18,6 @@ public indirect enum PickleValue: Sendable {
     case storage(PickleStorage)
     case tensor(PickleTensor)
 
-    /// Frees `values` without recursion: a container only `values` holds has its items moved onto
-    /// a work list before it goes, so a 100,000-deep list (however it is dropped: popped, left on
-    /// the stack by an error) costs a loop, not a stack frame per level. A container someone else
-    /// still holds is left alone.
-    static func release(_ values: inout [PickleValue]) {
-        var work = values
-        values = []
-        while var value = work.popLast() {
-            switch value {
-            case var .list(list), var .tuple(list):
-                value = .none
-                if isKnownUniquelyReferenced(&list) {
-                    work.append(contentsOf: list.items)
-                    list.items = []
-                }
-            case var .dict(dict):
-                value = .none
-                if isKnownUniquelyReferenced(&dict) {
-                    for item in dict.items { work.append(item.key); work.append(item.value) }
-                    dict.items = []
-                }
-            default: break
-            }
-        }
-    }
-
     /// A short description for listings ("int 3", "list of 2", "dict of 4").
     public var summary: String {
         switch self {
@@ -67,18 +41,12 @@ public indirect enum PickleValue: Sendable {
 public final class PickleList: @unchecked Sendable {
     public var items: [PickleValue] = []
     init(_ items: [PickleValue] = []) { self.items = items }
-    deinit { PickleValue.release(&items) }
 }
 
 /// A pickled dict or `OrderedDict`, in insertion order (shared through the memo).
 public final class PickleDict: @unchecked Sendable {
     public var items: [(key: PickleValue, value: PickleValue)] = []
     init() {}
-    deinit {
-        var values = items.flatMap { [$0.key, $0.value] }
-        items = []
-        PickleValue.release(&values)
-    }
 
     /// The value under the string key `key`, if any.
     public subscript(key: String) -> PickleValue? {

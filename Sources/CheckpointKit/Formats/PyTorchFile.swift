@@ -73,11 +73,9 @@ public final class PyTorchFile: Checkpoint, @unchecked Sendable {
         return StoredLocation(file: path, range: view.contiguousRange)
     }
 
-    /// Safetensors (nothing writes a pickle), with `format: pt` as its metadata.
-    public func writeModifiedCopy(_ edit: CheckpointEdit, to output: String,
-                                  verify: (_ temporaryPath: String) throws -> Void) throws -> CheckpointEdit.Result {
-        try writeSafetensorsCopy(edit, to: output, metadata: ["format": "pt"], verify: verify)
-    }
+    /// A copy is safetensors (nothing writes a pickle) with `format: pt`: the shared storages and
+    /// the chosen state dict key describe this file, not the copy.
+    public var copyMetadata: [String: String] { ["format": "pt"] }
 
     /// The archive's record directory (`archive/`, `pytorch_model/`): torch names every entry
     /// `<dir>/...` after the first one's directory.

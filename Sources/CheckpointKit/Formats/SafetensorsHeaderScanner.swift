@@ -28,7 +28,8 @@ struct SafetensorsHeaderScanner {
     mutating func members() throws(JSONParseError) -> [Member] {
         parser.skipWhitespace()
         parser.position += 1
-        // Sized for about 100 header bytes a tensor, as the generic parser sizes the root.
+        // Sized up front for one member per 64-100 header bytes (a tensor's entry), instead of
+        // growing through every power of two.
         var members: [Member] = []
         members.reserveCapacity(parser.bytes.count / 100)
         var seen = Set<String>(minimumCapacity: parser.bytes.count / 64)

@@ -136,10 +136,10 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
     /// Tensors are views of the shards' read-only mappings (unless a PyTorch shard holds a strided view).
     public var bytesAreFileMapped: Bool { shards.allSatisfy { $0.bytesAreFileMapped } }
 
-    /// One safetensors file carrying the first shard's `__metadata__` (`{"format": "pt"}`), not the
-    /// index's (`total_size`, which describes the shards).
-    public func writeModifiedCopy(_ edit: CheckpointEdit, to output: String,
-                                  verify: (_ temporaryPath: String) throws -> Void) throws -> CheckpointEdit.Result {
-        try writeSafetensorsCopy(edit, to: output, metadata: shards.first?.metadata ?? metadata, verify: verify)
-    }
+    /// A copy (one safetensors file) carries the first shard's copy metadata (`{"format": "pt"}`),
+    /// not the index's (`total_size`, which describes the shards).
+    public var copyMetadata: [String: String] { shards.first?.copyMetadata ?? metadata }
+
+    /// What the shards did not read as tensors (the non-tensor entries of PyTorch shards).
+    public var skipped: [SkippedObject] { shards.flatMap(\.skipped) }
 }

@@ -20,7 +20,7 @@ public enum ShapeChange: Hashable, Sendable {
         if role.component == .head { return .replacedHead }
         let resizable: Set<Component> = [.embeddings, .pretrainingHead]
         guard resizable.contains(role.component), base.dtype.byteWidth != nil,
-              base.dtype == finetuned.dtype || DTypeConversion.converts(from: base.dtype, to: finetuned.dtype),
+              base.dtype == finetuned.dtype || DTypeConversion.target(from: base.dtype, to: finetuned.dtype) != nil,
               base.shape.count == finetuned.shape.count, let baseRows = base.shape.first, let finetunedRows = finetuned.shape.first,
               base.shape.dropFirst() == finetuned.shape.dropFirst() else { return nil }
         return .resized(baseRows: baseRows, finetunedRows: finetunedRows, rowElements: base.shape.dropFirst().reduce(1, *))

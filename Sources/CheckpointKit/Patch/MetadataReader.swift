@@ -48,8 +48,9 @@ struct MetadataReader {
     }
 
     /// Names come from the entries, in data order: one entry per dense/new tensor, two
-    /// (`X.indices`, `X.values`) per sparse one, none for a converted one (its name is the next
-    /// name of `convert`).
+    /// (`X.indices`, `X.values`) per sparse one, two or three (then `X.rows`) per resized one, none
+    /// for a converted one (its name is the next name of `convert`; any other tensor named next in
+    /// `convert` consumes that name too).
     func tensorNames(storages: [PatchStorage], entryNames: [String], conversions: [(key: String, value: DType)]) throws(PatchError) -> [String] {
         var tensorNames: [String] = []
         var k = 0
@@ -61,9 +62,6 @@ struct MetadataReader {
                 c += 1
                 continue
             }
-            defer {
-                if c < conversions.count, conversions[c].key == tensorNames.last { c += 1 }
-            }
             guard k < entryNames.count else {
                 throw invalid("metadata 'storage' describes \(storages.count) tensors but the file runs out of entries after \(tensorNames.count)")
             }
@@ -72,7 +70,7 @@ struct MetadataReader {
                 tensorNames.append(entryNames[k])
                 k += 1
             case .converted:
-                break
+                break  // handled above
             case .sparse, .resized:
                 let first = entryNames[k]
                 guard first.hasSuffix(PatchFormat.indicesSuffix), k + 1 < entryNames.count,
@@ -85,6 +83,7 @@ struct MetadataReader {
                 // A resized tensor that gained rows has a third entry, its added rows.
                 if storage == .resized, k < entryNames.count, entryNames[k] == name + PatchFormat.rowsSuffix { k += 1 }
             }
+            if c < conversions.count, conversions[c].key == tensorNames.last { c += 1 }
         }
         guard k == entryNames.count else {
             throw PatchError.invalidPatch(path: path, tensor: entryNames[k], reason: "the file holds an entry the metadata's 'storage' does not describe")

@@ -32,7 +32,7 @@ extension PEFTExport {
         defer { if !published { try? FileManager.default.removeItem(atPath: staging) } }
         let checkpoint = finetuned
         let entries = tensors.map { key, info in
-            SafetensorsWriter.Entry(name: key, dtype: info.dtype, shape: info.shape) { consume in
+            SafetensorsWriter.Entry(name: key, dtype: info.dtype, shape: info.shape, location: checkpoint.storedLocation(of: info)) { consume in
                 try checkpoint.withBytes(of: info) { try consume($0) }
             }
         }

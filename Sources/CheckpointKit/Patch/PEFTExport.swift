@@ -113,8 +113,9 @@ public struct PEFTExport {
     /// The model's `config.json`, parsed, or nil.
     static func modelConfig(_ path: String) -> JSONValue? {
         let file = modelDirectory(path) + "/config.json"
-        guard let data = FileManager.default.contents(atPath: file), data.count < 1 << 20 else { return nil }
-        return try? JSONValue.parse([UInt8](data))
+        guard FileManager.default.fileExists(atPath: file),
+              let data = try? MappedFile.contents(of: file, maxBytes: 1 << 20) else { return nil }
+        return try? JSONValue.parse(data)
     }
 
     /// `base_model_name_or_path`: the base's directory as given, which is what peft records (the

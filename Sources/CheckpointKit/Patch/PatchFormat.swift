@@ -2,11 +2,12 @@ import Crypto
 
 /// The `ckpt-patch` format, version 2 (documented in docs/patch-format.md; version 1 is read too).
 ///
-/// A patch is a safetensors file. For every tensor it touches it holds either the whole new tensor
-/// (`<name>`, dense) or the changed entries (`<name>.indices`, sorted flat I32/I64 indices, and
-/// `<name>.values`, the new values in the tensor's own dtype), whichever is smaller; names are the
-/// base's, so applying needs no name mapping. Tensors only the fine-tune has (a new task head) are
-/// stored whole under their fine-tune name. `__metadata__` describes the rest (see ``PatchMetadata``).
+/// A patch is a safetensors file. For every tensor it touches it holds the whole new tensor
+/// (`<name>`, dense), the changed entries (`<name>.indices`, sorted flat I32/I64 indices, and
+/// `<name>.values`, the new values), those plus the added rows of a resized tensor (`<name>.rows`),
+/// or nothing for a tensor that is only converted to another dtype; names are the base's. Tensors
+/// only the fine-tune has (a new task head) are stored whole, named as the base would name them.
+/// `__metadata__` describes the rest (see ``PatchMetadata`` and ``PatchStorage``).
 public enum PatchFormat {
     /// The value of the `format` metadata key.
     public static let name = "ckpt-patch"

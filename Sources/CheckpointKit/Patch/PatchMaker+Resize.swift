@@ -108,8 +108,10 @@ extension PatchMaker {
     /// Emits the entries of a resized tensor (indices, values, added rows) and returns the hash of
     /// the result: the base's rows up to the result's row count, the kept entries written over
     /// them, then the added rows. `b` is the base as compared (converted when the patch converts it).
+    /// With `hashResult` false (pass 2) only the entries are emitted and "" is returned.
     func materializeResized(_ tensor: PlannedTensor, base b: UnsafeRawBufferPointer, finetuned f: UnsafeRawBufferPointer,
-                            indices: [Int], resultScratch: ScratchBuffer, emit: (UnsafeRawBufferPointer) throws -> Void) throws -> String {
+                            indices: [Int], resultScratch: ScratchBuffer, hashResult: Bool = true,
+                            emit: (UnsafeRawBufferPointer) throws -> Void) throws -> String {
         guard case let .resized(stored, _, keepRows) = tensor.source else { preconditionFailure("materializeResized is for resized tensors") }
         let pair = PatchMaker.compared(stored)
         let width = pair.base.dtype.byteWidth!
@@ -120,6 +122,7 @@ extension PatchMaker {
         try values.withUnsafeBytes { try emit($0) }
         let rows = keepRows && f.count > sharedBytes ? UnsafeRawBufferPointer(rebasing: f[sharedBytes...]) : UnsafeRawBufferPointer(start: nil, count: 0)
         if tensor.rowsShape != nil { try emit(rows) }
+        guard hashResult else { return "" }
         let resultBytes = (tensor.resultShape ?? pair.base.shape).reduce(width, *)
         let result = resultScratch.bytes(resultBytes)
         let fromBase = min(b.count, resultBytes - rows.count)

@@ -2,9 +2,10 @@ import Foundation
 
 extension PatchMaker {
     /// Produces the stored bytes of one planned pair tensor, in entry order, and returns the hash of
-    /// the result tensor.
+    /// the result tensor (pass 1), or "" without building the result when `hashResult` is false
+    /// (pass 2: pass 1 recorded the hash and the read-back checks the data).
     func materialize(_ tensor: PlannedTensor, base b: UnsafeRawBufferPointer, finetuned f: UnsafeRawBufferPointer,
-                     indices: [Int], resultScratch: ScratchBuffer,
+                     indices: [Int], resultScratch: ScratchBuffer, hashResult: Bool = true,
                      emit: (UnsafeRawBufferPointer) throws -> Void) throws -> String {
         guard case let .pair(stored, choice) = tensor.source else { preconditionFailure("materialize is for pairs") }
         let pair = PatchMaker.compared(stored)
@@ -13,7 +14,7 @@ extension PatchMaker {
             return PatchFormat.hash(b)
         case .dense where choice == .all || pair.base.dtype != pair.finetuned.dtype || pair.base.dtype.byteWidth == nil:
             try emit(f)
-            return PatchFormat.hash(f)
+            return hashResult ? PatchFormat.hash(f) : ""
         case .dense:
             // A partial (mask) selection stored dense: the base with the kept entries replaced.
             let width = pair.base.dtype.byteWidth!
@@ -21,17 +22,20 @@ extension PatchMaker {
             result.copyMemory(from: b)
             for i in indices { memcpy(result.baseAddress! + i * width, f.baseAddress! + i * width, width) }
             try emit(UnsafeRawBufferPointer(result))
-            return PatchFormat.hash(UnsafeRawBufferPointer(result))
+            return hashResult ? PatchFormat.hash(UnsafeRawBufferPointer(result)) : ""
         case .sparse:
             let width = pair.base.dtype.byteWidth!
             let indexBytes = PatchBytes.encodeIndices(indices, as: tensor.indexDType)
             let values = PatchBytes.gather(f, indices: indices, width: width)
             try indexBytes.withUnsafeBytes { try emit($0) }
             try values.withUnsafeBytes { try emit($0) }
+            guard hashResult else { return "" }
             let result = resultScratch.bytes(b.count)
             result.copyMemory(from: b)
-            for (k, i) in indices.enumerated() {
-                memcpy(result.baseAddress! + i * width, values.withUnsafeBytes { $0.baseAddress! } + k * width, width)
+            indexBytes.withUnsafeBytes { raw in
+                values.withUnsafeBytes { v in
+                    PatchBytes.scatter(values: v, indices: raw, indexDType: tensor.indexDType, count: indices.count, width: width, into: result)
+                }
             }
             return PatchFormat.hash(UnsafeRawBufferPointer(result))
         case .new, .resized:
@@ -49,9 +53,12 @@ extension PatchMaker {
     }
 
     /// Pass 2: writes the planned patch to `path` atomically, and reads it back before it is renamed.
+    /// `readBack` receives that check's ``PatchFile`` (its mapping stays valid after the rename), so a
+    /// caller that looks at the written values need not open and check the file a second time.
     /// - Returns: the size of the file written.
     @discardableResult
-    public func write(_ plan: PatchPlan, to path: String, compress: Bool = false) throws -> Int {
+    public func write(_ plan: PatchPlan, to path: String, compress: Bool = false,
+                      readBack: ((PatchFile) -> Void)? = nil) throws -> Int {
         for input in base.files + finetuned.files + selection.maskPaths
         where FileIdentity.same(path, input) {
             throw PatchError.outputIsInput(output: path, input: input)
@@ -69,7 +76,8 @@ extension PatchMaker {
                 entries.append(SafetensorsWriter.Entry(name: parts[0].name, dtype: parts[0].dtype, shape: parts[0].shape) { consume in
                     _ = try self.withComparableBytes(pair, scratch: scratch) { compared, b, f in
                         let scan = try self.scanShared(compared, choice: choice, base: b, finetuned: f, decodeScratch: scratch.decode)
-                        return try self.materializeResized(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: scratch.result, emit: consume)
+                        return try self.materializeResized(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: scratch.result,
+                                                           hashResult: false, emit: consume)
                     }
                 })
                 for entry in parts.dropFirst() {
@@ -83,7 +91,8 @@ extension PatchMaker {
                     _ = try self.withComparableBytes(pair, scratch: scratch) { compared, b, f in
                         let scan = try self.scan(compared, choice: choice, base: b, finetuned: f, decodeScratch: scratch.decode,
                                                  collectIndices: tensor.record.storage != .dense || choice != .all)
-                        return try self.materialize(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: scratch.result, emit: consume)
+                        return try self.materialize(tensor, base: b, finetuned: f, indices: scan.indices, resultScratch: scratch.result,
+                                                    hashResult: false, emit: consume)
                     }
                 })
                 for entry in parts.dropFirst() {
@@ -98,6 +107,7 @@ extension PatchMaker {
                 guard check.metadata == plan.metadata else {
                     throw PatchError.invalidPatch(path: path, tensor: nil, reason: "metadata does not read back as written")
                 }
+                readBack?(check)
             } catch {
                 throw PatchError.invalidPatch(path: path, tensor: nil, reason: "the written patch does not read back: \(error)")
             }

@@ -49,9 +49,9 @@ public struct PatchMaker {
         }
     }
 
-    /// The dtype the base of `pair` is converted to, or nil.
+    /// The dtype the base of `pair` is converted to, or nil (``DTypeConversion/target(from:to:)``).
     static func conversion(of pair: TensorPair) -> DType? {
-        DTypeConversion.converts(from: pair.base.dtype, to: pair.finetuned.dtype) ? pair.finetuned.dtype : nil
+        DTypeConversion.target(from: pair.base.dtype, to: pair.finetuned.dtype)
     }
 
     /// `pair` as it is compared: with a conversion, the base side in the fine-tune's dtype.

@@ -62,12 +62,8 @@ struct JSONParser {
             let keyStart = position
             let key = try parseString()
             if seen == nil, members.count >= JSONParser.linearDuplicateCheckLimit {
-                // The root of a safetensors header holds one member per tensor (about 100 bytes
-                // each): sized for that up front instead of growing through every power of two.
-                let expected = depth == 1 ? (bytes.count - position) / 64 : 0
-                seen = Set(minimumCapacity: max(2 * JSONParser.linearDuplicateCheckLimit, expected))
+                seen = Set(minimumCapacity: 2 * JSONParser.linearDuplicateCheckLimit)
                 for member in members { seen!.insert(member.key) }
-                if depth == 1 { members.reserveCapacity(expected) }
             }
             let duplicate = seen != nil ? !seen!.insert(key).inserted : members.contains { $0.key == key }
             guard !duplicate else {

@@ -32,6 +32,10 @@ public protocol Checkpoint: AnyObject, Sendable {
     var bytesAreFileMapped: Bool { get }
     /// Objects of the file that are not read as tensors, in file order, with the reason. Default: none.
     var skipped: [SkippedObject] { get }
+    /// The `__metadata__` a safetensors copy of this checkpoint carries. Default: ``metadata``; a
+    /// reader whose metadata describes the file itself (a sharded index's `total_size`, a pickle's
+    /// shared storages) gives only what still holds for the copy.
+    var copyMetadata: [String: String] { get }
     /// What ``writeModifiedCopy(_:to:verify:)`` can write. Default: everything.
     var editCapabilities: CheckpointEdit.Capabilities { get }
     /// Writes a copy of the checkpoint with `edit` applied to `output`, atomically (temporary file,
@@ -47,6 +51,7 @@ extension Checkpoint {
     public func storedLocation(of tensor: TensorInfo) -> StoredLocation? { nil }
     public var bytesAreFileMapped: Bool { false }
     public var skipped: [SkippedObject] { [] }
+    public var copyMetadata: [String: String] { metadata }
     public var editCapabilities: CheckpointEdit.Capabilities { [.addsTensors, .changesDTypes] }
 }
 

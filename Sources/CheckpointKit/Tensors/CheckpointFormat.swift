@@ -14,4 +14,8 @@ public enum CheckpointFormat: String, Sendable, Codable {
     case pyTorch = "pytorch"
     /// PyTorch shards named by a `pytorch_model.bin.index.json`.
     case shardedPyTorch = "pytorch-sharded"
+
+    /// Whether the checkpoint was read from PyTorch pickle files, which nothing writes back (a
+    /// modified copy is safetensors).
+    public var isPyTorch: Bool { self == .pyTorch || self == .shardedPyTorch }
 }

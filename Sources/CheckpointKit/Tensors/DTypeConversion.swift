@@ -53,6 +53,14 @@ public enum DTypeConversion {
         from != to && from.isFloatingPoint && to.isFloatingPoint && refusal(from: from, to: to) == nil
     }
 
+    /// The dtype a `base` tensor is converted to before it is compared with (or patched into) a
+    /// fine-tune stored as `finetuned`: `finetuned` when ``converts(from:to:)``, else nil (same
+    /// dtypes, or a conversion refused: such pairs compare widened values). The one rule diff, patch
+    /// and shape pairing share.
+    public static func target(from base: DType, to finetuned: DType) -> DType? {
+        converts(from: base, to: finetuned) ? finetuned : nil
+    }
+
     /// Whether every value of `from` is a value of `to` (the conversion loses nothing).
     public static func isWidening(from: DType, to: DType) -> Bool {
         let rank: [DType: (exponent: Int, mantissa: Int)] = [
