@@ -17,6 +17,9 @@ struct InspectReport {
         let dtypeText = s.dtypes.keys.sorted().map { "\($0) \(s.dtypes[$0]!.tensors)" }.joined(separator: ", ")
         lines.append("  dtypes       \(dtypeText) (tensors)")
         if s.layers > 0 { lines.append("  layers       \(s.layers)") }
+        if Keras3Names.isUnrecognised(format: s.format, names: s.tensors.map(\.name)) {
+            lines.append("  family       not recognised: tensors keep their dataset paths (component other)")
+        }
         for key in s.metadata.keys.sorted() {
             let value = s.metadata[key]!
             lines.append("  metadata     \(key) = \(value.count > 80 ? String(value.prefix(77)) + "..." : value)")

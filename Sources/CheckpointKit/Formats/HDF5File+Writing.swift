@@ -65,8 +65,8 @@ extension HDF5File {
         let context = HDF5Context(path: output ?? destination)
         let copy = try HDF5.openFile(destination, writable: true, reportingAs: output)
         for (entry, bytes) in plan {
-            let datasetContext = context.at(entry.info.name)
-            let dataset = try HDF5.openDataset(entry.info.name, in: copy, datasetContext)
+            let datasetContext = context.at(entry.datasetPath)
+            let dataset = try HDF5.openDataset(entry.datasetPath, in: copy, datasetContext)
             try bytes.withUnsafeBytes { raw in
                 try HDF5.write(dataset, as: entry.memoryType, from: raw, datasetContext)
             }

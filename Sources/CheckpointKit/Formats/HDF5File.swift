@@ -76,6 +76,10 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         /// datasets are served from a map of the file, as safetensors are (no copy, no libhdf5
         /// call); the rest (chunked, compressed, big-endian) are read through libhdf5.
         var fileRange: Range<Int>?
+        /// The dataset's path in the file when the tensor is known by another name (a Keras 3
+        /// variable, see ``Keras3Names``), else nil.
+        var dataset: String? = nil
+        var datasetPath: String { dataset ?? info.name }
     }
 
     /// Opens `path` read-only and lists its datasets, after ``HDF5Rehearsal`` has read its
@@ -129,6 +133,7 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
             datasets = ranked.sorted { $0.rank < $1.rank }.map(\.entry)
         case .keras3WeightsH5:
             datasets.sort { HDF5File.numericAwarePrecedes($0.info.name, $1.info.name) }
+            datasets = HDF5File.namingKeras3Variables(datasets)
         default:
             break
         }
@@ -152,9 +157,9 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         }
         if let range = entry.fileRange, let map { return try body(map.bytes(in: range)) }
         return try buffers.withBuffer(byteCount: entry.info.byteCount) { buffer in
-            let context = HDF5Context(path: path, object: entry.info.name)
+            let context = HDF5Context(path: path, object: entry.datasetPath)
             try HDF5Library.locked { () throws(CheckpointError) in
-                let dataset = try HDF5.openDataset(entry.info.name, in: file, context)
+                let dataset = try HDF5.openDataset(entry.datasetPath, in: file, context)
                 // Only chunked datasets can be filtered (HDF5 allows no filter on contiguous or compact storage).
                 if entry.storage == .chunked, let filter = try HDF5.unavailableFilter(of: dataset, context) {
                     throw .unavailableFilter(path: path, dataset: entry.info.name, filter: filter.id, name: filter.name)

@@ -169,6 +169,8 @@ public struct CheckpointAlignment: Sendable {
         if squeezedBase == squeezedFinetuned || base.shape.count <= 1 || finetuned.shape.count <= 1 {
             return result
         }
+        // A Keras EinsumDense kernel (hidden, heads, head_dim) against the same 2-D matrix.
+        if baseRole.isTFKernel == finetunedRole.isTFKernel, Keras3Names.sameMatrix(base.shape, finetuned.shape) { return result }
         result.problem = "shape \(base.shape) in base vs \(finetuned.shape) in fine-tune"
         return result
     }

@@ -18,6 +18,7 @@ public enum ParameterNames {
         let component = self.component(parts, layer: layer)
         var kind = self.kind(parts, component: component)
         if let dtype, !dtype.isFloatingPoint { kind = .buffer }
+        if Keras3Names.isOptimizerVariable(name) { kind = .buffer }
         if kind == .buffer { isKernel = false }
         canonical = parts.string(original: canonical)
         return ParameterRole(canonicalName: canonical, layer: layer, component: component, kind: kind,
@@ -30,6 +31,7 @@ public enum ParameterNames {
     /// `_._` into `/`, drop everything up to the model's own scope (`tf_bert_model`, ...),
     /// `kernel`/`gamma`/`embeddings` -> `weight`, `beta` -> `bias`, join with `.`.
     public static func canonicalize(_ name: String) -> (name: String, isTFKernel: Bool) {
+        if let keras = Keras3Names.plainKerasName(name) { return canonicalize(keras) }
         let colonSuffix = TFNames.colonIndexSuffix(of: name)
         if colonSuffix != nil || name.utf8.contains(UInt8(ascii: "/")) {
             let (joined, isKernel) = TFNames.canonicalParts(of: name, removing: colonSuffix)
