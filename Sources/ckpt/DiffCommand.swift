@@ -10,8 +10,9 @@ struct DiffCommand: ParsableCommand {
         abstract: "Show what fine-tuning changed, tensor by tensor and group by group.",
         discussion: """
         Pairs the tensors of BASE and FINETUNED by parameter (across model prefixes such as \
-        `bert.`, training wrappers such as `module.` and `_orig_mod.`, legacy gamma/beta names \
-        and tf_model.h5 kernels, which are transposed), then \
+        `bert.`, training wrappers such as `module.` and `_orig_mod.`, legacy gamma/beta names, \
+        tf_model.h5 kernels, which are transposed, and KerasHub .weights.h5 variables, named as \
+        keras-hub's Hugging Face converters name them), then \
         computes for each pair, in double precision: L2 norms, relative change \
         ||ft - base|| / ||base||, mean and max absolute change, cosine, and how many elements \
         changed bitwise. The report names the fine-tuning regime (LayerNorm-only, bias-only, last \

@@ -89,6 +89,15 @@ final class Keras3NamesTests: XCTestCase {
         XCTAssertEqual(ParameterNames.role(of: "layers/dense_1/vars/1").kind, .bias)
     }
 
+    /// A KerasHub backbone against a task model of the same sizes (a compiled one, which saves
+    /// optimizer variables): the backbone pairs, the new head is the classifier alone.
+    func testBackboneAgainstTaskModelNamesTheClassifierAsNewHead() throws {
+        let diff = try diff("keras3/hf-bert-keras.weights.h5", "keras3/bert-cls.weights.h5")
+        XCTAssertEqual(diff.tensors.filter(\.isParameter).count, 39)
+        XCTAssertTrue(diff.onlyInBase.isEmpty)
+        XCTAssertEqual(Set(FineTuningRegime(diff).newTensors.map(\.name)), ["classifier/kernel", "classifier/bias"])
+    }
+
     /// Llama's EinsumDense kernels (hidden, heads, head_dim) with grouped key/value heads, and the
     /// untied output embedding, get Hugging Face names.
     func testLlamaNames() throws {

@@ -66,7 +66,8 @@ public struct FineTuningRegime: Sendable {
         changedParameters = changed.reduce(0) { $0 + ($1.changed ?? 0) }
         tensors = parameters.count
         changedTensors = changed.count
-        newTensors = diff.onlyInFinetuned.filter { $0.dtype.isFloatingPoint }
+        // Float buffers (a Keras optimizer's moments, `inv_freq`) are state, not a new head.
+        newTensors = diff.onlyInFinetuned.filter { $0.dtype.isFloatingPoint && ParameterNames.role(of: $0.name, dtype: $0.dtype).kind != .buffer }
         let verdict = FineTuningRegime.classify(diff, parameters: parameters, changed: changed, newTensors: newTensors,
                                                 changedParameters: changedParameters, total: self.parameters)
         kind = verdict.kind
