@@ -63,6 +63,23 @@ final class Keras3NamesTests: XCTestCase {
         XCTAssertTrue(same.tensors.allSatisfy { $0.changed == 0 }, "\(same.tensors.filter { $0.changed != 0 }.map(\.name))")
     }
 
+    /// keras-hub's conversions of a Hugging Face Llama and GPT-2 against their sources: every
+    /// tensor keras-hub converts by transpose and reshape pairs and is equal; GPT-2's fused
+    /// `c_attn` and KerasHub's split query/key/value stay unpaired rather than compared wrongly.
+    func testLlamaAndGPT2ConversionsPairWithTheirSources() throws {
+        let root = try XCTUnwrap(Fixtures.json("keras3/expected.json") as? [String: Any])
+        let conversions = try XCTUnwrap(root["conversions"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(conversions.keys), ["llama", "gpt2"])
+        for (model, expectation) in conversions {
+            let diff = try diff(try XCTUnwrap(expectation["keras"] as? String), try XCTUnwrap(expectation["hf"] as? String))
+            let parameters = diff.tensors.filter(\.isParameter)
+            XCTAssertEqual(parameters.count, expectation["pairs"] as? Int, model)
+            XCTAssertTrue(parameters.allSatisfy { $0.problem == nil && $0.changed == 0 }, "\(model): \(parameters.filter { $0.changed != 0 }.map(\.name))")
+            XCTAssertEqual(diff.onlyInFinetuned.map(\.name).sorted(), expectation["only_in_hf"] as? [String], model)
+            XCTAssertEqual(diff.onlyInBase.count, expectation["only_in_keras"] as? Int, model)
+        }
+    }
+
     /// Roles of a KerasHub task model: layers, components and kinds as for the PyTorch model.
     func testKerasHubRolesAndInspectShares() throws {
         let checkpoint = try open("keras3/bert-cls.weights.h5")
