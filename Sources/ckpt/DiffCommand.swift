@@ -79,7 +79,7 @@ struct DiffCommand: ParsableCommand {
     private func compare() throws {
         let renames = try map.map { try CheckpointAlignment.loadRenames(path: $0) } ?? [:]
         let baseCheckpoint = try stateDict.open(base)
-        let finetunedCheckpoint = try stateDict.open(finetuned)
+        let finetunedCheckpoint = try stateDict.open(finetuned, onto: baseCheckpoint)
         let progress = standardErrorIsTerminal ? ProgressLine(label: "diff") : nil
         var onProgress: (@Sendable (CheckpointDiff.Progress) -> Void)?
         if let progress { onProgress = { progress.update($0) } }

@@ -34,6 +34,7 @@ public enum CheckpointOpener {
     /// Picks the weights of a model directory.
     static func openDirectory(_ path: String, options: Options) throws -> any Checkpoint {
         let directory = path.hasSuffix("/") ? path : path + "/"
+        if PEFTAdapter.isAdapterDirectory(path) { return try PEFTAdapter(path: path) { try openFile($0, options: options) } }
         for name in directoryCandidates {
             let candidate = directory + name
             if FileManager.default.fileExists(atPath: candidate) { return try openFile(candidate, options: options) }
