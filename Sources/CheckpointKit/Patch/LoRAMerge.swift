@@ -26,7 +26,7 @@ enum LoRAMerge {
         guard target.lora != nil || !target.biasDeltas.isEmpty else { return out }
         var values = [Float](repeating: 0, count: count)
         out.withUnsafeBytes { raw in values.withUnsafeMutableBufferPointer { TensorDecoder.decode(raw, as: info.dtype, into: $0) } }
-        if let lora = target.lora { try addLoRA(lora, to: &values, adapter: adapter) }
+        if let lora = target.lora { try addLoRA(lora, to: &values, dtype: info.dtype, adapter: adapter, path: path) }
         for delta in target.biasDeltas {
             let vector = try TensorDecoder.floats(of: delta.vector, in: adapter)
             if let scaling = delta.scaling {
@@ -44,8 +44,10 @@ enum LoRAMerge {
         return out
     }
 
-    /// `values += transpose?(B @ A) * scaling`, element by element in `Float`.
-    static func addLoRA(_ lora: PEFTImportPlan.LoRAFactors, to values: inout [Float], adapter: any Checkpoint) throws {
+    /// `values += transpose?(B @ A) * scaling`, element by element in `Float` (for an embedding,
+    /// the change first rounded to `dtype`).
+    static func addLoRA(_ lora: PEFTImportPlan.LoRAFactors, to values: inout [Float], dtype: DType,
+                        adapter: any Checkpoint, path: String) throws {
         let a = try TensorDecoder.floats(of: lora.a, in: adapter)
         let b = try TensorDecoder.floats(of: lora.b, in: adapter)
         let rows = lora.b.shape[0], rank = lora.a.shape[0], columns = lora.a.shape[1]
@@ -55,10 +57,22 @@ enum LoRAMerge {
                         b, blasint(rank), a, blasint(columns), 0, c.baseAddress, blasint(columns))
         }
         let s = Float(lora.scaling)
+        var change = [Float](repeating: 0, count: product.count)
         if lora.transposed {
-            for i in 0..<rows { for j in 0..<columns { values[j * rows + i] += product[i * columns + j] * s } }
+            for i in 0..<rows { for j in 0..<columns { change[j * rows + i] = product[i * columns + j] * s } }
         } else {
-            for k in 0..<product.count { values[k] += product[k] * s }
+            for k in 0..<product.count { change[k] = product[k] * s }
         }
+        if lora.roundsChangeFirst && dtype != .f32 { try round(&change, to: dtype, path: path, tensor: lora.a.name) }
+        for k in 0..<change.count { values[k] += change[k] }
+    }
+
+    /// `values` rounded to `dtype` and back, as PyTorch's `tensor.to(dtype)` rounds.
+    static func round(_ values: inout [Float], to dtype: DType, path: String, tensor: String) throws {
+        var narrow = [UInt8](repeating: 0, count: values.count * dtype.bitWidth / 8)
+        try values.withUnsafeBytes { raw in
+            try narrow.withUnsafeMutableBytes { try DTypeConversion.convert(raw, from: .f32, to: dtype, count: values.count, into: $0, path: path, tensor: tensor) }
+        }
+        narrow.withUnsafeBytes { raw in values.withUnsafeMutableBufferPointer { TensorDecoder.decode(raw, as: dtype, into: $0) } }
     }
 }

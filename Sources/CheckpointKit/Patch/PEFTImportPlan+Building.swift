@@ -88,7 +88,7 @@ extension PEFTImportPlan {
                 throw fail("B A is \(factors.out) x \(factors.in), the tensor is \(shape)")
             }
             let scaling = try Self.scaling(module: entry.module, rank: factors.rank, adapter: adapter, tensor: entry.loraA!.name)
-            target.lora = LoRAFactors(a: entry.loraA!, b: entry.loraB!, scaling: scaling, transposed: transposed)
+            target.lora = LoRAFactors(a: entry.loraA!, b: entry.loraB!, scaling: scaling, transposed: transposed, roundsChangeFirst: entry.embedding)
         }
         for (vector, module) in entry.biasDeltas {
             guard [.f32, .bf16, .f16].contains(vector.dtype) else {

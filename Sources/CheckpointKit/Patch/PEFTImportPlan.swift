@@ -12,6 +12,9 @@ struct PEFTImportPlan: Sendable {
         /// `alpha_pattern` entries.
         var scaling: Double
         var transposed: Bool
+        /// An embedding's change is rounded to the weight's dtype before it is added
+        /// (`Embedding.merge`: `weight += delta.to(orig_dtype)`); a `Linear`'s is added in F32.
+        var roundsChangeFirst: Bool
     }
 
     /// A vector added to a bias: BEFT's `beft_bias` (scaling nil), or `lora_B.bias` times the scaling.
