@@ -19,6 +19,10 @@ struct ApplyCommand: ParsableCommand {
         apply refuses and names the tensor that differs; --force applies anyway (the result of a \
         forced tensor is then not checked).
 
+        PATCH may be a PEFT adapter directory (adapter_config.json + adapter_model.safetensors or .bin): \
+        OUT is then the merged model peft's merge_and_unload() gives (LORA, LN_TUNING, BEFT, \
+        modules_to_save; DoRA and other methods refused), in the base's tensor order, names and dtypes.
+
         EXIT STATUS: 0 written; 2 bad input (unreadable or corrupt patch or base, output is an input); \
         3 the patch does not fit this base (another base, a tensor the base lacks); 4 OUT could not be \
         written (full disk, permissions; no partial file is left); 70 internal error.

@@ -25,7 +25,7 @@ struct DiffCommand: ParsableCommand {
     @Argument(help: "The base (pretrained) checkpoint: a .safetensors file, an index, an .h5 file, a PyTorch .bin/.pt/.pth, or a model directory.")
     var base: String
 
-    @Argument(help: "The fine-tuned checkpoint, in any format ckpt reads.")
+    @Argument(help: "The fine-tuned checkpoint, in any format ckpt reads, or a PEFT adapter directory (read as BASE with the adapter merged).")
     var finetuned: String
 
     @OptionGroup var stateDict: StateDictKeyOption

@@ -23,7 +23,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "The base checkpoint.")
     var base: String
 
-    @Option(help: "The fine-tuned checkpoint the patch should reproduce.")
+    @Option(help: "The fine-tuned checkpoint the patch should reproduce (a PEFT adapter directory: BASE with the adapter merged).")
     var finetuned: String?
 
     @OptionGroup var stateDict: StateDictKeyOption

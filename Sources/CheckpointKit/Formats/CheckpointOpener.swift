@@ -1,7 +1,8 @@
 import Foundation
 
 /// Opens whatever a user points at: a safetensors file, a sharded index, an HDF5 file, a PyTorch
-/// (`torch.save` zip) file, or a Hugging Face model directory. The reader is chosen by the file's content (magic bytes, header
+/// (`torch.save` zip) file, a Hugging Face model directory, or a PEFT adapter directory (read alone:
+/// its own tensors; ``PEFTImport`` merges it onto a base). The reader is chosen by the file's content (magic bytes, header
 /// shape), not by its extension, so a renamed file still opens and an impostor gets a message that
 /// says what it really is.
 public enum CheckpointOpener {

@@ -5,7 +5,8 @@ import COpenBLAS
 /// tensor (or the adapter's saved copy of it, first stored in the base's dtype), plus
 /// `(B @ A) * scaling` in `Float` (one `sgemm`, transposed for `fan_in_fan_out` and embeddings; the
 /// scaling rounded to `Float` as PyTorch does a Python scalar), plus bias deltas, rounded once to the
-/// base's dtype (PyTorch's in-place `+=` of an F32 delta into a BF16/F16 weight). peft loads the
+/// base's dtype (PyTorch's in-place `+=` of an F32 delta into a BF16/F16 weight; an embedding's change
+/// is rounded to that dtype first, as `Embedding.merge` does). peft loads the
 /// adapter in F32 on a BF16/F16 base (`autocast_adapter_dtype=True`), which this follows.
 enum LoRAMerge {
     /// The merged tensor's raw bytes in `target.info.dtype`.
