@@ -188,4 +188,38 @@ final class PEFTImportTests: XCTestCase {
             }
         }
     }
+    /// The FuzzPEFTAdapter setting replayed: its regression inputs and hostile configs as the
+    /// `adapter_config.json` of a one-LoRA adapter (A 2x4, B 4x2 on module `m`), opened, merged onto
+    /// a base holding `m.weight` and read: a typed error or a clean read, never a trap.
+    func testHostileConfigsGiveTypedErrors() throws {
+        let adapter = directory.appendingPathComponent("adapter")
+        try FileManager.default.createDirectory(at: adapter, withIntermediateDirectories: true)
+        func safetensors(_ header: String, data: Int, to path: URL) throws {
+            let json = Array(header.utf8)
+            try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json + [UInt8](repeating: 0x3F, count: data)).write(to: path)
+        }
+        try safetensors(#"{"base_model.model.m.lora_A.weight":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]},"base_model.model.m.lora_B.weight":{"dtype":"F32","shape":[4,2],"data_offsets":[32,64]}}"#,
+                        data: 64, to: adapter.appendingPathComponent("adapter_model.safetensors"))
+        let base = directory.appendingPathComponent("base.safetensors")
+        try safetensors(#"{"m.weight":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]},"m.bias":{"dtype":"BF16","shape":[4],"data_offsets":[64,72]}}"#, data: 72, to: base)
+        let seeds = Fixtures.root.deletingLastPathComponent().appendingPathComponent("Fuzz/regressions/FuzzPEFTAdapter")
+        var inputs = try FileManager.default.contentsOfDirectory(at: seeds, includingPropertiesForKeys: nil).map { try Data(contentsOf: $0) }
+        inputs += [#"{"peft_type":"LORA","r":2,"rank_pattern":{"(a+)+$":2}}"#, #"{"peft_type":"LORA","r":2,"alpha_pattern":{"m":1e308}}"#,
+                   #"{"peft_type":"LORA","r":2,"lora_alpha":-3,"use_rslora":true}"#, #"{"peft_type":"LN_TUNING"}"#, #"{"peft_type":"BEFT"}"#,
+                   #"{"peft_type":"LORA","r":9223372036854775807}"#, #"{"peft_type":"LORA","r":2,"target_modules":[1]}"#, "",
+                   #"{"peft_type":"LORA","r":2,"rank_pattern":{"m":9223372036854775807}}"#].map { Data($0.utf8) }
+        var merged = 0
+        for input in inputs {
+            try input.write(to: adapter.appendingPathComponent("adapter_config.json"))
+            do {
+                let opened = try CheckpointOpener.open(adapter.path)
+                let model = try PEFTImport.merged(opened, onto: try CheckpointOpener.open(base.path))
+                for tensor in model.tensors { _ = try TensorDecoder.doubles(of: tensor, in: model) }
+                merged += 1
+            } catch {
+                XCTAssertTrue(error is CategorizedError, "\(String(decoding: input, as: UTF8.self)): \(error)")
+            }
+        }
+        XCTAssertGreaterThanOrEqual(merged, 2)
+    }
 }

@@ -74,7 +74,7 @@ struct PEFTConfigFields {
             case let .number(d) where !integers && d.isFinite: number = d
             default: throw fail(key, integers ? "an object of integers" : "an object of numbers")
             }
-            guard number > 0 || !integers else { throw fail(key, "an object of positive integers") }
+            guard !integers || (number > 0 && number <= Double(1 << 30)) else { throw fail(key, "an object of ranks from 1 to 2^30") }
             out.append(.init(key: name, value: number))
         }
         return out
