@@ -19,6 +19,10 @@ struct ApplyCommand: ParsableCommand {
         apply refuses and names the tensor that differs; --force applies anyway (the result of a \
         forced tensor is then not checked).
 
+        PATCH may be a PEFT adapter directory (adapter_config.json + adapter_model.safetensors or .bin): \
+        OUT is then the merged model peft's merge_and_unload() gives (LORA, LN_TUNING, BEFT, \
+        modules_to_save; DoRA and other methods refused), in the base's tensor order, names and dtypes.
+
         EXIT STATUS: 0 written; 2 bad input (unreadable or corrupt patch or base, output is an input); \
         3 the patch does not fit this base (another base, a tensor the base lacks); 4 OUT could not be \
         written (full disk, permissions; no partial file is left); 70 internal error.
@@ -27,7 +31,7 @@ struct ApplyCommand: ParsableCommand {
     @Argument(help: "The base checkpoint the patch was made from.")
     var base: String
 
-    @Argument(help: "The patch file (from `ckpt patch`).")
+    @Argument(help: "The patch file (from `ckpt patch`), or a PEFT adapter directory (merged as peft's merge_and_unload() does).")
     var patch: String
 
     @Option(name: .shortAndLong, help: "The checkpoint to write.")
@@ -44,6 +48,7 @@ struct ApplyCommand: ParsableCommand {
     func run() throws {
         try runReportingFailures {
             let baseCheckpoint = try stateDict.open(base)
+            if PEFTImport.isAdapterDirectory(patch) { return try applyAdapter(onto: baseCheckpoint) }
             let patchFile = try PatchFile(path: patch)
             let applier = PatchApplier(base: baseCheckpoint, patch: patchFile)
             let report = try applier.apply(to: output, options: .init(force: force))
@@ -60,5 +65,12 @@ struct ApplyCommand: ParsableCommand {
                 }
             }
         }
+    }
+
+    /// `ckpt apply BASE ADAPTER_DIR -o OUT`: the merged model peft's `merge_and_unload()` gives.
+    func applyAdapter(onto baseCheckpoint: any Checkpoint) throws {
+        let report = try PEFTImport.apply(base: baseCheckpoint, adapter: try stateDict.open(patch), to: output)
+        if json { return try printJSON(report) }
+        print("wrote \(report.output): \(report.tensors) tensors (\(report.changed) changed by the \(report.peftType) adapter, \(report.added) added), \(Format.count(report.bytes)) bytes (\(Format.bytes(report.bytes)))")
     }
 }

@@ -26,7 +26,7 @@ struct DiffCommand: ParsableCommand {
     @Argument(help: "The base (pretrained) checkpoint: a .safetensors file, an index, an .h5 file, a PyTorch .bin/.pt/.pth, or a model directory.")
     var base: String
 
-    @Argument(help: "The fine-tuned checkpoint, in any format ckpt reads.")
+    @Argument(help: "The fine-tuned checkpoint, in any format ckpt reads, or a PEFT adapter directory (read as BASE with the adapter merged).")
     var finetuned: String
 
     @OptionGroup var stateDict: StateDictKeyOption
@@ -80,7 +80,7 @@ struct DiffCommand: ParsableCommand {
     private func compare() throws {
         let renames = try map.map { try CheckpointAlignment.loadRenames(path: $0) } ?? [:]
         let baseCheckpoint = try stateDict.open(base)
-        let finetunedCheckpoint = try stateDict.open(finetuned)
+        let finetunedCheckpoint = try stateDict.open(finetuned, onto: baseCheckpoint)
         let progress = standardErrorIsTerminal ? ProgressLine(label: "diff") : nil
         var onProgress: (@Sendable (CheckpointDiff.Progress) -> Void)?
         if let progress { onProgress = { progress.update($0) } }

@@ -10,7 +10,9 @@ struct InspectCommand: ParsableCommand {
         and kind, and how many parameters LayerNorm-only tuning, bias-only tuning (BitFit) and \
         last-N-layers tuning would train. Only headers are read: inspecting a multi-gigabyte file \
         takes milliseconds. For a task patch (`ckpt patch`) it lists what the patch holds instead: \
-        selection, touched tensors (dense, sparse, new), entries, sizes and fingerprints. \
+        selection, touched tensors (dense, sparse, new), entries, sizes and fingerprints. For a PEFT \
+        adapter directory (adapter_config.json) it lists the adapter's own tensors, with its settings \
+        (peft_type, r, lora_alpha, targets, task type, base model) as metadata. \
         With --values it also reads every value (streamed tensor by tensor, two threads) and \
         reports per tensor the number of NaN, infinite and zero elements and the min, max, mean \
         and standard deviation (population, as numpy's default) of the finite ones: a check for \

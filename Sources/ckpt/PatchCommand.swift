@@ -45,8 +45,9 @@ struct PatchCommand: ParsableCommand {
         fingerprints and the kept share) that `PeftModel.from_pretrained(base, OUTPUT)` loads: the changed \
         LayerNorm modules as an LN_TUNING adapter and the task head as modules_to_save. Without --select \
         every change is checked, and a fine-tune that changed anything else (biases, matrices) is \
-        refused. OUTPUT must not exist or be empty. Bias-only (BEFT) adapters and reading PEFT adapters \
-        are not supported.
+        refused. OUTPUT must not exist or be empty. Bias-only (BEFT) adapters are not \
+        exported. FINETUNED may be a PEFT adapter directory: it is read as BASE with the adapter merged \
+        (LORA, LN_TUNING, BEFT; see `man ckpt-apply`); a LoRA needs --select all.
 
         EXIT STATUS: 0 written; 2 bad input (unreadable checkpoint, bad --select, bad mask or map); \
         3 base and fine-tune do not match on a selected tensor; 4 the patch could not be written \
@@ -87,7 +88,7 @@ struct PatchCommand: ParsableCommand {
         try runReportingFailures {
             let selection = try PatchSelection(specs: format == .peft && select.isEmpty ? ["all"] : select)
             let baseCheckpoint = try stateDict.open(base)
-            let finetunedCheckpoint = try stateDict.open(finetuned)
+            let finetunedCheckpoint = try stateDict.open(finetuned, onto: baseCheckpoint)
             for input in baseCheckpoint.files + finetunedCheckpoint.files where FileIdentity.same(output, input) {
                 throw PatchError.outputIsInput(output: output, input: input)
             }

@@ -17,4 +17,10 @@ struct StateDictKeyOption: ParsableArguments {
         }
         return checkpoint
     }
+
+    /// Opens `path` as a fine-tune of `base`: a PEFT adapter directory reads as `base` with the
+    /// adapter merged in; anything else opens as ``open(_:)`` does.
+    func open(_ path: String, onto base: any Checkpoint) throws -> any Checkpoint {
+        try PEFTImport.merged(try open(path), onto: base)
+    }
 }

@@ -23,7 +23,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "The base checkpoint.")
     var base: String
 
-    @Option(help: "The fine-tuned checkpoint the patch should reproduce.")
+    @Option(help: "The fine-tuned checkpoint the patch should reproduce (a PEFT adapter directory: BASE with the adapter merged).")
     var finetuned: String?
 
     @OptionGroup var stateDict: StateDictKeyOption
@@ -36,7 +36,7 @@ struct VerifyCommand: ParsableCommand {
         try runReportingFailures {
             let patchFile = try PatchFile(path: patch)
             let baseCheckpoint = try stateDict.open(base)
-            let finetunedCheckpoint = try finetuned.map { try stateDict.open($0) }
+            let finetunedCheckpoint = try finetuned.map { try stateDict.open($0, onto: baseCheckpoint) }
             let report = try PatchVerifier.verify(patch: patchFile, base: baseCheckpoint, finetuned: finetunedCheckpoint)
             ok = report.ok
             if json {

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Opens whatever a user points at: a safetensors file, a sharded index, an HDF5 file, a PyTorch
-/// (`torch.save` zip) file, or a Hugging Face model directory. The reader is chosen by the file's content (magic bytes, header
+/// (`torch.save` zip) file, a Hugging Face model directory, or a PEFT adapter directory (read alone:
+/// its own tensors; ``PEFTImport`` merges it onto a base). The reader is chosen by the file's content (magic bytes, header
 /// shape), not by its extension, so a renamed file still opens and an impostor gets a message that
 /// says what it really is.
 public enum CheckpointOpener {
@@ -34,6 +35,7 @@ public enum CheckpointOpener {
     /// Picks the weights of a model directory.
     static func openDirectory(_ path: String, options: Options) throws -> any Checkpoint {
         let directory = path.hasSuffix("/") ? path : path + "/"
+        if PEFTAdapter.isAdapterDirectory(path) { return try PEFTAdapter(path: path) { try openFile($0, options: options) } }
         for name in directoryCandidates {
             let candidate = directory + name
             if FileManager.default.fileExists(atPath: candidate) { return try openFile(candidate, options: options) }

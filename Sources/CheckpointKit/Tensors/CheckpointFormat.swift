@@ -14,6 +14,8 @@ public enum CheckpointFormat: String, Sendable, Codable {
     case pyTorch = "pytorch"
     /// PyTorch shards named by a `pytorch_model.bin.index.json`.
     case shardedPyTorch = "pytorch-sharded"
+    /// A PEFT adapter directory (`adapter_config.json` + adapter weights), read on its own.
+    case peftAdapter = "peft-adapter"
 
     /// Whether the checkpoint was read from PyTorch pickle files, which nothing writes back (a
     /// modified copy is safetensors).
