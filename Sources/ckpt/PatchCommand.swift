@@ -46,7 +46,7 @@ struct PatchCommand: ParsableCommand {
         0.21.2). LayerNorm-only changes become an LN_TUNING adapter (exact copies of the changed \
         LayerNorms); changes to nn.Linear biases (BitFit) a BEFT adapter: an F32 delta per layer, chosen \
         so that base + delta rounds to the fine-tune's bias where an F32 delta can (the JSON report's \
-        bias_delta_max_ulp gives the worst distance left, in F32 ULP), with changed LayerNorms saved \
+        bias_delta_max_abs_error and bias_delta_max_ulp give the worst distance left), with changed LayerNorms saved \
         whole in modules_to_save. The task head goes in modules_to_save. Without --select every change \
         is checked; a fine-tune that changed anything else (weight matrices, embeddings, a resized \
         vocabulary, BF16/F16 biases) is refused with the nearest --select that works. OUTPUT must not \
@@ -102,7 +102,7 @@ struct PatchCommand: ParsableCommand {
                 let export = try PEFTExport(maker: maker, plan: plan)
                 let written = try export.write(to: output, base: baseCheckpoint.path, finetuned: finetunedCheckpoint.path)
                 let report = PEFTExportReport(adapter: output, written: written, config: export.config, shares: plan.shares,
-                                              biasDeltaMaxULP: export.biasDeltaMaxULP)
+                                              biasAccuracy: export.biasAccuracy)
                 if json { try printJSON(report) } else { print(report.text) }
                 return
             }

@@ -20,12 +20,13 @@ extension PEFTExport {
         var metadata: [String: String]
         var shares: PatchShares
         var notes: [String]
-        /// BEFT only: see ``PEFTExport/biasDeltaMaxULP``.
+        /// BEFT only: see ``PEFTExport/biasAccuracy``.
         var biasDeltaMaxULP: Int?
+        var biasDeltaMaxAbsoluteError: Double?
 
         enum CodingKeys: String, CodingKey {
             case format, version, base, finetuned, metadata, shares, notes
-            case biasDeltaMaxULP = "bias_delta_max_ulp"
+            case biasDeltaMaxULP = "bias_delta_max_ulp", biasDeltaMaxAbsoluteError = "bias_delta_max_abs_error"
         }
     }
 
@@ -41,7 +42,8 @@ extension PEFTExport {
             .write(to: staging + "/adapter_model.safetensors")
         try PEFTExport.writeJSON(try JSONOutput.report(config), to: staging + "/adapter_config.json")
         let record = Record(base: base, finetuned: finetunedPath, metadata: plan.metadata.encoded(),
-                            shares: plan.shares, notes: plan.notes, biasDeltaMaxULP: biasDeltaMaxULP)
+                            shares: plan.shares, notes: plan.notes, biasDeltaMaxULP: biasAccuracy?.maxULP,
+                            biasDeltaMaxAbsoluteError: biasAccuracy?.maxAbsoluteError)
         try PEFTExport.writeJSON(try JSONOutput.report(record), to: staging + "/ckpt.json")
         if FileManager.default.fileExists(atPath: directory) { rmdir(directory) }
         guard rename(staging, directory) == 0 else {

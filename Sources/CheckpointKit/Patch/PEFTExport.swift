@@ -33,9 +33,9 @@ public struct PEFTExport {
     public var config: PEFTAdapterConfig
     /// The adapter's tensors in the order written (sorted by key, as `safetensors.torch.save_file`).
     var tensors: [Tensor]
-    /// BEFT only: the largest distance, in F32 units in the last place, between a merged bias (base
-    /// + delta) and the fine-tune's; nil for LN_TUNING, whose copies are exact.
-    public var biasDeltaMaxULP: Int?
+    /// BEFT only: how far a merged bias (base + delta) is from the fine-tune's; nil for LN_TUNING,
+    /// whose copies are exact.
+    public var biasAccuracy: PEFTBiasDelta.Accuracy?
     let base: any Checkpoint
     let finetuned: any Checkpoint
     let plan: PatchPlan
@@ -84,18 +84,18 @@ public struct PEFTExport {
                 tensors.append(Tensor(key: "base_model.model.\(PEFTExport.peftName(info.name))", source: try source(of: info), dtype: info.dtype, shape: info.shape))
             }
         }
-        var worst = 0
+        var worst = PEFTBiasDelta.Accuracy()
         for (module, pair) in modules.biases {
             let b = try TensorDecoder.floats(of: pair.base, in: base), f = try TensorDecoder.floats(of: pair.finetuned, in: finetuned)
             guard b.allSatisfy(\.isFinite), f.allSatisfy(\.isFinite) else {
                 throw PEFTExportError.notExpressible(path: finetuned.path, tensor: pair.finetuned.name,
                                                      reason: "non-finite values (NaN or inf); an additive BEFT delta cannot carry them", keep: nil)
             }
-            let (deltas, distance) = PEFTBiasDelta.deltas(base: b, finetuned: f)
-            worst = max(worst, distance)
+            let (deltas, accuracy) = PEFTBiasDelta.deltas(base: b, finetuned: f)
+            worst.merge(accuracy)
             tensors.append(Tensor(key: "base_model.model.\(PEFTExport.peftName(module)).beft_bias", source: .delta(deltas), dtype: .f32, shape: [1, deltas.count]))
         }
-        if method == .beft { biasDeltaMaxULP = worst }
+        if method == .beft { biasAccuracy = worst }
     }
 
     /// Where a parameter of an exported module comes from: the fine-tune's tensor when the plan
@@ -138,7 +138,7 @@ public struct PEFTExport {
         case .new: return "only the fine-tune has it and it is not part of the task head"
         default: break
         }
-        return "a \(role.kind.rawValue) tensor changed; LN_TUNING carries only LayerNorm modules, BEFT only Linear biases (plus whole LayerNorms), modules_to_save only the task head"
+        return "\(role.kind == .embedding ? "an" : "a") \(role.kind.rawValue) tensor changed; LN_TUNING carries only LayerNorm modules, BEFT only Linear biases (plus whole LayerNorms), modules_to_save only the task head"
     }
 
     /// Why a tensor's name or layout is not a PyTorch module parameter PEFT can address (TensorFlow
