@@ -19,10 +19,12 @@ struct PEFTExportModules {
             guard changed else { continue }
             if let problem = PEFTExport.namingProblem(name, tensor: tensor) {
                 refuse(name, problem, isBias: role.kind.isBias)
+            } else if PEFTExportModules.isHead(name) {
+                // By the fine-tune's own name: a prefix search may pair a new head's `classifier.dense`
+                // with the base's `pooler.dense` (RoBERTa), but PEFT saves the head module whole.
+                heads.insert(PEFTExport.topModule(of: name))
             } else if role.kind.isLayerNorm, case .pair = tensor.source, tensor.record.storage != .converted {
                 layerNorms.insert(PEFTExport.module(of: name))
-            } else if role.component == .head {
-                heads.insert(PEFTExport.topModule(of: name))
             } else if role.kind == .bias, case let .pair(pair, _) = tensor.source, tensor.record.storage != .converted {
                 if let problem = PEFTExportModules.beftProblem(pair, finetunedByName: finetunedByName) {
                     refuse(name, problem, isBias: true)
@@ -35,9 +37,14 @@ struct PEFTExportModules {
         }
         // The whole head, changed or not: for a task type peft wraps the head in modules_to_save
         // anyway and would then expect its weights in the adapter.
-        for info in maker.finetuned.tensors where ParameterNames.role(of: info.name, dtype: info.dtype).component == .head {
+        for info in maker.finetuned.tensors where PEFTExportModules.isHead(info.name) {
             heads.insert(PEFTExport.topModule(of: info.name))
         }
+    }
+
+    /// Whether a fine-tune's parameter belongs to its task head (`classifier`, `pre_classifier`, ...).
+    static func isHead(_ name: String) -> Bool {
+        ParameterNames.role(of: PEFTExport.peftName(name), dtype: nil).component == .head
     }
 
     mutating func refuse(_ tensor: String, _ reason: String, isBias: Bool) {
