@@ -44,10 +44,10 @@ struct PatchCommand: ParsableCommand {
         adapter directory (adapter_config.json, adapter_model.safetensors, and ckpt.json with the \
         fingerprints and the kept share) that `PeftModel.from_pretrained(base, OUTPUT)` loads (peft \
         0.21.2). LayerNorm-only changes become an LN_TUNING adapter (exact copies of the changed \
-        LayerNorms); changes to nn.Linear biases (BitFit) a BEFT adapter: an F32 delta per layer, chosen \
-        so that base + delta rounds to the fine-tune's bias where an F32 delta can (the JSON report's \
-        bias_delta_max_abs_error and bias_delta_max_ulp give the worst distance left), with changed LayerNorms saved \
-        whole in modules_to_save. The task head goes in modules_to_save. Without --select every change \
+        LayerNorms); changes to nn.Linear biases (BitFit) a BEFT adapter: the F32 difference fine-tune - \
+        base per layer, which peft adds back (not bit-exact: the JSON report's bias_delta_max_ulp and \
+        bias_delta_max_abs_error give how far base + delta lands from the fine-tune's bias), with the \
+        changed LayerNorms saved whole in modules_to_save. The task head goes in modules_to_save. Without --select every change \
         is checked; a fine-tune that changed anything else (weight matrices, embeddings, a resized \
         vocabulary, BF16/F16 biases) is refused with the nearest --select that works. OUTPUT must not \
         exist or be empty.
