@@ -104,6 +104,8 @@ struct PatchCommand: ParsableCommand {
                 let report = PEFTExportReport(adapter: output, written: written, config: export.config, shares: plan.shares,
                                               biasAccuracy: export.biasAccuracy)
                 if json { try printJSON(report) } else { print(report.text) }
+                let adapter = try CheckpointOpener.open(output + "/adapter_model.safetensors")
+                if let warning = try NonFiniteWarning.message(for: adapter, what: "copied into the adapter") { printError(warning) }
                 return
             }
             var written: PatchFile?

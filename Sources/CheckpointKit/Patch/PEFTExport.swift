@@ -67,7 +67,7 @@ public struct PEFTExport {
         let headModules = modules.heads.sorted()
         let layerNorms = modules.layerNorms.sorted().map(PEFTExport.peftName)
         let biasModules = modules.biases.keys.sorted().map(PEFTExport.peftName)
-        let saved = (method == .beft ? layerNorms : []) + headModules.map(PEFTExport.peftName)
+        let saved = (method == .beft ? layerNorms : []) + headModules
         config.taskType = PEFTExport.taskType(finetuned: maker.finetuned.path, heads: headModules)
         config.targetModules = method == .beft ? biasModules : layerNorms
         config.modulesToSave = saved.isEmpty ? nil : saved
@@ -80,8 +80,8 @@ public struct PEFTExport {
             if modules.layerNorms.contains(module) {
                 let layer = PEFTExport.peftName(module) + (method == .lnTuning ? ".ln_tuning_layers" : "")
                 tensors.append(Tensor(key: "base_model.model.\(layer).\(parameter)", source: try source(of: info), dtype: info.dtype, shape: info.shape))
-            } else if modules.heads.contains(where: { info.name.hasPrefix($0 + ".") }) {
-                tensors.append(Tensor(key: "base_model.model.\(PEFTExport.peftName(info.name))", source: try source(of: info), dtype: info.dtype, shape: info.shape))
+            } else if case let name = PEFTExport.peftName(info.name), modules.heads.contains(where: { name.hasPrefix($0 + ".") }) {
+                tensors.append(Tensor(key: "base_model.model.\(name)", source: try source(of: info), dtype: info.dtype, shape: info.shape))
             }
         }
         var worst = PEFTBiasDelta.Accuracy()
@@ -132,9 +132,9 @@ public struct PEFTExport {
 
     /// Why a changed tensor cannot go into the adapter.
     static func reason(for tensor: PlannedTensor, role: ParameterRole) -> String {
-        if tensor.record.storage == .converted { return "stored in another dtype than the base's (PEFT adapts the base's modules)" }
+        if tensor.record.storage == .converted { return "stored in another dtype than the base's (PEFT loads the adapter onto the base as it is; save the fine-tune in the base's dtype)" }
         switch tensor.source {
-        case .resized: return "its shape changed (tokens added); neither LN_TUNING nor BEFT can resize, and a resized embedding is not carried"
+        case .resized: return "its shape changed (tokens added); PEFT loads onto the base's shapes, so a resized embedding is not exported (ckpt's own patch format carries it)"
         case .new: return "only the fine-tune has it and it is not part of the task head"
         default: break
         }

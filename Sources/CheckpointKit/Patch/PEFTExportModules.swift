@@ -7,38 +7,47 @@ struct PEFTExportModules {
     var layerNorms = Set<String>()
     /// Linear module name -> its bias pair.
     var biases: [String: TensorPair] = [:]
+    /// Top-level head modules, training wrappers removed.
     var heads = Set<String>()
     /// The first changed tensor no method carries, and why.
     var refused: (tensor: String, reason: String)?
     /// Whether any refused tensor is a bias (then `bias` is not part of a selection that works).
     var refusedBias = false
+    /// Whether any refused tensor is a LayerNorm parameter (then `layernorm` is not part of one).
+    var refusedLayerNorm = false
+    /// Whether a refusal is one no selection avoids (a fine-tune stored in another dtype).
+    var refusedWhatever = false
 
     init(maker: PatchMaker, plan: PatchPlan, finetunedByName: [String: TensorInfo]) {
         for tensor in plan.tensors {
             let (name, role, changed) = PEFTExport.describe(tensor)
             guard changed else { continue }
-            if let problem = PEFTExport.namingProblem(name, tensor: tensor) {
-                refuse(name, problem, isBias: role.kind.isBias)
+            if tensor.record.storage == .converted {
+                // A dtype change is planned whatever the selection says.
+                refuse(name, PEFTExport.reason(for: tensor, role: role), role: role)
+                refusedWhatever = true
+            } else if let problem = PEFTExport.namingProblem(name, tensor: tensor) {
+                refuse(name, problem, role: role)
             } else if PEFTExportModules.isHead(name) {
                 // By the fine-tune's own name: a prefix search may pair a new head's `classifier.dense`
                 // with the base's `pooler.dense` (RoBERTa), but PEFT saves the head module whole.
-                heads.insert(PEFTExport.topModule(of: name))
+                heads.insert(PEFTExport.topModule(of: PEFTExport.peftName(name)))
             } else if role.kind.isLayerNorm, case .pair = tensor.source, tensor.record.storage != .converted {
                 layerNorms.insert(PEFTExport.module(of: name))
             } else if role.kind == .bias, case let .pair(pair, _) = tensor.source, tensor.record.storage != .converted {
                 if let problem = PEFTExportModules.beftProblem(pair, finetunedByName: finetunedByName) {
-                    refuse(name, problem, isBias: true)
+                    refuse(name, problem, role: role)
                 } else {
                     biases[PEFTExport.module(of: name)] = pair
                 }
             } else {
-                refuse(name, PEFTExport.reason(for: tensor, role: role), isBias: role.kind.isBias)
+                refuse(name, PEFTExport.reason(for: tensor, role: role), role: role)
             }
         }
         // The whole head, changed or not: for a task type peft wraps the head in modules_to_save
         // anyway and would then expect its weights in the adapter.
         for info in maker.finetuned.tensors where PEFTExportModules.isHead(info.name) {
-            heads.insert(PEFTExport.topModule(of: info.name))
+            heads.insert(PEFTExport.topModule(of: PEFTExport.peftName(info.name)))
         }
     }
 
@@ -47,16 +56,18 @@ struct PEFTExportModules {
         ParameterNames.role(of: PEFTExport.peftName(name), dtype: nil).component == .head
     }
 
-    mutating func refuse(_ tensor: String, _ reason: String, isBias: Bool) {
+    mutating func refuse(_ tensor: String, _ reason: String, role: ParameterRole) {
         if refused == nil { refused = (tensor, reason) }
-        refusedBias = refusedBias || isBias
+        refusedBias = refusedBias || role.kind.isBias
+        refusedLayerNorm = refusedLayerNorm || role.kind.isLayerNorm
     }
 
     /// The nearest `--select` specification whose result an adapter carries: the kinds of change
-    /// that were expressible, or nil when there are none.
+    /// that were expressible, or nil when there are none or no selection avoids a refusal.
     var workingSelection: String? {
+        guard !refusedWhatever else { return nil }
         var terms: [String] = []
-        if !layerNorms.isEmpty { terms.append("layernorm") }
+        if !layerNorms.isEmpty && !refusedLayerNorm { terms.append("layernorm") }
         if !biases.isEmpty && !refusedBias { terms.append("bias") }
         if !heads.isEmpty, !terms.isEmpty { terms.append("head") }
         return terms.isEmpty ? nil : terms.joined(separator: ",")
