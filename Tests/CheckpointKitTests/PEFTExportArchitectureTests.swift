@@ -113,3 +113,19 @@ final class PEFTExportArchitectureTests: XCTestCase {
         XCTAssertEqual(config["target_modules"] as? [String], ["bert.encoder.layer.0.attention.self.query"])
     }
 }
+
+extension PEFTExportArchitectureTests {
+    /// A fine-tune saved from a DistributedDataParallel wrapper (`module.` names): PEFT wraps the
+    /// plain model, so the adapter is the unwrapped one's, byte for byte peft's own.
+    func testWrappedFineTuneGivesThePlainAdapter() throws {
+        let folder = Fixtures.root.appendingPathComponent("peft/bert")
+        let out = directory.appendingPathComponent("adapter").path
+        let result = try CommandRunner.run(["patch", "base", "ft-bias-wrapped", "--format", "peft", "-o", out], workingDirectory: folder)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out + "/adapter_model.safetensors")),
+                       try Data(contentsOf: folder.appendingPathComponent("expected-bias/adapter_model.safetensors")))
+        let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/adapter_config.json"))) as? [String: Any])
+        XCTAssertEqual((config["modules_to_save"] as? [String])?.last, "classifier")
+        XCTAssertFalse((config["target_modules"] as? [String] ?? []).contains { $0.hasPrefix("module.") })
+    }
+}
