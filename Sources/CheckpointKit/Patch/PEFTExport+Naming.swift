@@ -1,5 +1,7 @@
 import Foundation
 
+/// The names an adapter records: the base's directory (`base_model_name_or_path`) and the
+/// `task_type` from the fine-tune's `config.json` or head.
 extension PEFTExport {
     /// The directory a model was loaded from: `path` itself, or the directory of a weights file.
     static func modelDirectory(_ path: String) -> String {
