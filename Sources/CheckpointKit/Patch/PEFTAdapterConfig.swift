@@ -12,7 +12,7 @@ public struct PEFTAdapterConfig: Encodable, Sendable, Equatable {
 
     public var method: Method
     public var baseModelNameOrPath: String
-    /// `SEQ_CLS`, `TOKEN_CLS`, `QUESTION_ANS`, `CAUSAL_LM`, `FEATURE_EXTRACTION`, or nil.
+    /// `SEQ_CLS`, `TOKEN_CLS`, `QUESTION_ANS`, `CAUSAL_LM`, `SEQ_2_SEQ_LM`, `FEATURE_EXTRACTION`, or nil.
     public var taskType: String?
     /// Exact module names: the LayerNorms (LN_TUNING) or Linear layers (BEFT) the adapter targets.
     public var targetModules: [String]

@@ -32,7 +32,8 @@ extension PEFTExport {
     static func taskType(finetuned: String, heads: [String]) -> String? {
         let architectures = modelConfig(finetuned)?["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let table = [("ForSequenceClassification", "SEQ_CLS"), ("ForTokenClassification", "TOKEN_CLS"),
-                     ("ForQuestionAnswering", "QUESTION_ANS"), ("ForCausalLM", "CAUSAL_LM")]
+                     ("ForQuestionAnswering", "QUESTION_ANS"), ("ForCausalLM", "CAUSAL_LM"),
+                     ("LMHeadModel", "CAUSAL_LM"), ("ForConditionalGeneration", "SEQ_2_SEQ_LM")]
         for architecture in architectures {
             if let match = table.first(where: { architecture.hasSuffix($0.0) }) { return match.1 }
         }
