@@ -25,7 +25,7 @@ enum FlagAdvice {
         case .freshHead: return "; pass --num-labels N --seed S to initialise a fresh head"
         case .nameLabels: return " (name the labels in class order with --label-names A,B,...)"
         case .stateSampleCount: return "; pass --samples N (the number of examples summed)"
-        case .keepLayerNormAndHead: return "; --select layernorm,head exports only those (the rest is dropped and reported in ckpt.json)"
+        case let .keepOnly(selection): return "; --select \(selection) exports only those (the rest is dropped and reported in ckpt.json)"
         }
     }
 

@@ -20,6 +20,25 @@ enum NonFiniteWarning {
             nan += found.nan
             inf += found.inf
         }
+        return format(names: names, nan: nan, inf: inf, what: what)
+    }
+
+    /// The warning for every tensor of `checkpoint` (a PEFT adapter file), nil when all are finite.
+    static func message(for checkpoint: any Checkpoint, what: String) throws -> String? {
+        var names: [String] = []
+        var nan = 0, inf = 0
+        for tensor in checkpoint.tensors where tensor.dtype.isDecodable {
+            let stats = try checkpoint.withBytes(of: tensor) { TensorValueStats(tensor, bytes: $0) }
+            guard stats.nan + stats.infinite > 0 else { continue }
+            names.append(tensor.name)
+            nan += stats.nan
+            inf += stats.infinite
+        }
+        return format(names: names, nan: nan, inf: inf, what: what)
+    }
+
+    /// The one wording of the warning, nil when `names` is empty.
+    static func format(names: [String], nan: Int, inf: Int, what: String) -> String? {
         guard !names.isEmpty else { return nil }
         let values = [nan > 0 ? "\(nan) NaN" : nil, inf > 0 ? "\(inf) Inf" : nil].compactMap { $0 }.joined(separator: " and ")
         let list = names.prefix(3).joined(separator: ", ") + (names.count > 3 ? " and \(names.count - 3) more" : "")

@@ -42,11 +42,15 @@ struct PatchCommand: ParsableCommand {
 
         FORMAT (--format): `ckpt` (default) writes the patch file above. `peft` writes OUTPUT as a PEFT \
         adapter directory (adapter_config.json, adapter_model.safetensors, and ckpt.json with the \
-        fingerprints and the kept share) that `PeftModel.from_pretrained(base, OUTPUT)` loads: the changed \
-        LayerNorm modules as an LN_TUNING adapter and the task head as modules_to_save. Without --select \
-        every change is checked, and a fine-tune that changed anything else (biases, matrices) is \
-        refused. OUTPUT must not exist or be empty. Bias-only (BEFT) adapters are not \
-        exported. FINETUNED may be a PEFT adapter directory: it is read as BASE with the adapter merged \
+        fingerprints and the kept share) that `PeftModel.from_pretrained(base, OUTPUT)` loads (peft \
+        0.21.2). LayerNorm-only changes become an LN_TUNING adapter (exact copies of the changed \
+        LayerNorms); changes to nn.Linear biases (BitFit) a BEFT adapter: the F32 difference fine-tune - \
+        base per layer, which peft adds back (not bit-exact: the JSON report's bias_delta_max_ulp and \
+        bias_delta_max_abs_error give how far base + delta lands from the fine-tune's bias), with the \
+        changed LayerNorms saved whole in modules_to_save. The task head goes in modules_to_save. Without --select every change \
+        is checked; a fine-tune that changed anything else (weight matrices, embeddings, a resized \
+        vocabulary, BF16/F16 biases) is refused with the nearest --select that works. OUTPUT must not \
+        exist or be empty. FINETUNED may be a PEFT adapter directory: it is read as BASE with the adapter merged \
         (LORA, LN_TUNING, BEFT; see `man ckpt-apply`); a LoRA needs --select all.
 
         EXIT STATUS: 0 written; 2 bad input (unreadable checkpoint, bad --select, bad mask or map); \
@@ -63,7 +67,7 @@ struct PatchCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The patch file to write (with --format peft: the adapter directory).")
     var output: String
 
-    @Option(help: ArgumentHelp("Output format: ckpt (a patch file) or peft (an LN_TUNING adapter directory).", valueName: "FORMAT"))
+    @Option(help: ArgumentHelp("Output format: ckpt (a patch file) or peft (an LN_TUNING or BEFT adapter directory).", valueName: "FORMAT"))
     var format: PatchOutputFormat = .ckpt
 
     @Option(name: .customLong("select"), help: ArgumentHelp("What to keep (see SELECTION); repeatable.", valueName: "SPEC"))
@@ -98,8 +102,11 @@ struct PatchCommand: ParsableCommand {
             if format == .peft {
                 let export = try PEFTExport(maker: maker, plan: plan)
                 let written = try export.write(to: output, base: baseCheckpoint.path, finetuned: finetunedCheckpoint.path)
-                let report = PEFTExportReport(adapter: output, written: written, config: export.config, shares: plan.shares)
+                let report = PEFTExportReport(adapter: output, written: written, config: export.config, shares: plan.shares,
+                                              biasAccuracy: export.biasAccuracy)
                 if json { try printJSON(report) } else { print(report.text) }
+                let adapter = try CheckpointOpener.open(output + "/adapter_model.safetensors")
+                if let warning = try NonFiniteWarning.message(for: adapter, what: "copied into the adapter") { printError(warning) }
                 return
             }
             var written: PatchFile?

@@ -57,15 +57,18 @@ final class PEFTExportTests: XCTestCase {
         XCTAssertTrue(Set(saved).isSubset(of: Set(fields["modules_to_save"] as? [String] ?? [])), file: file, line: line)
     }
 
-    func testBiasChangeIsRefusedWithTheSelectThatWorks() throws {
+    /// A changed attention bias (besides the LayerNorms) makes it a BEFT adapter: the bias as a
+    /// delta, the LayerNorms whole in modules_to_save (the other architectures' tests check values).
+    func testBiasChangeBecomesBEFT() throws {
         let out = directory.appendingPathComponent("adapter").path
         let result = try export("bias-changed", to: out)
-        XCTAssertEqual(result.status, 2, result.stderr)
-        XCTAssertTrue(result.stderr.contains("bert.encoder.layer.0.attention.self.query.bias"), result.stderr)
-        XCTAssertTrue(result.stderr.contains("--select layernorm,head"), result.stderr)
-        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), [])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/adapter_config.json"))) as? [String: Any])
+        XCTAssertEqual(config["peft_type"] as? String, "BEFT")
+        XCTAssertEqual(config["target_modules"] as? [String], ["bert.encoder.layer.0.attention.self.query"])
+        let ours = try SafetensorsFile(path: out + "/adapter_model.safetensors")
+        XCTAssertTrue(ours.tensors.contains { $0.name == "base_model.model.bert.encoder.layer.0.attention.self.query.beft_bias" })
+        XCTAssertTrue(ours.tensors.contains { $0.name == "base_model.model.bert.embeddings.LayerNorm.weight" })
     }
 
     func testSelectLayerNormAndHeadDropsTheBiasAndSaysSo() throws {

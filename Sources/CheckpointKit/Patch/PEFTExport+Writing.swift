@@ -20,27 +20,30 @@ extension PEFTExport {
         var metadata: [String: String]
         var shares: PatchShares
         var notes: [String]
+        /// BEFT only: see ``PEFTExport/biasAccuracy``.
+        var biasDeltaMaxULP: Int?
+        var biasDeltaMaxAbsoluteError: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case format, version, base, finetuned, metadata, shares, notes
+            case biasDeltaMaxULP = "bias_delta_max_ulp", biasDeltaMaxAbsoluteError = "bias_delta_max_abs_error"
+        }
     }
 
     /// Writes the adapter directory: `adapter_model.safetensors` (through ``SafetensorsWriter``, bytes
-    /// from the fine-tune), `adapter_config.json` and `ckpt.json`. All three go into a fresh
+    /// from the fine-tune, the base or the computed deltas), `adapter_config.json` and `ckpt.json`. All three go into a fresh
     /// temporary directory next to `directory`, which is renamed into place once complete, so a
     /// failure leaves nothing. An existing `directory` must be empty.
     public func write(to directory: String, base: String, finetuned finetunedPath: String) throws -> Written {
         let staging = try PEFTExport.makeStaging(for: directory)
         var published = false
         defer { if !published { try? FileManager.default.removeItem(atPath: staging) } }
-        let checkpoint = finetuned
-        let entries = tensors.map { key, info in
-            SafetensorsWriter.Entry(name: key, dtype: info.dtype, shape: info.shape, location: checkpoint.storedLocation(of: info)) { consume in
-                try checkpoint.withBytes(of: info) { try consume($0) }
-            }
-        }
-        let written = try SafetensorsWriter(metadata: ["format": "pt"], entries: entries)
+        let written = try SafetensorsWriter(metadata: ["format": "pt"], entries: tensors.map(entry))
             .write(to: staging + "/adapter_model.safetensors")
         try PEFTExport.writeJSON(try JSONOutput.report(config), to: staging + "/adapter_config.json")
         let record = Record(base: base, finetuned: finetunedPath, metadata: plan.metadata.encoded(),
-                            shares: plan.shares, notes: plan.notes)
+                            shares: plan.shares, notes: plan.notes, biasDeltaMaxULP: biasAccuracy?.maxULP,
+                            biasDeltaMaxAbsoluteError: biasAccuracy?.maxAbsoluteError)
         try PEFTExport.writeJSON(try JSONOutput.report(record), to: staging + "/ckpt.json")
         if FileManager.default.fileExists(atPath: directory) { rmdir(directory) }
         guard rename(staging, directory) == 0 else {
@@ -48,6 +51,22 @@ extension PEFTExport {
         }
         published = true
         return Written(adapterBytes: written.bytes, tensorCount: tensors.count)
+    }
+
+    /// The writer's entry for one adapter tensor: copied file to file from the fine-tune or the
+    /// base where they are stored plainly, deltas from memory.
+    func entry(_ tensor: Tensor) -> SafetensorsWriter.Entry {
+        switch tensor.source {
+        case let .finetuned(info), let .base(info):
+            let checkpoint: any Checkpoint = { if case .base = tensor.source { return base } else { return finetuned } }()
+            return SafetensorsWriter.Entry(name: tensor.key, dtype: info.dtype, shape: info.shape, location: checkpoint.storedLocation(of: info)) { consume in
+                try checkpoint.withBytes(of: info) { try consume($0) }
+            }
+        case let .delta(values):
+            return SafetensorsWriter.Entry(name: tensor.key, dtype: .f32, shape: tensor.shape) { consume in
+                try values.withUnsafeBytes { try consume($0) }
+            }
+        }
     }
 
     /// A new empty directory beside `directory` (same file system, so the final rename is atomic),

@@ -1,62 +1,121 @@
 import Foundation
 
-/// A fine-tune as a PEFT `LN_TUNING` adapter (`ckpt patch --format peft`): the LayerNorm modules it
-/// changed, copied whole (PEFT's `LNTuningLayer` keeps a full copy of each targeted module), plus its
-/// task head as `modules_to_save`. Bias-only (BEFT) adapters and reading adapters are not done.
+/// A fine-tune as a PEFT adapter (`ckpt patch --format peft`). LayerNorm-only changes become an
+/// `LN_TUNING` adapter (each changed LayerNorm copied whole: PEFT's `LNTuningLayer` keeps a full
+/// copy of the module); changes that include `nn.Linear` biases (BitFit) become a `BEFT` adapter
+/// (additive F32 bias deltas, see ``PEFTBiasDelta``) with the changed LayerNorms saved whole in
+/// `modules_to_save`. The task head goes in `modules_to_save` either way.
 ///
-/// Key names follow peft's `get_peft_model_state_dict` (peft 0.21): `base_model.model.<module>.
-/// ln_tuning_layers.weight` / `.bias` and `base_model.model.<head module>.<parameter>`, the adapter
-/// name stripped. Module names are the fine-tune's (the model PEFT wraps is the task model).
+/// Key names follow peft's `get_peft_model_state_dict` (peft 0.21.2): `base_model.model.<module>.
+/// ln_tuning_layers.weight` / `.bias`, `base_model.model.<module>.beft_bias` and
+/// `base_model.model.<module>.<parameter>` for modules_to_save, the adapter name stripped. Module
+/// names are the fine-tune's (the model PEFT wraps is the task model), training wrappers removed.
 public struct PEFTExport {
+    /// Where an adapter tensor's bytes come from.
+    enum Source {
+        /// The fine-tune's tensor as stored.
+        case finetuned(TensorInfo)
+        /// The base's tensor: a parameter of an exported module that the selection left as it was.
+        case base(TensorInfo)
+        /// A BEFT delta (F32).
+        case delta([Float])
+    }
+
+    /// One tensor of `adapter_model.safetensors`.
+    struct Tensor {
+        var key: String
+        var source: Source
+        var dtype: DType
+        var shape: [Int]
+    }
+
     /// The `adapter_config.json` fields peft reads.
     public var config: PEFTAdapterConfig
     /// The adapter's tensors in the order written (sorted by key, as `safetensors.torch.save_file`).
-    public var tensors: [(key: String, source: TensorInfo)]
+    var tensors: [Tensor]
+    /// BEFT only: how far a merged bias (base + delta) is from the fine-tune's; nil for LN_TUNING,
+    /// whose copies are exact.
+    public var biasAccuracy: PEFTBiasDelta.Accuracy?
+    let base: any Checkpoint
     let finetuned: any Checkpoint
     let plan: PatchPlan
+    let pairsByFinetuned: [String: TensorPair]
+    let plannedByFinetuned: [String: PlannedTensor]
 
-    /// Decides what the adapter holds from `plan` (made by `maker`), or refuses a change that
-    /// LN_TUNING + modules_to_save cannot carry exactly.
+    /// Decides what the adapter holds from `plan` (made by `maker`), or refuses a change that no
+    /// PEFT method here carries exactly.
     public init(maker: PatchMaker, plan: PatchPlan) throws {
+        base = maker.base
         finetuned = maker.finetuned
         self.plan = plan
-        var layerNorms = Set<String>(), heads = Set<String>()
-        for tensor in plan.tensors {
-            let (name, role, changed) = PEFTExport.describe(tensor)
-            guard changed else { continue }
-            if let problem = PEFTExport.namingProblem(name, tensor: tensor) {
-                throw PEFTExportError.notExpressible(path: maker.finetuned.path, tensor: name, reason: problem)
-            }
-            if role.kind.isLayerNorm, case .pair = tensor.source, tensor.record.storage != .converted {
-                layerNorms.insert(PEFTExport.module(of: name))
-            } else if role.component == .head {
-                heads.insert(String(name.split(separator: ".").first ?? Substring(name)))
-            } else {
-                throw PEFTExportError.notExpressible(path: maker.finetuned.path, tensor: name,
-                                                     reason: PEFTExport.reason(for: tensor, role: role))
+        pairsByFinetuned = Dictionary(maker.alignment.pairs.map { ($0.finetuned.name, $0) }, uniquingKeysWith: { a, _ in a })
+        plannedByFinetuned = Dictionary(plan.tensors.map { (PEFTExport.describe($0).0, $0) }, uniquingKeysWith: { a, _ in a })
+        let byName = Dictionary(maker.finetuned.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let modules = PEFTExportModules(maker: maker, plan: plan, finetunedByName: byName)
+        if let (tensor, reason) = modules.refused {
+            throw PEFTExportError.notExpressible(path: maker.finetuned.path, tensor: tensor, reason: reason, keep: modules.workingSelection)
+        }
+        let method: PEFTAdapterConfig.Method = modules.biases.isEmpty ? .lnTuning : .beft
+        guard !modules.layerNorms.isEmpty || !modules.biases.isEmpty else {
+            throw PEFTExportError.noAdaptableChange(path: maker.finetuned.path)
+        }
+        tensors = []
+        config = PEFTAdapterConfig(method: method, baseModelNameOrPath: PEFTExport.baseModelName(path: maker.base.path),
+                                   taskType: nil, targetModules: [], modulesToSave: nil)
+        try collect(modules, method: method)
+        tensors.sort { $0.key < $1.key }
+        let headModules = modules.heads.sorted()
+        let layerNorms = modules.layerNorms.sorted().map(PEFTExport.peftName)
+        let biasModules = modules.biases.keys.sorted().map(PEFTExport.peftName)
+        let saved = (method == .beft ? layerNorms : []) + headModules
+        config.taskType = PEFTExport.taskType(finetuned: maker.finetuned.path, heads: headModules)
+        config.targetModules = method == .beft ? biasModules : layerNorms
+        config.modulesToSave = saved.isEmpty ? nil : saved
+    }
+
+    /// Fills ``tensors``: whole LayerNorm and head modules, and BEFT deltas.
+    mutating func collect(_ modules: PEFTExportModules, method: PEFTAdapterConfig.Method) throws {
+        for info in finetuned.tensors {
+            let module = PEFTExport.module(of: info.name), parameter = info.name.split(separator: ".").last!
+            if modules.layerNorms.contains(module) {
+                let layer = PEFTExport.peftName(module) + (method == .lnTuning ? ".ln_tuning_layers" : "")
+                tensors.append(Tensor(key: "base_model.model.\(layer).\(parameter)", source: try source(of: info), dtype: info.dtype, shape: info.shape))
+            } else if case let name = PEFTExport.peftName(info.name), modules.heads.contains(where: { name.hasPrefix($0 + ".") }) {
+                tensors.append(Tensor(key: "base_model.model.\(name)", source: try source(of: info), dtype: info.dtype, shape: info.shape))
             }
         }
-        guard !layerNorms.isEmpty else { throw PEFTExportError.noLayerNormChanged(path: maker.finetuned.path) }
-        // The whole head, changed or not: for a task type peft wraps the head in modules_to_save
-        // anyway and would then expect its weights in the adapter.
-        for info in maker.finetuned.tensors where ParameterNames.role(of: info.name, dtype: info.dtype).component == .head {
-            heads.insert(String(info.name.split(separator: ".").first ?? Substring(info.name)))
+        var worst = PEFTBiasDelta.Accuracy()
+        for (module, pair) in modules.biases {
+            let b = try TensorDecoder.floats(of: pair.base, in: base), f = try TensorDecoder.floats(of: pair.finetuned, in: finetuned)
+            guard b.allSatisfy(\.isFinite), f.allSatisfy(\.isFinite) else {
+                throw PEFTExportError.notExpressible(path: finetuned.path, tensor: pair.finetuned.name,
+                                                     reason: "non-finite values (NaN or inf); an additive BEFT delta cannot carry them", keep: nil)
+            }
+            let (deltas, accuracy) = PEFTBiasDelta.deltas(base: b, finetuned: f)
+            worst.merge(accuracy)
+            tensors.append(Tensor(key: "base_model.model.\(PEFTExport.peftName(module)).beft_bias", source: .delta(deltas), dtype: .f32, shape: [1, deltas.count]))
         }
-        let targets = layerNorms.sorted(), headModules = heads.sorted()
-        var tensors: [(key: String, source: TensorInfo)] = []
-        for info in maker.finetuned.tensors {
-            let module = PEFTExport.module(of: info.name)
-            if layerNorms.contains(module) {
-                tensors.append(("base_model.model.\(module).ln_tuning_layers.\(info.name.split(separator: ".").last!)", info))
-            } else if headModules.contains(where: { info.name.hasPrefix($0 + ".") }) {
-                tensors.append(("base_model.model.\(info.name)", info))
+        if method == .beft { biasAccuracy = worst }
+    }
+
+    /// Where a parameter of an exported module comes from: the fine-tune's tensor when the plan
+    /// keeps its whole change, the base's when the plan leaves it alone; anything in between (a mask
+    /// or a resize keeping part of a change) is refused, as PEFT modules hold whole tensors.
+    func source(of info: TensorInfo) throws -> Source {
+        if let planned = plannedByFinetuned[info.name] {
+            switch planned.source {
+            case .pair(_, .all) where planned.record.storage != .converted, .whole, .new: return .finetuned(info)
+            default:
+                throw PEFTExportError.notExpressible(path: finetuned.path, tensor: info.name,
+                                                     reason: "the selection keeps only part of its change (or a dtype conversion); PEFT modules hold whole tensors", keep: nil)
             }
         }
-        self.tensors = tensors.sorted { $0.key < $1.key }
-        config = PEFTAdapterConfig(
-            baseModelNameOrPath: PEFTExport.baseModelName(path: maker.base.path),
-            taskType: PEFTExport.taskType(finetuned: maker.finetuned.path, heads: headModules),
-            targetModules: targets, modulesToSave: headModules.isEmpty ? nil : headModules)
+        guard let pair = pairsByFinetuned[info.name], pair.problem == nil, pair.shapeChange == nil, pair.isDirect,
+              pair.base.dtype == pair.finetuned.dtype else {
+            throw PEFTExportError.notExpressible(path: finetuned.path, tensor: info.name,
+                                                 reason: "part of an exported module but not in the selection, and the base has no tensor of the same shape and dtype to keep instead", keep: nil)
+        }
+        return .base(pair.base)
     }
 
     /// The fine-tune's name of a planned tensor, its role, and whether the fine-tune changed it.
@@ -73,14 +132,13 @@ public struct PEFTExport {
 
     /// Why a changed tensor cannot go into the adapter.
     static func reason(for tensor: PlannedTensor, role: ParameterRole) -> String {
-        if tensor.record.storage == .converted { return "stored in another dtype than the base's (LN_TUNING copies the base's modules)" }
+        if tensor.record.storage == .converted { return "stored in another dtype than the base's (PEFT loads the adapter onto the base as it is; save the fine-tune in the base's dtype)" }
         switch tensor.source {
-        case .resized: return "its shape changed (tokens added); LN_TUNING cannot resize"
+        case .resized: return "its shape changed (tokens added); PEFT loads onto the base's shapes, so a resized embedding is not exported (ckpt's own patch format carries it)"
         case .new: return "only the fine-tune has it and it is not part of the task head"
         default: break
         }
-        let what = role.kind.isBias ? "a bias outside LayerNorm" : "a non-LayerNorm \(role.kind.rawValue) tensor"
-        return "\(what) changed; LN_TUNING carries only LayerNorm modules and modules_to_save only the task head"
+        return "\(role.kind == .embedding ? "an" : "a") \(role.kind.rawValue) tensor changed; LN_TUNING carries only LayerNorm modules, BEFT only Linear biases (plus whole LayerNorms), modules_to_save only the task head"
     }
 
     /// Why a tensor's name or layout is not a PyTorch module parameter PEFT can address (TensorFlow
@@ -102,40 +160,13 @@ public struct PEFTExport {
         return String(name[..<dot])
     }
 
-    /// The directory a model was loaded from: `path` itself, or the directory of a weights file.
-    static func modelDirectory(_ path: String) -> String {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return path }
-        let parent = (path as NSString).deletingLastPathComponent
-        return parent.isEmpty ? "." : parent
+    /// The first component of a name (a head's top-level module).
+    static func topModule(of name: String) -> String {
+        String(name.split(separator: ".").first ?? Substring(name))
     }
 
-    /// The model's `config.json`, parsed, or nil.
-    static func modelConfig(_ path: String) -> JSONValue? {
-        let file = modelDirectory(path) + "/config.json"
-        guard FileManager.default.fileExists(atPath: file),
-              let data = try? MappedFile.contents(of: file, maxBytes: 1 << 20) else { return nil }
-        return try? JSONValue.parse(data)
-    }
-
-    /// `base_model_name_or_path`: the base's directory as given, which is what peft records (the
-    /// `name_or_path` the base was loaded from). A config's `_name_or_path` is not used: it often
-    /// names the model the base was itself trained from (all-MiniLM-L6-v2's says
-    /// `nreimers/MiniLM-L6-H384-uncased`).
-    static func baseModelName(path: String) -> String {
-        modelDirectory(path)
-    }
-
-    /// peft's `task_type` from the fine-tune's `architectures` (config.json), else from its head's name.
-    static func taskType(finetuned: String, heads: [String]) -> String? {
-        let architectures = modelConfig(finetuned)?["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let table = [("ForSequenceClassification", "SEQ_CLS"), ("ForTokenClassification", "TOKEN_CLS"),
-                     ("ForQuestionAnswering", "QUESTION_ANS"), ("ForCausalLM", "CAUSAL_LM")]
-        for architecture in architectures {
-            if let match = table.first(where: { architecture.hasSuffix($0.0) }) { return match.1 }
-        }
-        if heads.contains("classifier") || heads.contains("score") { return "SEQ_CLS" }
-        if heads.contains("qa_outputs") { return "QUESTION_ANS" }
-        return heads.isEmpty ? "FEATURE_EXTRACTION" : nil
+    /// A name as PEFT sees it on the unwrapped model: training wrappers (`module.`, `_orig_mod.`) removed.
+    static func peftName(_ name: String) -> String {
+        TrainingWrappers.strip(name)?.name ?? name
     }
 }

@@ -13,7 +13,7 @@ public enum ErrorRemedy: Sendable, Equatable {
     case nameLabels
     /// The number of examples summed has to be given.
     case stateSampleCount
-    /// Only LayerNorm and task-head changes can be exported as a PEFT LN_TUNING adapter; keeping
-    /// just those (and dropping the rest, reported as lossy) would work.
-    case keepLayerNormAndHead
+    /// Only some kinds of change can be exported as a PEFT adapter; keeping just those (a selection
+    /// specification such as `layernorm,bias,head`, the rest dropped and reported as lossy) would work.
+    case keepOnly(selection: String)
 }
