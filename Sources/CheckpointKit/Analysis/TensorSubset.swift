@@ -27,7 +27,9 @@ struct TensorSubset: RandomAccessCollection {
     /// The members that satisfy `isIncluded`, in order.
     func filter(_ isIncluded: (TensorDifference) throws -> Bool) rethrows -> TensorSubset {
         var kept: [Int] = []
-        for member in members where try isIncluded(all[member]) { kept.append(member) }
+        try all.withUnsafeBufferPointer { all in
+            for member in members where try isIncluded(all[member]) { kept.append(member) }
+        }
         return TensorSubset(all, members: kept)
     }
 }
