@@ -60,7 +60,7 @@ public struct FineTuningRegime: Sendable {
     }
 
     public init(_ diff: CheckpointDiff) {
-        let parameters = diff.tensors.filter(\.isParameter)
+        let parameters = TensorSubset(diff.tensors).filter(\.isParameter)
         let changed = parameters.filter { ($0.changed ?? 0) > 0 }
         self.parameters = parameters.reduce(0) { $0 + $1.numel }
         changedParameters = changed.reduce(0) { $0 + ($1.changed ?? 0) }
@@ -81,11 +81,10 @@ public struct FineTuningRegime: Sendable {
         }
         let name = FineTuningRegime.title(of: kind, lastLayerCount: lastLayerCount, identical: diff.isIdentical)
         // A replaced head is not compared (no sums), so its own dtype never counts here.
-        let mixed = parameters.filter { $0.baseDType != $0.finetunedDType }
         let converted = parameters.filter { $0.conversion != nil }
         let savedAs = FineTuningRegime.mostCommon(converted.compactMap(\.conversion))
         self.savedAs = savedAs
-        if let first = mixed.first(where: { $0.conversion == nil }) {
+        if let first = parameters.first(where: { $0.baseDType != $0.finetunedDType && $0.conversion == nil }) {
             detail += "; dtypes differ (\(first.baseDType.rawValue) vs \(first.finetunedDType.rawValue)), so rounding counts as change"
         }
         var line = "regime: \(name) (\(detail))"
@@ -130,13 +129,13 @@ public struct FineTuningRegime: Sendable {
     }
 
     /// Which regime the changed tensors point to, and the detail of the one-line verdict.
-    static func classify(_ diff: CheckpointDiff, parameters: [TensorDifference], changed: [TensorDifference], newTensors: [TensorInfo],
+    static func classify(_ diff: CheckpointDiff, parameters: TensorSubset, changed: TensorSubset, newTensors: [TensorInfo],
                          changedParameters: Int, total: Int) -> (kind: Kind, lastLayerCount: Int?, detail: String) {
         var kind: Kind
         var lastLayerCount: Int? = nil
         let roles = changed.map(\.role)
         let headComponents: Set<Component> = [.head, .pooler, .pretrainingHead]
-        let layerCount = (parameters.compactMap(\.role.layer).max() ?? -1) + 1
+        let layerCount = (parameters.lazy.compactMap(\.role.layer).max() ?? -1) + 1
         let counts = "\(NumberText.grouped(changedParameters)) of \(NumberText.grouped(total)) parameters changed"
         var detail: String
         if parameters.isEmpty, !(diff.onlyInBase.isEmpty && diff.onlyInFinetuned.isEmpty) {
@@ -207,7 +206,7 @@ public struct FineTuningRegime: Sendable {
     /// The lowest layer of a "top k layers" pattern: every changed tensor sits in a layer at or
     /// above it, or above the layer stack (pooler, final norm, head); nothing below it or in the
     /// embeddings changed; and at least 90% of the tensors of those layers changed.
-    static func lowestTrainedLayer(parameters: [TensorDifference], changed: [TensorDifference], layerCount: Int) -> Int? {
+    static func lowestTrainedLayer(parameters: TensorSubset, changed: TensorSubset, layerCount: Int) -> Int? {
         guard layerCount > 0 else { return nil }
         let above: Set<Component> = [.head, .pooler, .pretrainingHead, .finalLayerNorm]
         var lowest = Int.max
@@ -229,7 +228,7 @@ public struct FineTuningRegime: Sendable {
     /// changed in at least half of their elements, not counting the untouched rows of embedding
     /// tables (tokens absent from the training data keep their rows bit for bit in a full
     /// fine-tune).
-    static func isFullFineTune(parameters: [TensorDifference], changed: [TensorDifference]) -> Bool {
+    static func isFullFineTune(parameters: TensorSubset, changed: TensorSubset) -> Bool {
         changed.count == parameters.count && !isSparse(changed)
     }
 
@@ -237,7 +236,7 @@ public struct FineTuningRegime: Sendable {
     /// fine-tuning such as FISH, or a DARE-style dropped update), where the elements of an
     /// embedding table's untouched rows are not counted: a row-sparse embedding is not a sparse
     /// update.
-    static func isSparse(_ changed: [TensorDifference]) -> Bool {
+    static func isSparse(_ changed: TensorSubset) -> Bool {
         guard changed.count >= 2 else { return false }
         let elements = changed.reduce(0) { $0 + touchedElements($1) }
         let changedElements = changed.reduce(0) { $0 + ($1.changed ?? 0) }
@@ -252,7 +251,7 @@ public struct FineTuningRegime: Sendable {
 
     /// "; word_embeddings: 16,086 of 30,522 rows unchanged, tokens absent from the training data",
     /// for each changed embedding table with unchanged rows, largest table first.
-    static func untouchedRowsDetail(_ changed: [TensorDifference]) -> String {
+    static func untouchedRowsDetail(_ changed: TensorSubset) -> String {
         var tables: [TensorDifference] = []
         for tensor in changed {
             guard let rows = tensor.changedRows, let total = tensor.baseShape.first, rows < total else { continue }
@@ -288,7 +287,7 @@ public struct FineTuningRegime: Sendable {
 
     /// ", saved as BF16 (the other 102 tensors are the base rounded to BF16)": what a change of
     /// precision did, apart from training.
-    static func conversionClause(_ dtype: DType, converted: [TensorDifference]) -> String {
+    static func conversionClause(_ dtype: DType, converted: TensorSubset) -> String {
         let untouched = converted.filter { $0.changed == 0 }.count
         let verb = converted.allSatisfy { DTypeConversion.isWidening(from: $0.baseDType, to: $0.finetunedDType) } ? "widened" : "rounded"
         let other = converted.count == untouched ? "all \(untouched)" : "the other \(untouched)"

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Reads the JSON of a safetensors header straight into its members, without a ``JSONValue``
 /// tree for the tensor entries: a header of 100,000 tensors built 400,000 small arrays and
 /// strings (the entry objects, their keys, `shape` and `data_offsets`) only to read them once.
@@ -82,7 +84,7 @@ struct SafetensorsHeaderScanner {
         let start = parser.position
         var dtype: String?
         var shape: [Int]?
-        var offsets: [Int]?
+        var offsets: (begin: Int, end: Int)?
         guard byte(is: "{") else { return nil }
         parser.position += 1
         while true {
@@ -103,8 +105,8 @@ struct SafetensorsHeaderScanner {
                 guard shape == nil, let values = readNaturals() else { return rewind(start) }
                 shape = values
             default:
-                guard offsets == nil, let values = readNaturals(), values.count == 2 else { return rewind(start) }
-                offsets = values
+                guard offsets == nil, let pair = readNaturalPair() else { return rewind(start) }
+                offsets = pair
             }
             parser.skipWhitespace()
             if byte(is: ",") { parser.position += 1; continue }
@@ -113,7 +115,7 @@ struct SafetensorsHeaderScanner {
             break
         }
         guard let dtype, let shape, let offsets else { return rewind(start) }
-        return .entry(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
+        return .entry(name: name, dtype: dtype, shape: shape, begin: offsets.begin, end: offsets.end)
     }
 
     mutating func rewind(_ start: Int) -> Member? {
@@ -129,15 +131,20 @@ struct SafetensorsHeaderScanner {
     /// 1 for `"dtype"`, 2 for `"shape"`, 3 for `"data_offsets"` (position moved past it); 0 for any
     /// other key (position unchanged).
     mutating func readKnownKey() -> Int {
-        for (code, key) in [(1, "\"dtype\""), (2, "\"shape\""), (3, "\"data_offsets\"")] as [(Int, StaticString)] {
-            let count = key.utf8CodeUnitCount
-            guard parser.position + count <= parser.bytes.count else { continue }
-            let matches = key.withUTF8Buffer { expected in
-                (0..<count).allSatisfy { parser.bytes[parser.position + $0] == expected[$0] }
-            }
-            if matches { parser.position += count; return code }
-        }
+        if skip("\"dtype\"") { return 1 }
+        if skip("\"shape\"") { return 2 }
+        if skip("\"data_offsets\"") { return 3 }
         return 0
+    }
+
+    /// Moves past `literal` if the bytes at the position spell it.
+    @inline(__always)
+    mutating func skip(_ literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard parser.position + count <= parser.bytes.count,
+              memcmp(parser.bytes.baseAddress! + parser.position, literal.utf8Start, count) == 0 else { return false }
+        parser.position += count
+        return true
     }
 
     /// An array of plain non-negative integers (no sign, fraction, exponent or leading zero) that
@@ -158,6 +165,24 @@ struct SafetensorsHeaderScanner {
             parser.position += 1
             return values
         }
+    }
+
+    /// `data_offsets`: an array of exactly two plain non-negative integers (what ``readNaturals()``
+    /// reads when it finds two), without an array of its own; nil for anything else.
+    mutating func readNaturalPair() -> (begin: Int, end: Int)? {
+        guard parser.maxArrayCount >= 2, byte(is: "[") else { return nil }
+        parser.position += 1
+        parser.skipWhitespace()
+        guard let begin = readNatural() else { return nil }
+        parser.skipWhitespace()
+        guard byte(is: ",") else { return nil }
+        parser.position += 1
+        parser.skipWhitespace()
+        guard let end = readNatural() else { return nil }
+        parser.skipWhitespace()
+        guard byte(is: "]") else { return nil }
+        parser.position += 1
+        return (begin, end)
     }
 
     mutating func readNatural() -> Int? {

@@ -102,7 +102,8 @@ public struct CheckpointSummary: Sendable, Encodable {
         // Keyed by the enums while counting (a string key is hashed byte by byte, 100,000 times
         // for a mixture-of-experts checkpoint); turned into the report's string keys at the end.
         var dtypes: [DType: DTypeCount] = [:]
-        var byComponent: [Component: Int] = [:]
+        // By ``Component/ordinal``: hashing a `Component` builds its names (see there).
+        var byComponent: [Int?] = Array(repeating: nil, count: Component.allCases.count)
         var byKind: [ParameterKind: Int] = [:]
         var elements = 0, parameters = 0, base = 0, bytes = 0, layers = 0
         var layerNorm = 0, bias = 0, head = 0
@@ -119,7 +120,7 @@ public struct CheckpointSummary: Sendable, Encodable {
             byKind[role.kind, default: 0] += n
             guard role.kind != .buffer else { continue }
             parameters += n
-            byComponent[role.component, default: 0] += n
+            byComponent[role.component.ordinal] = (byComponent[role.component.ordinal] ?? 0) + n
             if role.component == .head || role.component == .pretrainingHead {
                 if role.component == .head { head += n }
                 continue
@@ -138,7 +139,9 @@ public struct CheckpointSummary: Sendable, Encodable {
         self.bytes = bytes
         self.layers = layers
         self.dtypes = Dictionary(uniqueKeysWithValues: dtypes.map { ($0.key.rawValue, $0.value) })
-        parametersByComponent = Dictionary(uniqueKeysWithValues: byComponent.map { ($0.key.rawValue, $0.value) })
+        parametersByComponent = Dictionary(uniqueKeysWithValues: zip(Component.allCases, byComponent).compactMap { component, count in
+            count.map { (component.rawValue, $0) }
+        })
         parametersByKind = Dictionary(uniqueKeysWithValues: byKind.map { ($0.key.rawValue, $0.value) })
         tensors = entries
         func fraction(_ count: Int) -> Double { base == 0 ? 0 : Double(count) / Double(base) }

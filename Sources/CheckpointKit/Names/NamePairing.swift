@@ -41,14 +41,15 @@ struct NamePairing {
     mutating func pairByName(renames: [String: String]) {
         var baseIndex: [String: Int] = [:]
         baseIndex.reserveCapacity(base.count)
-        for (b, tensor) in base.enumerated() where baseIndex[tensor.name] == nil { baseIndex[tensor.name] = b }
+        // Last to first, so that a repeated name keeps its first index (one hash a name, not two).
+        for b in base.indices.reversed() { baseIndex[base[b].name] = b }
         if !renames.isEmpty {
             for (f, tensor) in finetuned.enumerated() {
                 if let target = renames[tensor.name], let b = baseIndex[target], matchOfBase[b] == nil { link(base: b, finetuned: f) }
             }
         }
-        for (f, tensor) in finetuned.enumerated() where !finetunedTaken[f] {
-            if let b = baseIndex[tensor.name], matchOfBase[b] == nil { link(base: b, finetuned: f) }
+        for f in finetuned.indices where !finetunedTaken[f] {
+            if let b = baseIndex[finetuned[f].name], matchOfBase[b] == nil { link(base: b, finetuned: f) }
         }
     }
 

@@ -33,7 +33,7 @@ public enum ParameterNames {
     public static func canonicalize(_ name: String) -> (name: String, isTFKernel: Bool) {
         if let keras = Keras3Names.plainKerasName(name) { return canonicalize(keras) }
         let colonSuffix = TFNames.colonIndexSuffix(of: name)
-        if colonSuffix != nil || name.utf8.contains(UInt8(ascii: "/")) {
+        if colonSuffix != nil || DottedName.containsSlash(name) {
             let (joined, isKernel) = TFNames.canonicalParts(of: name, removing: colonSuffix)
             return (stripModelPrefixes(Array(joined.utf8), original: nil), isKernel)
         }
@@ -99,29 +99,29 @@ public enum ParameterNames {
         static let headFirst = utf8Table(["classifier", "qa_outputs", "pre_classifier", "score", "discriminator_predictions", "sequence_summary"])
         static let pretrainingHeadFirst = utf8Table(["cls", "lm_head", "vocab_transform", "vocab_layer_norm", "vocab_projector", "generator_predictions", "generator_lm_head", "predictions"])
         static let pooler = utf8Table(["pooler"])
-        static let embeddingsLayerNorm = utf8Table(["embeddings.LayerNorm", "embeddings.layer_norm", "emb_ln", "embedding_layernorm"])
+        static let embeddingsLayerNorm = FragmentTable(["embeddings.LayerNorm", "embeddings.layer_norm", "emb_ln", "embedding_layernorm"])
         static let embeddingsFirst = utf8Table(["embeddings"])
-        static let embeddings = utf8Table(["word_embeddings", "position_embeddings", "token_type_embeddings", "embed_tokens", "embed_positions", "embeddings_project"])
+        static let embeddings = FragmentTable(["word_embeddings", "position_embeddings", "token_type_embeddings", "embed_tokens", "embed_positions", "embeddings_project"])
         static let embeddingsGPTFirst = utf8Table(["wte", "wpe"])
         static let finalLayerNormFirst = utf8Table(["ln_f", "norm", "final_layer_norm", "final_layernorm", "LayerNorm", "layer_norm"])
         /// Inside a layer: each component with the fragments that mark it, first match wins.
-        static let inLayer: [(Component, [[UInt8]])] = [
-            (.query, utf8Table(["attention.self.query", "self_attn.q_proj", "attention.q_lin", "attn.q_proj", ".q_proj."])),
-            (.key, utf8Table(["attention.self.key", "self_attn.k_proj", "attention.k_lin", "attn.k_proj", ".k_proj."])),
-            (.value, utf8Table(["attention.self.value", "self_attn.v_proj", "attention.v_lin", "attn.v_proj", ".v_proj."])),
-            (.fusedQKV, utf8Table(["attn.c_attn", "query_key_value", "qkv_proj", "Wqkv"])),
-            (.attentionLayerNorm, utf8Table(["attention.output.LayerNorm", "attention.output.layer_norm", "sa_layer_norm", "ln_1", "input_layernorm"])),
-            (.attentionOutput, utf8Table(["attention.output.dense", "self_attn.o_proj", "attention.out_lin", "attn.c_proj", "attention.dense", "attn.out_proj", "self_attn.out_proj"])),
-            (.intermediateGate, utf8Table(["mlp.gate_proj"])),
-            (.intermediate, utf8Table(["intermediate.dense", "ffn.lin1", "mlp.c_fc", "mlp.up_proj", "mlp.fc1", "dense_h_to_4h", ".fc1."])),
-            (.outputLayerNorm, utf8Table(["output_layer_norm", "ln_2", "post_attention_layernorm", "output.LayerNorm", "output.layer_norm", "final_layer_norm"])),
-            (.output, utf8Table(["output.dense", "ffn.lin2", "mlp.c_proj", "mlp.down_proj", "mlp.fc2", "dense_4h_to_h", ".fc2."])),
+        static let inLayer: [(Component, FragmentTable)] = [
+            (.query, FragmentTable(["attention.self.query", "self_attn.q_proj", "attention.q_lin", "attn.q_proj", ".q_proj."])),
+            (.key, FragmentTable(["attention.self.key", "self_attn.k_proj", "attention.k_lin", "attn.k_proj", ".k_proj."])),
+            (.value, FragmentTable(["attention.self.value", "self_attn.v_proj", "attention.v_lin", "attn.v_proj", ".v_proj."])),
+            (.fusedQKV, FragmentTable(["attn.c_attn", "query_key_value", "qkv_proj", "Wqkv"])),
+            (.attentionLayerNorm, FragmentTable(["attention.output.LayerNorm", "attention.output.layer_norm", "sa_layer_norm", "ln_1", "input_layernorm"])),
+            (.attentionOutput, FragmentTable(["attention.output.dense", "self_attn.o_proj", "attention.out_lin", "attn.c_proj", "attention.dense", "attn.out_proj", "self_attn.out_proj"])),
+            (.intermediateGate, FragmentTable(["mlp.gate_proj"])),
+            (.intermediate, FragmentTable(["intermediate.dense", "ffn.lin1", "mlp.c_fc", "mlp.up_proj", "mlp.fc1", "dense_h_to_4h", ".fc1."])),
+            (.outputLayerNorm, FragmentTable(["output_layer_norm", "ln_2", "post_attention_layernorm", "output.LayerNorm", "output.layer_norm", "final_layer_norm"])),
+            (.output, FragmentTable(["output.dense", "ffn.lin2", "mlp.c_proj", "mlp.down_proj", "mlp.fc2", "dense_4h_to_h", ".fc2."])),
         ]
         static let bufferLast = utf8Table(["position_ids", "token_type_ids", "masked_bias", "inv_freq"])
         static let attnBias = Array("attn.bias".utf8), cAttnBias = Array("c_attn.bias".utf8)
         static let bias = Array("bias".utf8), weight = Array("weight".utf8)
         static let layerNorm = Array("LayerNorm".utf8), layerNormSuffixes = utf8Table(["layer_norm", "layernorm"])
-        static let embeddingsProject = utf8Table(["embeddings_project"])
+        static let embeddingsProject = FragmentTable(["embeddings_project"])
     }
 
     static func component(_ parts: DottedName, layer: Int?) -> Component {

@@ -9,6 +9,11 @@
 enum TFNames {
     /// The `:0` at the end of a TF variable name (before a final line terminator, if any), or nil.
     static func colonIndexSuffix(of name: String) -> Range<String.Index>? {
+        // Almost every name ends in an ASCII letter: neither a digit nor a line terminator, so no
+        // suffix (and no scalar properties or array to look at).
+        if let last = name.utf8.last, last < 0x80, !(0x30...0x39).contains(last), !(0x0A...0x0D).contains(last) {
+            return nil
+        }
         let scalars = name.unicodeScalars
         var ends = [scalars.endIndex]
         if let last = scalars.last, isLineTerminator(last) {

@@ -44,11 +44,11 @@ public enum TrainingWrappers {
     /// A cheap test that lets the common case (no wrapper) skip splitting: every wrapper name
     /// contains `_mod` except DDP's, which starts the name.
     static func mayHaveWrapper(_ name: String) -> Bool {
-        if name.utf8.contains(UInt8(ascii: "/")) { return false }
+        if DottedName.containsSlash(name) { return false }
         if name.utf8.starts(with: "module.".utf8) { return true }
         let bytes = name.utf8
         var index = bytes.startIndex
-        let pattern: [UInt8] = Array("_mod".utf8)
+        let pattern = "_mod".utf8
         while let start = bytes[index...].firstIndex(of: UInt8(ascii: "_")) {
             if bytes[start...].starts(with: pattern) { return true }
             index = bytes.index(after: start)
