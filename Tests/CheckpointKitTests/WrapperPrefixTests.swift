@@ -99,6 +99,20 @@ final class WrapperPrefixTests: XCTestCase {
         XCTAssertTrue(alignment.stripping.isEmpty)
     }
 
+    /// A RobertaModel base keeps `pooler.dense`; RobertaForSequenceClassification (transformers'
+    /// own classes, fixtures/make_peft_fixtures.py) has no pooler but a `classifier.dense`. Both end
+    /// in `dense.weight` / `dense.bias`; a pooler is not a classifier, so nothing pairs them.
+    func testAPoolerIsNeverPairedWithAClassifierHead() throws {
+        let base = try CheckpointOpener.open(Fixtures.path("peft/roberta/base"))
+        let finetuned = try CheckpointOpener.open(Fixtures.path("peft/roberta/ft-layernorm"))
+        let alignment = CheckpointAlignment(base: base.tensors, finetuned: finetuned.tensors)
+        XCTAssertTrue(alignment.stripping.isEmpty)
+        XCTAssertEqual(alignment.pairs.count, 37)
+        XCTAssertEqual(alignment.onlyInBase.map(\.name).sorted(), ["pooler.dense.bias", "pooler.dense.weight"])
+        XCTAssertEqual(alignment.onlyInFinetuned.map(\.name).sorted(),
+                       ["classifier.dense.bias", "classifier.dense.weight", "classifier.out_proj.bias", "classifier.out_proj.weight"])
+    }
+
     /// Many tensors (a mixture-of-experts naming) through a wrapper and through a found prefix:
     /// dictionary passes only (the time is measured in the README, not here).
     func testManyTensorsPairThroughWrappersAndFoundPrefixes() {

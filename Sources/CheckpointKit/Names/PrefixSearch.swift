@@ -34,7 +34,7 @@ enum PrefixSearch {
             for b in bases {
                 for f in finetunes {
                     let pair = Pair(base: b, finetuned: f)
-                    if pair.isShortest { votes[pair, default: 0] += 1 }
+                    if pair.isShortest, keepsComponent(pair, suffix) { votes[pair, default: 0] += 1 }
                 }
             }
         }
@@ -114,6 +114,16 @@ enum PrefixSearch {
             }
         }
         return rest
+    }
+
+    /// False when the stripping would turn one known module into another: a RoBERTa base's
+    /// `pooler.dense.weight` and a classifier's `classifier.dense.weight` share `dense.weight`, but a
+    /// wrapper never changes what a tensor is, so such a vote pairs a pooler with a head and is
+    /// dropped. Computed only for suffixes both sides share.
+    static func keepsComponent(_ pair: Pair, _ suffix: Substring) -> Bool {
+        let base = ParameterNames.role(of: String(pair.base + suffix)).component
+        let finetuned = ParameterNames.role(of: String(pair.finetuned + suffix)).component
+        return base == finetuned
     }
 
     /// `b` for the prefix `a.b.`.
