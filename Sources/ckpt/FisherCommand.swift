@@ -109,11 +109,11 @@ struct FisherCommand: ParsableCommand {
             let dataset = try TaskDataset.load(path: data, options: TaskDatasetOptions(
                 textColumn: textColumn, textPairColumn: textPairColumn, labelColumn: labelColumn, format: format,
                 limit: samples ?? 1024))
-            let tokenizer: WordPieceTokenizer?
+            let tokenizer: (any TextTokenizer)?
             if dataset.textColumn == nil {
                 tokenizer = nil
             } else {
-                tokenizer = try WordPieceTokenizer.load(directory: model)
+                tokenizer = try TokenizerLoader.load(directory: model)
             }
             let estimator = FisherEstimator(model: encoder, tokenizer: tokenizer, options: FisherOptions(
                 kind: kind, parameters: params, samples: samples ?? 1024, maxLength: maxLength, batchSize: batchSize,
