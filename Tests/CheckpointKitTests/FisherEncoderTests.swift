@@ -80,13 +80,17 @@ final class FisherEncoderTests: XCTestCase {
         }
     }
 
-    /// A copy of a fixture model with tensors dropped (`keep` false) and the config edited.
-    func copy(_ model: String, keep: (String) -> Bool = { _ in true }, config: (String) -> String = { $0 }) throws -> String {
+    /// A copy of a fixture model with tensors dropped (`keep` false), renamed, their values edited,
+    /// and the config edited.
+    func copy(_ model: String, keep: (String) -> Bool = { _ in true }, rename: (String) -> String = { $0 },
+              values edit: (String, inout [Float]) -> Void = { _, _ in }, config: (String) -> String = { $0 }) throws -> String {
         let dir = try Fixtures.temporaryDirectory()
         addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
         let file = try SafetensorsFile(path: Self.path("\(model)/model.safetensors"))
-        let entries = try file.tensors.filter { keep($0.name) }.map {
-            FisherFileWriter.Entry(name: $0.name, shape: $0.shape, payload: .f32(try TensorDecoder.floats(of: $0, in: file)))
+        let entries = try file.tensors.filter { keep($0.name) }.map { tensor in
+            var values = try TensorDecoder.floats(of: tensor, in: file)
+            edit(tensor.name, &values)
+            return FisherFileWriter.Entry(name: rename(tensor.name), shape: tensor.shape, payload: .f32(values))
         }
         try FisherFileWriter.write(entries, metadata: ["format": "pt"], to: dir.appendingPathComponent("model.safetensors").path)
         let text = try String(contentsOfFile: Self.path("\(model)/config.json"), encoding: .utf8)
@@ -127,6 +131,23 @@ final class FisherEncoderTests: XCTestCase {
         let learned = try copy("tiny-distilbert-learned", keep: { !$0.contains("position_embeddings") })
         XCTAssertThrowsError(try BertEncoder(directory: learned)) { error in
             guard case .missingTensor? = error as? FisherError else { return XCTFail("\(error)") }
+        }
+    }
+
+    /// A DataParallel `module.` prefix is a training wrapper: the Fisher is the same, under the file's names.
+    func testWrapperPrefix() throws {
+        let dir = try copy("tiny-distilbert", rename: { "module." + $0 })
+        let tensors = try estimate(dir, data: "data.jsonl", kind: .expected)
+        XCTAssertTrue(tensors.allSatisfy { $0.name.hasPrefix("module.distilbert.") || $0.name.hasPrefix("module.pre_classifier") || $0.name.hasPrefix("module.classifier") })
+        let unwrapped = tensors.map { FisherTensor(name: String($0.name.dropFirst(7)), shape: $0.shape, values: $0.values) }
+        XCTAssertLessThan(FisherEstimatorTests.worstRelativeError(unwrapped, try Self.reference("expected-tiny-distilbert-expected.safetensors")), 1e-4)
+    }
+
+    /// A NaN in a weight would make every Fisher value NaN: refused, naming the tensor.
+    func testNonFiniteWeightIsRefused() throws {
+        let dir = try copy("tiny-roberta", values: { name, v in if name.hasSuffix("layer.1.output.LayerNorm.weight") { v[3] = .nan } })
+        XCTAssertThrowsError(try BertEncoder(directory: dir)) { error in
+            XCTAssertEqual(error as? FisherError, .nonFiniteWeight(path: dir + "/model.safetensors", tensor: "roberta.encoder.layer.1.output.LayerNorm.weight", index: 3))
         }
     }
 

@@ -19,7 +19,8 @@ final class BertWeightLoader {
         displayPath = checkpoints.count == 1 ? checkpoints[0].path : path
         for checkpoint in checkpoints {
             for tensor in checkpoint.tensors {
-                let canonical = ParameterNames.canonicalize(tensor.name)
+                // A training wrapper's prefix (`module.` of DataParallel, ...) is not part of the model's names.
+                let canonical = ParameterNames.canonicalize(TrainingWrappers.strip(tensor.name)?.name ?? tensor.name)
                 var name = config.architecture.bertSpelling(of: canonical.name)
                 if canonical.isTFKernel { tfKernels.insert(tensor.name) }
                 if name.hasSuffix(".gamma") { name = String(name.dropLast(6)) + ".weight" }
@@ -29,11 +30,21 @@ final class BertWeightLoader {
         }
     }
 
+    /// The tensor `canonical` decoded to `Float` in PyTorch layout `shape`; refused when it holds
+    /// NaN or an infinity.
     func load(_ canonical: String, _ shape: [Int], as parameter: BertParameter? = nil) throws -> [Float] {
         guard let (tensor, checkpoint) = byName[canonical] else {
             throw FisherError.missingTensor(path: displayPath, tensor: canonical)
         }
         if let parameter { stored[parameter] = tensor.name }
+        let values = try decode(tensor, checkpoint, shape)
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw FisherError.nonFiniteWeight(path: displayPath, tensor: tensor.name, index: bad)
+        }
+        return values
+    }
+
+    private func decode(_ tensor: TensorInfo, _ checkpoint: any Checkpoint, _ shape: [Int]) throws -> [Float] {
         let isKernel = tfKernels.contains(tensor.name)
         if !isKernel && (tensor.shape == shape || (tensor.elementCount == shape.reduce(1, *) && shape.count == 1)) {
             return try TensorDecoder.floats(of: tensor, in: checkpoint)
