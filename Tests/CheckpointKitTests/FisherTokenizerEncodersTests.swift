@@ -57,6 +57,12 @@ final class FisherTokenizerEncodersTests: XCTestCase {
         try check(try UnigramTokenizer(tokenizerJSON: Fixtures.path("fisher-encoders/unigram/tokenizer.json")), "unigram")
     }
 
+    /// XLM-R's layout: SentencePiece's precompiled character map (here a small rule set trained into a
+    /// SentencePiece model and converted by transformers) + Replace, Metaspace, Unigram.
+    func testSentencePieceWithPrecompiledMapMatchesTokenizers() throws {
+        try check(try UnigramTokenizer(tokenizerJSON: Fixtures.path("fisher-encoders/sentencepiece/tokenizer.json")), "sentencepiece")
+    }
+
     /// The loader picks the tokenizer by the model type of tokenizer.json.
     func testLoaderDispatchesOnModelType() throws {
         let dir = try Fixtures.temporaryDirectory()

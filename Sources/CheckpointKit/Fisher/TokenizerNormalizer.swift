@@ -2,8 +2,9 @@ import Foundation
 
 /// The `normalizer` of a `tokenizer.json` for the BPE and Unigram tokenizers: a chain of Unicode
 /// normalization forms, lowercasing, literal replacements and collapsing runs of a character.
-/// Anything else (SentencePiece's precompiled character map, regular expressions other than
+/// Anything else (regular expressions other than
 /// `" {2,}"`) is refused at load: a tokenizer that guesses would give wrong ids silently.
+/// SentencePiece's precompiled character map (XLM-R) is ``PrecompiledCharsmap``.
 struct TokenizerNormalizer: Sendable {
     enum Step: Sendable, Equatable {
         case nfc, nfd, nfkc, nfkd, lowercase
@@ -11,6 +12,10 @@ struct TokenizerNormalizer: Sendable {
         case replace(String, String)
         /// Runs of two or more of this character become `with` (the regex `" {2,}"`).
         case collapse(Character, with: String)
+        /// SentencePiece's rules (XLM-R's `nmt_nfkc`).
+        case precompiled(PrecompiledCharsmap)
+        /// Removes White_Space characters at the start and/or end.
+        case strip(left: Bool, right: Bool)
     }
     let steps: [Step]
 
@@ -26,6 +31,12 @@ struct TokenizerNormalizer: Sendable {
             case "NFKC": steps.append(.nfkc)
             case "NFKD": steps.append(.nfkd)
             case "Lowercase": steps.append(.lowercase)
+            case "Strip": steps.append(.strip(left: step["strip_left"] == .bool(true), right: step["strip_right"] == .bool(true)))
+            case "Precompiled":
+                guard let blob = step["precompiled_charsmap"]?.stringValue, let map = PrecompiledCharsmap(base64: blob) else {
+                    throw file.invalid("Precompiled normalizer: precompiled_charsmap is not a valid SentencePiece character map")
+                }
+                steps.append(.precompiled(map))
             case "Replace":
                 guard let content = step["content"]?.stringValue else { throw file.invalid("Replace normalizer has no content") }
                 if let literal = step["pattern"]?["String"]?.stringValue, !literal.isEmpty {
@@ -36,7 +47,7 @@ struct TokenizerNormalizer: Sendable {
                     throw file.invalid("Replace normalizer pattern is not supported (a literal string or \" {2,}\")")
                 }
             default:
-                throw file.invalid("normalizer \(type) is not supported (NFC, NFD, NFKC, NFKD, Lowercase, Replace are)")
+                throw file.invalid("normalizer \(type) is not supported (NFC, NFD, NFKC, NFKD, Lowercase, Strip, Replace, Precompiled are)")
             }
         }
         self.steps = steps
@@ -57,6 +68,12 @@ struct TokenizerNormalizer: Sendable {
             case .nfkc: s = s.precomposedStringWithCompatibilityMapping
             case .nfkd: s = s.decomposedStringWithCompatibilityMapping
             case .lowercase: s = s.lowercased()
+            case let .precompiled(map): s = map.apply(s)
+            case let .strip(left, right):
+                var scalars = Substring(s).unicodeScalars
+                while left, let first = scalars.first, first.properties.isWhitespace { scalars.removeFirst() }
+                while right, let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
+                s = String(scalars)
             case let .replace(pattern, content): s = s.replacingOccurrences(of: pattern, with: content, options: .literal)
             case let .collapse(c, content):
                 var out = String.UnicodeScalarView()

@@ -56,10 +56,9 @@ public final class UnigramTokenizer: TextTokenizer, @unchecked Sendable {
             }
             guard score.isFinite else { throw file.invalid("piece \(id) has a score that is not finite") }
             scores.append(score)
-            if pieces[piece] == nil {
-                pieces[piece] = Int32(id)
-                trie.insert(Array(piece.utf8), id: Int32(id))
-            }
+            // A piece listed twice (XLM-R's conversion lists `<unk>` twice) takes its last id, as in `tokenizers`.
+            pieces[piece] = Int32(id)
+            trie.insert(Array(piece.utf8), id: Int32(id))
         }
         self.trie = trie
         self.scores = scores
