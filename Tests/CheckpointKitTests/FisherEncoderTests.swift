@@ -169,8 +169,9 @@ final class FisherEncoderTests: XCTestCase {
         }
     }
 
-    /// RoBERTa's table of 40 rows after padding index 1 holds 38 tokens: longer inputs are cut there;
-    /// DistilBERT has no token types, so a token type 1 is refused with the data line.
+    /// RoBERTa's table of 40 rows after padding index 1 holds 38 tokens: longer inputs are cut there.
+    /// DistilBERT takes no token types (its tokenizer returns none): a pair's types are dropped, and
+    /// RoBERTa's single type refuses a type 1 with the data line.
     func testLengthAndTokenTypeLimits() throws {
         let config = try BertConfig.load(directory: Self.path("tiny-roberta"))
         XCTAssertEqual(config.maxSequenceLength, 38)
@@ -186,8 +187,11 @@ final class FisherEncoderTests: XCTestCase {
         try "{\"input_ids\":[0,5,6,2],\"token_type_ids\":[0,0,1,1],\"label\":1}\n".write(toFile: typed, atomically: true, encoding: .utf8)
         let distil = FisherEstimator(model: try BertEncoder(directory: Self.path("tiny-distilbert")), tokenizer: nil,
                                      options: FisherOptions(kind: .empirical, parameters: .both, samples: nil))
-        XCTAssertThrowsError(try distil.encode(try TaskDataset.load(path: typed))) { error in
-            guard case .invalidData? = error as? FisherError else { return XCTFail("\(error)") }
+        XCTAssertEqual(try distil.encode(try TaskDataset.load(path: typed)).first?.input.tokenTypeIds, [0, 0, 0, 0])
+        XCTAssertThrowsError(try estimator.encode(try TaskDataset.load(path: typed))) { error in
+            guard case let .invalidData(_, line, reason)? = error as? FisherError else { return XCTFail("\(error)") }
+            XCTAssertEqual(line, 1)
+            XCTAssertTrue(reason.contains("token type 1"), reason)
         }
     }
 }

@@ -54,6 +54,8 @@ public final class FisherEstimator {
                 guard let tokenizer else { throw .missingTokenizer(directory: model.path) }
                 input = tokenizer.encode(example.text ?? "", pair: example.textPair, maxLength: maxLength)
             }
+            // DistilBERT takes no token types: a BERT tokenizer's pair types (or a JSONL file's) do not apply.
+            if !config.architecture.hasTokenTypes { input.tokenTypeIds = [Int32](repeating: 0, count: input.inputIds.count) }
             if let bad = input.inputIds.first(where: { Int($0) >= config.vocabSize }) {
                 throw .invalidData(path: dataset.path, line: example.line, reason: "token id \(bad) is outside the vocabulary (\(config.vocabSize) tokens)")
             }

@@ -140,6 +140,13 @@ struct AddedTokens: Sendable {
         var rstrip: Bool
     }
     let tokens: [Token]
+    /// The tokens by their first scalar, so that text is scanned in time linear in its length.
+    private let byFirstScalar: [Unicode.Scalar: [Token]]
+
+    init(tokens: [Token]) {
+        self.tokens = tokens
+        byFirstScalar = Dictionary(grouping: tokens.filter { !$0.scalars.isEmpty }, by: { $0.scalars[0] })
+    }
 
     /// A piece of the text: plain text to tokenize, or an added token's id.
     enum Segment: Equatable {
@@ -168,7 +175,7 @@ struct AddedTokens: Sendable {
 
     private func longestMatch(_ scalars: [Unicode.Scalar], at i: Int) -> Token? {
         var best: Token?
-        for token in tokens where token.scalars.count <= scalars.count - i && token.scalars.count > (best?.scalars.count ?? 0) {
+        for token in byFirstScalar[scalars[i]] ?? [] where token.scalars.count <= scalars.count - i && token.scalars.count > (best?.scalars.count ?? 0) {
             if scalars[i..<(i + token.scalars.count)].elementsEqual(token.scalars) { best = token }
         }
         return best
