@@ -49,6 +49,7 @@ seed() {
         FuzzHDF5) copy_seeds "$dir" "$fixtures" -- -name '*.h5' -size -300k ;;
         FuzzPatch) copy_seeds "$dir" "$fixtures" -- -name '*.patch' -size -200k ;;
         FuzzTokenizer) copy_seeds "$dir" "$fixtures" -- \( -name 'vocab.txt' -o -name 'tokenizer.json' \) -size -64k ;;
+        FuzzTokenizerJSON) copy_seeds "$dir" "$fixtures" -- -name 'tokenizer.json' -size -64k ;;
         FuzzTaskData) copy_seeds "$dir" "$fixtures" "$shared_data" -- \( -name '*.tsv' -o -name '*.csv' -o -name '*.jsonl' \) -size -100k ;;
         FuzzPEFTAdapter) copy_seeds "$dir" "$fixtures/peft-import" "$fixtures/peft" -- -name 'adapter_config.json' ;;
         FuzzPyTorch) copy_seeds "$dir" "$fixtures/torch" -- \( -name '*.bin' -o -name '*.pt' -o -name '*.pth' -o -name '*.ckpt' \) -size -300k ;;

@@ -13,8 +13,9 @@ struct FisherCommand: ParsableCommand {
         commandName: "fisher",
         abstract: "Diagonal Fisher information of LayerNorm/bias parameters, computed natively.",
         discussion: """
-        MODEL is a Hugging Face directory of a BERT-family sequence classifier (config.json, \
-        model.safetensors, tokenizer.json or vocab.txt). Gradients of log p(y|x) are taken one example \
+        MODEL is a Hugging Face directory of a sequence classifier: BERT, MiniLM, ELECTRA, RoBERTa, \
+        XLM-RoBERTa or DistilBERT (config.json, weights, tokenizer.json or vocab.txt; WordPiece, \
+        byte-level BPE or Unigram tokenizers). Gradients of log p(y|x) are taken one example \
         at a time (the forward runs batched); the Fisher is the mean of their squares. A checkpoint \
         without a head takes --num-labels N --seed S (fresh head, as FISH does). With --from-grads, a \
         file of squared-gradient sums from another framework is turned into a Fisher file instead.
@@ -109,11 +110,11 @@ struct FisherCommand: ParsableCommand {
             let dataset = try TaskDataset.load(path: data, options: TaskDatasetOptions(
                 textColumn: textColumn, textPairColumn: textPairColumn, labelColumn: labelColumn, format: format,
                 limit: samples ?? 1024))
-            let tokenizer: WordPieceTokenizer?
+            let tokenizer: (any TextTokenizer)?
             if dataset.textColumn == nil {
                 tokenizer = nil
             } else {
-                tokenizer = try WordPieceTokenizer.load(directory: model)
+                tokenizer = try TokenizerLoader.load(directory: model)
             }
             let estimator = FisherEstimator(model: encoder, tokenizer: tokenizer, options: FisherOptions(
                 kind: kind, parameters: params, samples: samples ?? 1024, maxLength: maxLength, batchSize: batchSize,

@@ -142,9 +142,9 @@ final class FisherInputTests: XCTestCase {
     }
 
     func testUnsupportedArchitectureSuggestsFromGrads() throws {
-        let dir = try tinyCopy(config: { $0.replacingOccurrences(of: "\"model_type\": \"bert\"", with: "\"model_type\": \"roberta\"") })
+        let dir = try tinyCopy(config: { $0.replacingOccurrences(of: "\"model_type\": \"bert\"", with: "\"model_type\": \"deberta-v2\"") })
         expect(try BertEncoder(directory: dir)) {
-            if case let .unsupportedArchitecture(_, type, _) = $0 { return type == "roberta" && $0.remedy == .supplyGradients }
+            if case let .unsupportedArchitecture(_, type, _) = $0 { return type == "deberta-v2" && $0.remedy == .supplyGradients }
             return false
         }
     }

@@ -1,9 +1,10 @@
 import Foundation
 
-/// The weights of a `BertForSequenceClassification` (or a `BertModel` plus a fresh head), decoded to
-/// `Float`, with the names the checkpoint gives them.
+/// The weights of a `BertForSequenceClassification` (or a `BertModel` plus a fresh head), or of the
+/// ELECTRA, RoBERTa / XLM-R and DistilBERT equivalents (``EncoderArchitecture``), decoded to `Float`,
+/// with the names the checkpoint gives them.
 ///
-/// Names may carry the `bert.` prefix or not, and LayerNorms may use the legacy `gamma`/`beta`.
+/// Names may carry a model prefix or not, and LayerNorms may use the legacy `gamma`/`beta`.
 public final class BertEncoder: @unchecked Sendable {
     struct Linear {
         var weight: FloatStorage  // [out, in], row-major
@@ -42,12 +43,11 @@ public final class BertEncoder: @unchecked Sendable {
     /// ELECTRA's projection from the embedding size to the hidden size, if they differ.
     let embeddingsProjection: Linear?
     let layers: [Layer]
-    /// BERT's pooler (tanh) or ELECTRA's `classifier.dense` (GELU), applied to [CLS].
+    /// The head's dense layer on the first token: BERT's pooler (tanh), ELECTRA's and RoBERTa's
+    /// `classifier.dense` (GELU, tanh), DistilBERT's `pre_classifier` (ReLU).
     let pooler: Linear
-    /// `classifier` (BERT) or `classifier.out_proj` (ELECTRA).
+    /// `classifier` (BERT, DistilBERT) or `classifier.out_proj` (ELECTRA, RoBERTa).
     let classifier: Linear
-    /// Whether the head is ELECTRA's (GELU after `pooler`) rather than BERT's (tanh).
-    let electraHead: Bool
 
     /// The parameters this model has, bottom to top.
     public var parameters: [BertParameter] {
@@ -94,12 +94,11 @@ public final class BertEncoder: @unchecked Sendable {
         let loader = BertWeightLoader(config: config, checkpoints: checkpoints, path: path)
         let h = config.hiddenSize, emb = config.embeddingSize
         wordEmbeddings = FloatStorage(try loader.load("embeddings.word_embeddings.weight", [config.vocabSize, emb]))
-        positionEmbeddings = FloatStorage(try loader.load("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, emb]))
-        tokenTypeEmbeddings = FloatStorage(try loader.load("embeddings.token_type_embeddings.weight", [config.typeVocabSize, emb]))
+        positionEmbeddings = FloatStorage(try loader.positionEmbeddings())
+        tokenTypeEmbeddings = FloatStorage(try loader.tokenTypeEmbeddings())
         embeddingsNorm = try loader.norm("embeddings.LayerNorm", weight: .embeddingsNorm(bias: false), bias: .embeddingsNorm(bias: true), size: emb)
         embeddingsProjection = emb == h ? nil : try loader.linear("embeddings_project", out: h, in: emb, bias: .embeddingsProjectionBias)
         layers = try (0..<config.numHiddenLayers).map { try loader.layer($0) }
-        electraHead = config.usesElectraHead
         let head = try loader.head(freshHead: freshHead)
         pooler = head.pooler
         classifier = head.classifier

@@ -52,14 +52,7 @@ extension BertRunner {
             for e in 0..<b { (grads + e * stride + off).update(from: seed + e * numLabels, count: numLabels) }
         }
         BLAS.linearBackward(seed, rows: b, outFeatures: numLabels, weight: model.classifier.weight.pointer, inFeatures: h, into: w.dPooled.pointer)
-        if model.electraHead {
-            for i in 0..<(b * h) { w.dPooled.pointer[i] *= headGrad.pointer[i] }
-        } else {
-            for i in 0..<(b * h) {
-                let t = pooled.pointer[i]
-                w.dPooled.pointer[i] *= 1 - t * t
-            }
-        }
+        for i in 0..<(b * h) { w.dPooled.pointer[i] *= headGrad.pointer[i] }
         if let off = layout.offsets[.poolerBias] {
             for e in 0..<b { (grads + e * stride + off).update(from: w.dPooled.pointer + e * h, count: h) }
         }

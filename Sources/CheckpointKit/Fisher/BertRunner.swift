@@ -1,6 +1,6 @@
 import Foundation
 
-/// Runs `BertForSequenceClassification` in eval mode (no dropout) on packed batches and keeps
+/// Runs `BertForSequenceClassification` (or an ``EncoderArchitecture`` sibling) in eval mode (no dropout) on packed batches and keeps
 /// what the backward pass needs: normalized LayerNorm inputs and inverse deviations, the QKV
 /// projections, the attention probabilities, GELU derivatives and the pooler output.
 ///
@@ -27,7 +27,7 @@ final class BertRunner {
     let outXhat: [ScratchBuffer]
     let outRstd: [ScratchBuffer]
     let pooled = ScratchBuffer()
-    /// GELU derivative of ELECTRA's head dense layer.
+    /// Derivative of the head's activation at each entry of `pooled`.
     let headGrad = ScratchBuffer()
     let logits = ScratchBuffer()
     /// Start of each example's `heads x L x L` probabilities in `probs[l]`.
@@ -92,14 +92,24 @@ final class BertRunner {
         reserve(for: batch)
         let n = batch.rows, h = hidden
         let x = self.x.pointer
-        // Embeddings: word + position + token type, LayerNorm, and ELECTRA's projection if any.
+        // Embeddings: word + position (numbered per the architecture) + token type (a zero row for
+        // DistilBERT), LayerNorm, and ELECTRA's projection if any.
         let e = embeddingSize
         let embedded = model.embeddingsProjection == nil ? x : tmp.pointer
         let word = model.wordEmbeddings.pointer, position = model.positionEmbeddings.pointer, type = model.tokenTypeEmbeddings.pointer
+        let positions = model.config.positions
         for b in 0..<batch.count {
+            var nonPadding: Int32 = 0
             for r in batch.offsets[b]..<batch.offsets[b + 1] {
-                let t = r - batch.offsets[b]
-                let w = word + Int(batch.inputIds[r]) * e, p = position + t * e, ty = type + Int(batch.tokenTypeIds[r]) * e
+                let id = batch.inputIds[r]
+                let t: Int
+                switch positions {
+                case .sequential: t = r - batch.offsets[b]
+                case let .afterPadding(paddingIdx):
+                    if id != paddingIdx { nonPadding += 1 }
+                    t = Int(id == paddingIdx ? paddingIdx : paddingIdx + nonPadding)
+                }
+                let w = word + Int(id) * e, p = position + t * e, ty = type + Int(batch.tokenTypeIds[r]) * e
                 let row = embedded + r * e
                 for j in 0..<e { row[j] = w[j] + p[j] + ty[j] }
             }
@@ -132,16 +142,11 @@ final class BertRunner {
                       xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, output: x)
         }
 
-        // Pooler (tanh of a dense layer on [CLS]) or ELECTRA's dense + GELU, then the classifier.
+        // The head's dense layer on the first token and its activation (tanh, GELU or ReLU), then the classifier.
         let b = batch.count
         for i in 0..<b { (cls.pointer + i * h).update(from: x + batch.offsets[i] * h, count: h) }
         BLAS.linear(cls.pointer, rows: b, inFeatures: h, weight: model.pooler.weight.pointer, outFeatures: h, into: pooled.pointer)
-        if model.electraHead {
-            geluInPlace(pooled.pointer, rows: b, cols: h, bias: model.pooler.bias.pointer, derivative: headGrad.pointer)
-        } else {
-            addBias(pooled.pointer, rows: b, cols: h, bias: model.pooler.bias.pointer)
-            for i in 0..<(b * h) { pooled.pointer[i] = tanhf(pooled.pointer[i]) }
-        }
+        headActivation(pooled.pointer, count: b * h, bias: model.pooler.bias.pointer, cols: h)
         BLAS.linear(pooled.pointer, rows: b, inFeatures: h, weight: model.classifier.weight.pointer, outFeatures: numLabels, into: logits.pointer)
         addBias(logits.pointer, rows: b, cols: numLabels, bias: model.classifier.bias.pointer)
         return logits.pointer
@@ -215,6 +220,28 @@ final class BertRunner {
                 let cdf = 0.5 * (1 + erff(v * invSqrt2))
                 der[j] = cdf + v * invSqrt2Pi * expf(-0.5 * v * v)
                 row[j] = v * cdf
+            }
+        }
+    }
+
+    /// Adds the bias and applies the architecture's head activation to `count` entries (rows of
+    /// `cols`), keeping its derivative in `headGrad`.
+    private func headActivation(_ y: UnsafeMutablePointer<Float>, count: Int, bias: UnsafePointer<Float>, cols: Int) {
+        let der = headGrad.pointer
+        switch model.config.architecture.headActivation {
+        case .gelu:
+            geluInPlace(y, rows: count / cols, cols: cols, bias: bias, derivative: der)
+        case .tanh:
+            for i in 0..<count {
+                let t = tanhf(y[i] + bias[i % cols])
+                y[i] = t
+                der[i] = 1 - t * t
+            }
+        case .relu:
+            for i in 0..<count {
+                let v = y[i] + bias[i % cols]
+                y[i] = max(v, 0)
+                der[i] = v > 0 ? 1 : 0
             }
         }
     }

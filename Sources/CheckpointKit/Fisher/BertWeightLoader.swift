@@ -1,7 +1,7 @@
 import Foundation
 
-/// Reads the encoder's weights by canonical name (any model prefix, legacy `gamma`/`beta`,
-/// TensorFlow kernels transposed on load) and remembers the stored name of every trainable
+/// Reads the encoder's weights by canonical name in BERT's spelling (any model prefix, legacy
+/// `gamma`/`beta`, DistilBERT's module names, TensorFlow kernels transposed on load) and remembers the stored name of every trainable
 /// parameter it read, so that a Fisher file uses the checkpoint's own names.
 final class BertWeightLoader {
     typealias Linear = BertEncoder.Linear
@@ -19,8 +19,9 @@ final class BertWeightLoader {
         displayPath = checkpoints.count == 1 ? checkpoints[0].path : path
         for checkpoint in checkpoints {
             for tensor in checkpoint.tensors {
-                let canonical = ParameterNames.canonicalize(tensor.name)
-                var name = canonical.name
+                // A training wrapper's prefix (`module.` of DataParallel, ...) is not part of the model's names.
+                let canonical = ParameterNames.canonicalize(TrainingWrappers.strip(tensor.name)?.name ?? tensor.name)
+                var name = config.architecture.bertSpelling(of: canonical.name)
                 if canonical.isTFKernel { tfKernels.insert(tensor.name) }
                 if name.hasSuffix(".gamma") { name = String(name.dropLast(6)) + ".weight" }
                 if name.hasSuffix(".beta") { name = String(name.dropLast(5)) + ".bias" }
@@ -29,11 +30,21 @@ final class BertWeightLoader {
         }
     }
 
+    /// The tensor `canonical` decoded to `Float` in PyTorch layout `shape`; refused when it holds
+    /// NaN or an infinity.
     func load(_ canonical: String, _ shape: [Int], as parameter: BertParameter? = nil) throws -> [Float] {
         guard let (tensor, checkpoint) = byName[canonical] else {
             throw FisherError.missingTensor(path: displayPath, tensor: canonical)
         }
         if let parameter { stored[parameter] = tensor.name }
+        let values = try decode(tensor, checkpoint, shape)
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw FisherError.nonFiniteWeight(path: displayPath, tensor: tensor.name, index: bad)
+        }
+        return values
+    }
+
+    private func decode(_ tensor: TensorInfo, _ checkpoint: any Checkpoint, _ shape: [Int]) throws -> [Float] {
         let isKernel = tfKernels.contains(tensor.name)
         if !isKernel && (tensor.shape == shape || (tensor.elementCount == shape.reduce(1, *) && shape.count == 1)) {
             return try TensorDecoder.floats(of: tensor, in: checkpoint)
@@ -86,11 +97,12 @@ final class BertWeightLoader {
         var isFresh: Bool
     }
 
-    /// The checkpoint's head, or a fresh one (`freshHead`) when it has none.
+    /// The checkpoint's head, or a fresh one (`freshHead`) when it has none. BERT's pooler belongs
+    /// to the base model and is always read; the other architectures' dense layer is part of the head.
     func head(freshHead: (numLabels: Int, seed: UInt64)?) throws -> Head {
-        let h = config.hiddenSize, electra = config.usesElectraHead
-        let (denseName, outName) = electra ? ("classifier.dense", "classifier.out_proj") : ("pooler.dense", "classifier")
-        let dense: Linear? = electra ? nil : try linear(denseName, out: h, in: h, bias: .poolerBias)
+        let h = config.hiddenSize, taskDense = config.architecture.headDenseIsTaskHead
+        let (denseName, outName) = config.architecture.headNames
+        let dense: Linear? = taskDense ? nil : try linear(denseName, out: h, in: h, bias: .poolerBias)
         if let (weight, _) = byName[outName + ".weight"], byName[outName + ".bias"] != nil {
             // PyTorch stores [labels, hidden]; a TensorFlow kernel [hidden, labels].
             let isKernel = tfKernels.contains(weight.name)
@@ -110,12 +122,35 @@ final class BertWeightLoader {
             FloatStorage((0..<count).map { _ in Float(rng.next() * config.initializerRange) })
         }
         var pooler = dense
-        if electra {
+        if taskDense {
             pooler = Linear(weight: normal(h * h), bias: FloatStorage(count: h), outFeatures: h, inFeatures: h)
             stored[.poolerBias] = denseName + ".bias"
         }
         let classifier = Linear(weight: normal(labels * h), bias: FloatStorage(count: labels), outFeatures: labels, inFeatures: h)
         stored[.classifierBias] = outName + ".bias"
         return Head(pooler: pooler!, classifier: classifier, numLabels: labels, isFresh: true)
+    }
+
+    /// The position table: stored, or for DistilBERT's `sinusoidal_pos_embds` computed when absent
+    /// (`sin(pos / 10000^(2i/dim))` in even columns, `cos` in odd ones, as transformers builds it).
+    func positionEmbeddings() throws -> [Float] {
+        let rows = config.maxPositionEmbeddings, e = config.embeddingSize
+        let name = "embeddings.position_embeddings.weight"
+        guard byName[name] == nil, config.sinusoidalPositions else { return try load(name, [rows, e]) }
+        var table = [Float](repeating: 0, count: rows * e)
+        for pos in 0..<rows {
+            for j in 0..<e {
+                let angle = Double(pos) / pow(10000, Double(2 * (j / 2)) / Double(e))
+                table[pos * e + j] = Float(j % 2 == 0 ? sin(angle) : cos(angle))
+            }
+        }
+        return table
+    }
+
+    /// The token-type table, or one zero row for an architecture without token types.
+    func tokenTypeEmbeddings() throws -> [Float] {
+        let e = config.embeddingSize
+        guard config.architecture.hasTokenTypes else { return [Float](repeating: 0, count: e) }
+        return try load("embeddings.token_type_embeddings.weight", [config.typeVocabSize, e])
     }
 }

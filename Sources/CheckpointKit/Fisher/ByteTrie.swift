@@ -35,3 +35,16 @@ struct ByteTrie: Sendable {
         return best
     }
 }
+
+extension ByteTrie {
+    /// Calls `body(end, id)` for every token that `bytes[start...]` starts with, shortest first.
+    func forEachPrefix(_ bytes: [UInt8], from start: Int, _ body: (Int, Int32) -> Void) {
+        var node = 0
+        var i = start
+        while i < bytes.count, let child = children[node << 8 | Int(bytes[i])] {
+            node = Int(child)
+            i += 1
+            if tokenAt[node] >= 0 { body(i, tokenAt[node]) }
+        }
+    }
+}

@@ -12,6 +12,9 @@ public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedE
     case missingTensor(path: String, tensor: String)
     /// A weight has the wrong shape for the configuration.
     case wrongShape(path: String, tensor: String, expected: [Int], actual: [Int])
+    /// A weight holds NaN or an infinity: every gradient through it would be NaN, so no Fisher
+    /// value could be trusted (a fine-tune that diverged, a bad conversion).
+    case nonFiniteWeight(path: String, tensor: String, index: Int)
     /// The checkpoint has no classification head (`classifier.weight`/`.bias`, ELECTRA:
     /// `classifier.out_proj.*`) and no fresh head was asked for.
     case noHead(path: String, tensor: String)
@@ -81,9 +84,11 @@ public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedE
             return "\(path): unsupported architecture '\(modelType)': \(reason)"
         case let .missingTensor(path, tensor):
             let hint = tensor.hasPrefix("pooler.") ? " (the sequence-classification head reads the pooler; this checkpoint was saved without one)" : ""
-            return "\(path): missing tensor '\(tensor)' needed by the BERT forward pass\(hint)"
+            return "\(path): missing tensor '\(tensor)' needed by the encoder's forward pass\(hint)"
         case let .wrongShape(path, tensor, expected, actual):
             return "\(path): tensor '\(tensor)' has shape \(actual), the configuration needs \(expected)"
+        case let .nonFiniteWeight(path, tensor, index):
+            return "\(path): tensor '\(tensor)' holds a non-finite value (entry \(index)); every gradient through it would be NaN"
         case let .noHead(path, tensor):
             return "\(path): no classification head (\(tensor).weight/\(tensor).bias)"
         case let .missingTokenizer(directory):

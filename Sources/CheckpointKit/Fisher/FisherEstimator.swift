@@ -11,7 +11,7 @@ import Foundation
 /// for the empirical kind, whose log-likelihood is -(y - f)^2 / 2). Sums are kept in `Double`.
 public final class FisherEstimator {
     public let model: BertEncoder
-    public let tokenizer: WordPieceTokenizer?
+    public let tokenizer: (any TextTokenizer)?
     public let options: FisherOptions
 
     /// The parameters the estimate covers, bottom to top.
@@ -19,7 +19,7 @@ public final class FisherEstimator {
         model.parameters.filter(options.parameters.includes)
     }
 
-    public init(model: BertEncoder, tokenizer: WordPieceTokenizer?, options: FisherOptions = FisherOptions()) {
+    public init(model: BertEncoder, tokenizer: (any TextTokenizer)?, options: FisherOptions = FisherOptions()) {
         self.model = model
         self.tokenizer = tokenizer
         self.options = options
@@ -37,7 +37,7 @@ public final class FisherEstimator {
     /// model. Errors name the data file and line.
     public func encode(_ dataset: TaskDataset) throws(FisherError) -> [EncodedExample] {
         let config = model.config
-        let maxLength = min(options.maxLength, config.maxPositionEmbeddings)
+        let maxLength = min(options.maxLength, config.maxSequenceLength)
         try options.validate()
         let examples = options.samples.map { Array(dataset.examples.prefix($0)) } ?? dataset.examples
         guard !examples.isEmpty else { throw .emptyData(path: dataset.path) }
@@ -54,6 +54,8 @@ public final class FisherEstimator {
                 guard let tokenizer else { throw .missingTokenizer(directory: model.path) }
                 input = tokenizer.encode(example.text ?? "", pair: example.textPair, maxLength: maxLength)
             }
+            // DistilBERT takes no token types: a BERT tokenizer's pair types (or a JSONL file's) do not apply.
+            if !config.architecture.hasTokenTypes { input.tokenTypeIds = [Int32](repeating: 0, count: input.inputIds.count) }
             if let bad = input.inputIds.first(where: { Int($0) >= config.vocabSize }) {
                 throw .invalidData(path: dataset.path, line: example.line, reason: "token id \(bad) is outside the vocabulary (\(config.vocabSize) tokens)")
             }
@@ -206,7 +208,7 @@ public final class FisherEstimator {
             "data": (dataset.path as NSString).lastPathComponent,
             "model": model.path,
             "params": options.parameters.rawValue,
-            "max_length": String(min(options.maxLength, model.config.maxPositionEmbeddings)),
+            "max_length": String(min(options.maxLength, model.config.maxSequenceLength)),
             "num_labels": String(model.numLabels),
             "head": model.headIsFresh ? "fresh" : "checkpoint",
         ]

@@ -114,18 +114,7 @@ public final class WordPieceTokenizer: Sendable {
             let ids = [clsTokenId] + a + [sepTokenId]
             return TokenizedInput(inputIds: ids, tokenTypeIds: [Int32](repeating: 0, count: ids.count))
         }
-        let budget = max(0, maxLength - 3)
-        var n1 = first.count, n2 = second.count
-        if n1 + n2 > budget {
-            let swap = n1 > n2
-            if swap { Swift.swap(&n1, &n2) }
-            if n1 > budget { n2 = n1 } else { n2 = max(n1, budget - n1) }
-            if n1 + n2 > budget {
-                n1 = budget / 2
-                n2 = n1 + budget % 2
-            }
-            if swap { Swift.swap(&n1, &n2) }
-        }
+        let (n1, n2) = PairTruncation.lengths(first.count, second.count, budget: max(0, maxLength - 3))
         let a = first.prefix(n1), b = second.prefix(n2)
         let ids = [clsTokenId] + a + [sepTokenId] + b + [sepTokenId]
         let types = [Int32](repeating: 0, count: a.count + 2) + [Int32](repeating: 1, count: b.count + 1)
