@@ -8,6 +8,10 @@ public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedE
     case invalidConfig(path: String, reason: String)
     /// The configuration describes an encoder the native engine does not run.
     case unsupportedArchitecture(path: String, modelType: String, reason: String)
+    /// The kind of Fisher cannot be estimated for this model (`kind`: `expected`, `sampled`, ...).
+    case unsupportedKind(path: String, kind: String, reason: String)
+    /// A weight of the forward pass holds NaN or an infinity.
+    case nonFiniteWeight(path: String, tensor: String, value: Float)
     /// A weight the forward pass needs is not in the checkpoint.
     case missingTensor(path: String, tensor: String)
     /// A weight has the wrong shape for the configuration.
@@ -79,9 +83,13 @@ public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedE
             return "\(path): invalid model configuration: \(reason)"
         case let .unsupportedArchitecture(path, modelType, reason):
             return "\(path): unsupported architecture '\(modelType)': \(reason)"
+        case let .unsupportedKind(path, kind, reason):
+            return "\(path): cannot estimate the \(kind) Fisher: \(reason)"
+        case let .nonFiniteWeight(path, tensor, value):
+            return "\(path): tensor '\(tensor)' holds \(value); the forward pass needs finite weights"
         case let .missingTensor(path, tensor):
             let hint = tensor.hasPrefix("pooler.") ? " (the sequence-classification head reads the pooler; this checkpoint was saved without one)" : ""
-            return "\(path): missing tensor '\(tensor)' needed by the BERT forward pass\(hint)"
+            return "\(path): missing tensor '\(tensor)' needed by the forward pass\(hint)"
         case let .wrongShape(path, tensor, expected, actual):
             return "\(path): tensor '\(tensor)' has shape \(actual), the configuration needs \(expected)"
         case let .noHead(path, tensor):

@@ -4,6 +4,9 @@ public enum FisherKind: String, Sendable, CaseIterable {
     case empirical
     /// Sum over labels y of p(y | x) times the squared gradient of log p(y | x), exactly.
     case expected
+    /// Decoders: the squared gradient of log p(y) for next tokens y drawn from the model itself,
+    /// averaged over draws (``DecoderFisherEstimator``).
+    case sampled
 }
 
 public struct FisherOptions: Sendable {
