@@ -1,5 +1,7 @@
 import Foundation
 
+/// Back-propagates a logit gradient through the decoder to the gradients of its norm and bias
+/// parameters.
 extension DecoderRunner {
     /// Back-propagates the logit gradient `seed` (`[rows, vocab]`, of the last ``forward(_:)``) and
     /// adds the gradient of every norm and bias parameter to `grad` (laid out by ``offsets``). Only
