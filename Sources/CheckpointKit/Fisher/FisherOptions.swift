@@ -7,6 +7,9 @@ public enum FisherKind: String, Sendable, CaseIterable {
     /// Decoders: the squared gradient of log p(y) for next tokens y drawn from the model itself,
     /// averaged over draws (``DecoderFisherEstimator``).
     case sampled
+
+    /// The kinds an encoder classifier's estimate computes (exactly).
+    public static let encoderKinds: [FisherKind] = [.empirical, .expected]
 }
 
 public struct FisherOptions: Sendable {
