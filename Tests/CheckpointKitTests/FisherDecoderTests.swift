@@ -36,14 +36,14 @@ final class FisherDecoderTests: XCTestCase {
     }
 
     /// The built-in sampler estimates the exact Fisher (computed with one backward pass per token
-    /// and position): with 6 examples x 200 draws each tensor's total is within 10%.
+    /// and position): with 6 examples x 200 draws each tensor's total is within 5% (1.3% at worst today).
     func testBuiltInSamplerEstimatesTheTrueFisher() throws {
         let exact = try FisherEstimatorTests.reference("../fisher-decoders/expected-gpt2-true.safetensors")
         let sampled = try estimate("gpt2", kind: .sampled, draws: 200, seed: 7)
         XCTAssertEqual(Set(sampled.map(\.name)), Set(exact.keys))
         for t in sampled {
             let reference = exact[t.name]!.reduce(0, +)
-            XCTAssertEqual(t.sum, reference, accuracy: 0.1 * reference, t.name)
+            XCTAssertEqual(t.sum, reference, accuracy: 0.05 * reference, t.name)
         }
         XCTAssertEqual(try estimate("gpt2", kind: .sampled, draws: 2, seed: 7), try estimate("gpt2", kind: .sampled, draws: 2, seed: 7))
     }
@@ -95,6 +95,8 @@ final class FisherDecoderTests: XCTestCase {
         XCTAssertThrowsError(try DecoderDataset.load(path: text)) { XCTAssertTrue("\($0)".contains("pre-tokenized input_ids"), "\($0)") }
         let lengths = try write("lengths.jsonl", "{\"input_ids\": [1, 2, 3], \"labels\": [1, 2]}\n")
         XCTAssertThrowsError(try DecoderDataset.load(path: lengths))
+        let padded = try write("padded.jsonl", "{\"input_ids\": [1, 2, 0], \"attention_mask\": [1, 1, 0]}\n")
+        XCTAssertThrowsError(try DecoderDataset.load(path: padded)) { XCTAssertTrue("\($0)".contains("unpadded"), "\($0)") }
         let negative = try write("negative.jsonl", "{\"input_ids\": [1, -100, 3]}\n")
         XCTAssertThrowsError(try DecoderDataset.load(path: negative))
         let examples = try DecoderDataset.load(path: Self.path("data.jsonl"))

@@ -2,7 +2,8 @@ import Foundation
 
 /// A JSONL file of pre-tokenized sequences for a causal language model: one object per line with
 /// `input_ids` and optionally `labels` (same length; -100 takes no loss, so a prompt is masked by
-/// giving its positions -100). Without `labels` every next token is a target.
+/// giving its positions -100). Without `labels` every next token is a target. An `attention_mask`, if
+/// present, must be all ones: padding is refused rather than guessed at.
 public enum DecoderDataset {
     /// Reads the first `limit` examples of `path`. Errors name the file and line.
     public static func load(path: String, limit: Int? = nil) throws(FisherError) -> [DecoderExample] {
@@ -16,6 +17,12 @@ public enum DecoderDataset {
             }
             let ids = try integers(idsValue, key: "input_ids", path: path, line: line, allowIgnored: false)
             guard !ids.isEmpty else { throw .invalidData(path: path, line: line, reason: "input_ids is empty") }
+            if let mask = object["attention_mask"], mask != .null {
+                let values = try integers(mask, key: "attention_mask", path: path, line: line, allowIgnored: false)
+                guard values.allSatisfy({ $0 == 1 }), values.count == ids.count else {
+                    throw .invalidData(path: path, line: line, reason: "attention_mask is not all ones for the \(ids.count) input_ids: give each sequence unpadded")
+                }
+            }
             var labels: [Int32]? = nil
             if let value = object["labels"], value != .null {
                 labels = try integers(value, key: "labels", path: path, line: line, allowIgnored: true)
