@@ -93,6 +93,8 @@ final class FisherDecoderTests: XCTestCase {
         }
         let text = try write("text.jsonl", "{\"text\": \"hello\"}\n")
         XCTAssertThrowsError(try DecoderDataset.load(path: text)) { XCTAssertTrue("\($0)".contains("pre-tokenized input_ids"), "\($0)") }
+        let tsv = try write("data.tsv", "sentence\tlabel\nhello\t1\n")
+        XCTAssertThrowsError(try DecoderDataset.load(path: tsv)) { XCTAssertTrue("\($0)".contains("JSONL"), "\($0)") }
         let lengths = try write("lengths.jsonl", "{\"input_ids\": [1, 2, 3], \"labels\": [1, 2]}\n")
         XCTAssertThrowsError(try DecoderDataset.load(path: lengths))
         let padded = try write("padded.jsonl", "{\"input_ids\": [1, 2, 0], \"attention_mask\": [1, 1, 0]}\n")

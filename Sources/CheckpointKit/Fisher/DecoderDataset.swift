@@ -7,6 +7,9 @@ import Foundation
 public enum DecoderDataset {
     /// Reads the first `limit` examples of `path`. Errors name the file and line.
     public static func load(path: String, limit: Int? = nil) throws(FisherError) -> [DecoderExample] {
+        if let format = TaskDataFormat(fileName: path), format != .jsonl {
+            throw .cannotReadData(path: path, reason: "a decoder language model reads JSONL of pre-tokenized input_ids (and labels), not \(format.rawValue)")
+        }
         var examples: [DecoderExample] = []
         for (line, object) in try lines(path: path, limit: limit ?? TaskDataset.maxExamples) {
             guard let idsValue = object["input_ids"] else {
