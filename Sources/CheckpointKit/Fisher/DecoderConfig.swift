@@ -35,11 +35,13 @@ public struct DecoderConfig: Sendable, Equatable {
     public var slidingWindow: Int?
     var rotary: RotaryEmbedding?
 
-    /// The `model_type` of `directory/config.json`, when it names a decoder this engine runs: the
-    /// fisher job's choice between the encoder and the decoder engine.
+    /// The `model_type` of `directory/config.json` when it describes a decoder language model (one
+    /// this engine runs, or any whose `architectures` is a causal LM, so that an unsupported one is
+    /// refused as a decoder): the fisher job's choice between the encoder and the decoder engine.
     public static func decoderModelType(directory: String) -> String? {
         guard let root = try? readJSON(directory + "/config.json"), let type = root["model_type"]?.stringValue else { return nil }
-        return supportedModelTypes[type] == nil ? nil : type
+        let causal = root["architectures"]?.arrayValue?.contains { $0.stringValue?.hasSuffix("ForCausalLM") == true || $0.stringValue?.hasSuffix("LMHeadModel") == true } ?? false
+        return supportedModelTypes[type] != nil || causal ? type : nil
     }
 
     /// Reads `directory/config.json`.
@@ -115,7 +117,9 @@ public struct DecoderConfig: Sendable, Equatable {
         }
         let parameters = r.root["rope_parameters"].flatMap { $0 == .null ? nil : $0 }
         let scaling = parameters ?? r.root["rope_scaling"].flatMap { $0 == .null ? nil : $0 }
-        let theta = try ConfigReader(root: parameters ?? r.root, path: r.path, modelType: r.modelType).number("rope_theta", default: 10000)
+        // transformers 5 always writes rope_theta inside rope_parameters; one without it is a layout
+        // (per-layer-type parameters, say) this engine does not know, not a default.
+        let theta = try ConfigReader(root: parameters ?? r.root, path: r.path, modelType: r.modelType).number("rope_theta", default: parameters == nil ? 10000 : nil)
         guard let scaling else { return RotaryEmbedding(theta: theta, scaling: .none, dimension: headSize) }
         let s = ConfigReader(root: scaling, path: r.path, modelType: r.modelType)
         let type = s.string("rope_type") ?? s.string("type") ?? "default"
