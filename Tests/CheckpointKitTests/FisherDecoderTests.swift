@@ -76,6 +76,11 @@ final class FisherDecoderTests: XCTestCase {
                 guard case .unsupportedArchitecture? = $0 as? FisherError else { return XCTFail("\($0)") }
             }
         }
+        var nested = base
+        nested["rope_parameters"] = .object([("full_attention", .object([("rope_theta", .integer(10000))]))])
+        XCTAssertThrowsError(try DecoderConfig.parse(Self.object(nested), path: "c.json")) {
+            guard case .invalidConfig? = $0 as? FisherError else { return XCTFail("\($0)") }
+        }
         var gpt2: [String: JSONValue] = ["model_type": .string("gpt2"), "vocab_size": .integer(10), "n_embd": .integer(8), "n_layer": .integer(1),
                                          "n_head": .integer(2), "n_positions": .integer(16), "scale_attn_by_inverse_layer_idx": .bool(true)]
         XCTAssertThrowsError(try DecoderConfig.parse(Self.object(gpt2), path: "c.json"))
