@@ -45,32 +45,34 @@ public struct DecoderConfig: Sendable, Equatable {
     }
 
     /// Reads `directory/config.json`.
-    public static func load(directory: String) throws(FisherError) -> DecoderConfig {
+    public static func load(directory: String) throws -> DecoderConfig {
         let path = directory + "/config.json"
-        guard FileManager.default.fileExists(atPath: path) else { throw .missingConfig(directory: directory) }
+        guard FileManager.default.fileExists(atPath: path) else { throw FisherError.missingConfig(directory: directory) }
         return try parse(try readJSON(path), path: path)
     }
 
-    static func readJSON(_ path: String) throws(FisherError) -> JSONValue {
+    static func readJSON(_ path: String) throws -> JSONValue {
         let data: [UInt8]
         do { data = try MappedFile.contents(of: path, maxBytes: WordPieceTokenizer.maxFileBytes) } catch {
-            throw .invalidConfig(path: path, reason: "cannot read the file: \(error)")
+            throw FisherError.invalidConfig(path: path, reason: "cannot read the file: \(error)")
         }
-        do { return try JSONValue.parse(data) } catch { throw .invalidConfig(path: path, reason: "JSON: \(error)") }
+        let root: JSONValue
+        do { root = try JSONValue.parse(data) } catch { throw FisherError.invalidConfig(path: path, reason: "JSON: \(error)") }
+        return root
     }
 
     /// Validates a parsed `config.json`.
-    public static func parse(_ root: JSONValue, path: String) throws(FisherError) -> DecoderConfig {
-        guard root.objectValue != nil else { throw .invalidConfig(path: path, reason: "not a JSON object") }
+    public static func parse(_ root: JSONValue, path: String) throws -> DecoderConfig {
+        guard root.objectValue != nil else { throw FisherError.invalidConfig(path: path, reason: "not a JSON object") }
         let modelType = root["model_type"]?.stringValue ?? "?"
         guard let architecture = supportedModelTypes[modelType] else {
-            throw .unsupportedArchitecture(path: path, modelType: modelType, reason: "the decoder engine runs model_type gpt2, llama, mistral and qwen2")
+            throw FisherError.unsupportedArchitecture(path: path, modelType: modelType, reason: "the decoder engine runs model_type gpt2, llama, mistral and qwen2")
         }
         let reader = ConfigReader(root: root, path: path, modelType: modelType)
         return architecture == .gpt2 ? try gpt2(reader) : try llama(reader)
     }
 
-    static func gpt2(_ r: ConfigReader) throws(FisherError) -> DecoderConfig {
+    static func gpt2(_ r: ConfigReader) throws -> DecoderConfig {
         let activation = r.string("activation_function") ?? "gelu_new"
         guard ["gelu_new", "gelu_pytorch_tanh"].contains(activation) else {
             throw r.unsupported("activation_function '\(activation)' (only the tanh GELU, gelu_new, is implemented)")
@@ -89,7 +91,7 @@ public struct DecoderConfig: Sendable, Equatable {
         return try config.checked(r)
     }
 
-    static func llama(_ r: ConfigReader) throws(FisherError) -> DecoderConfig {
+    static func llama(_ r: ConfigReader) throws -> DecoderConfig {
         let activation = r.string("hidden_act") ?? "silu"
         guard activation == "silu" else { throw r.unsupported("hidden_act '\(activation)' (only SwiGLU with silu is implemented)") }
         let hidden = try r.int("hidden_size"), heads = try r.int("num_attention_heads")
@@ -111,7 +113,7 @@ public struct DecoderConfig: Sendable, Equatable {
     }
 
     /// `rope_parameters` (transformers 5) or `rope_theta` + `rope_scaling` (transformers 4).
-    static func rotary(_ r: ConfigReader, headSize: Int) throws(FisherError) -> RotaryEmbedding {
+    static func rotary(_ r: ConfigReader, headSize: Int) throws -> RotaryEmbedding {
         if let factor = try r.optionalNumber("partial_rotary_factor"), factor != 1 {
             throw r.unsupported("partial_rotary_factor \(factor) (only full rotary embeddings are implemented)")
         }
@@ -131,7 +133,7 @@ public struct DecoderConfig: Sendable, Equatable {
                 factor: try s.number("factor"), lowFrequencyFactor: try s.number("low_freq_factor"),
                 highFrequencyFactor: try s.number("high_freq_factor"), originalContext: try s.number("original_max_position_embeddings"))
             if case let .llama3(_, low, high, _) = scaled, !(high > low) {
-                throw .invalidConfig(path: r.path, reason: "rope_scaling: high_freq_factor must exceed low_freq_factor")
+                throw FisherError.invalidConfig(path: r.path, reason: "rope_scaling: high_freq_factor must exceed low_freq_factor")
             }
             return RotaryEmbedding(theta: theta, scaling: scaled, dimension: headSize)
         default:
@@ -139,21 +141,21 @@ public struct DecoderConfig: Sendable, Equatable {
         }
     }
 
-    func checked(_ r: ConfigReader) throws(FisherError) -> DecoderConfig {
+    func checked(_ r: ConfigReader) throws -> DecoderConfig {
         guard vocabSize > 0, hiddenSize > 0, numLayers > 0, numHeads > 0, numKeyValueHeads > 0, headSize > 0,
               intermediateSize > 0, maxPositions > 0 else {
-            throw .invalidConfig(path: r.path, reason: "sizes must be positive")
+            throw FisherError.invalidConfig(path: r.path, reason: "sizes must be positive")
         }
         guard numHeads % numKeyValueHeads == 0 else {
-            throw .invalidConfig(path: r.path, reason: "num_attention_heads \(numHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
+            throw FisherError.invalidConfig(path: r.path, reason: "num_attention_heads \(numHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
         }
         guard architecture == .llama || hiddenSize == numHeads * headSize else {
-            throw .invalidConfig(path: r.path, reason: "hidden size \(hiddenSize) is not a multiple of the head count \(numHeads)")
+            throw FisherError.invalidConfig(path: r.path, reason: "hidden size \(hiddenSize) is not a multiple of the head count \(numHeads)")
         }
-        guard rotary == nil || headSize % 2 == 0 else { throw .invalidConfig(path: r.path, reason: "head size \(headSize) is odd; rotary embeddings pair dimensions") }
+        guard rotary == nil || headSize % 2 == 0 else { throw FisherError.invalidConfig(path: r.path, reason: "head size \(headSize) is odd; rotary embeddings pair dimensions") }
         let limit = 1 << 20
         guard [vocabSize, hiddenSize, intermediateSize, numLayers * numHeads * headSize].allSatisfy({ $0 <= limit }) else {
-            throw .invalidConfig(path: r.path, reason: "a size exceeds \(limit)")
+            throw FisherError.invalidConfig(path: r.path, reason: "a size exceeds \(limit)")
         }
         return self
     }
@@ -175,7 +177,7 @@ struct ConfigReader {
     func int(_ key: String, default value: Int? = nil) throws(FisherError) -> Int {
         if let v = root[key]?.intValue { return v }
         if let value, root[key] == nil || root[key] == .null { return value }
-        throw .invalidConfig(path: path, reason: "'\(key)' is missing or not an integer")
+        throw FisherError.invalidConfig(path: path, reason: "'\(key)' is missing or not an integer")
     }
 
     func optionalInt(_ key: String) throws(FisherError) -> Int? {
@@ -188,13 +190,13 @@ struct ConfigReader {
         case nil, .null?: return nil
         case let .integer(i)?: return Double(i)
         case let .number(d)?: return d
-        default: throw .invalidConfig(path: path, reason: "'\(key)' is not a number")
+        default: throw FisherError.invalidConfig(path: path, reason: "'\(key)' is not a number")
         }
     }
 
     func number(_ key: String, default value: Double? = nil) throws(FisherError) -> Double {
         if let v = try optionalNumber(key) { return v }
-        guard let value else { throw .invalidConfig(path: path, reason: "'\(key)' is missing") }
+        guard let value else { throw FisherError.invalidConfig(path: path, reason: "'\(key)' is missing") }
         return value
     }
 
