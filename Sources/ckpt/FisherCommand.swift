@@ -3,7 +3,9 @@ import CheckpointKit
 import Foundation
 
 extension FisherKind: ExpressibleByArgument {}
-extension FisherParameterSet: ExpressibleByArgument {}
+extension FisherParameterSet: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+}
 extension TaskDataFormat: ExpressibleByArgument {}
 
 /// `ckpt fisher MODEL --data FILE -o FISHER.safetensors`: diagonal Fisher information of the
@@ -30,10 +32,16 @@ struct FisherCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Fisher file to write (safetensors).")
     var output: String
 
-    @Option(help: "empirical (gold label) or expected (sum over labels weighted by p).")
+    @Option(help: "empirical (gold label), expected (sum over labels weighted by p; encoders) or sampled (next tokens drawn from the model; decoders).")
     var kind: FisherKind = .empirical
 
-    @Option(help: "layernorm, bias or both.")
+    @Option(help: "Decoders, --kind sampled: draws per example.")
+    var draws: Int = 1
+
+    @Option(help: "Decoders, --kind sampled: JSONL of the drawn tokens to use ({\"draws\": [[...], ...]} per example).")
+    var drawsFile: String?
+
+    @Option(help: "layernorm (alias norm), bias or both.")
     var params: FisherParameterSet = .layernorm
 
     @Option(help: "Number of examples (the first N; default 1024). With --from-grads: how many examples the sums cover.")
@@ -63,7 +71,7 @@ struct FisherCommand: ParsableCommand {
     @Option(help: "Labels of a fresh head for a checkpoint without one.")
     var numLabels: Int?
 
-    @Option(help: "Seed of the fresh head's initialisation.")
+    @Option(help: "Seed of the fresh head's initialisation (decoders: of the sampled kind's draws).")
     var seed: UInt64 = 0
 
     @Option(help: "Squared-gradient sums (safetensors) saved by another framework.")
@@ -101,8 +109,11 @@ struct FisherCommand: ParsableCommand {
                 tensors = try CheckpointOpener.open(model).tensors
             }
             result = try FisherFile.fromGradientSums(path: fromGrads, samples: samples, modelTensors: tensors, modelPath: model)
+        } else if let model, let data, DecoderConfig.decoderModelType(directory: model) != nil {
+            (result, computeSeconds) = try runDecoderFisher(model: model, data: data)
         } else {
             let model = self.model!, data = self.data!
+            if kind == .sampled { throw ValidationError("--kind sampled is for decoder language models; an encoder's --kind expected is exact") }
             let encoder = try BertEncoder(directory: model, freshHead: numLabels.map { ($0, seed) })
             if let numLabels, !encoder.headIsFresh, numLabels != encoder.numLabels {
                 throw ValidationError("\(model) has a classification head with \(encoder.numLabels) labels; --num-labels \(numLabels) contradicts it")

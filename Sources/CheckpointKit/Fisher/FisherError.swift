@@ -8,6 +8,8 @@ public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedE
     case invalidConfig(path: String, reason: String)
     /// The configuration describes an encoder the native engine does not run.
     case unsupportedArchitecture(path: String, modelType: String, reason: String)
+    /// The kind of Fisher cannot be estimated for this model (`kind`: `expected`, `sampled`, ...).
+    case unsupportedKind(path: String, kind: String, reason: String)
     /// A weight the forward pass needs is not in the checkpoint.
     case missingTensor(path: String, tensor: String)
     /// A weight has the wrong shape for the configuration.
@@ -82,9 +84,11 @@ public enum FisherError: Error, CustomStringConvertible, Equatable, CategorizedE
             return "\(path): invalid model configuration: \(reason)"
         case let .unsupportedArchitecture(path, modelType, reason):
             return "\(path): unsupported architecture '\(modelType)': \(reason)"
+        case let .unsupportedKind(path, kind, reason):
+            return "\(path): cannot estimate the \(kind) Fisher: \(reason)"
         case let .missingTensor(path, tensor):
             let hint = tensor.hasPrefix("pooler.") ? " (the sequence-classification head reads the pooler; this checkpoint was saved without one)" : ""
-            return "\(path): missing tensor '\(tensor)' needed by the encoder's forward pass\(hint)"
+            return "\(path): missing tensor '\(tensor)' needed by the forward pass\(hint)"
         case let .wrongShape(path, tensor, expected, actual):
             return "\(path): tensor '\(tensor)' has shape \(actual), the configuration needs \(expected)"
         case let .nonFiniteWeight(path, tensor, index):

@@ -39,6 +39,7 @@ public final class FisherEstimator {
         let config = model.config
         let maxLength = min(options.maxLength, config.maxSequenceLength)
         try options.validate()
+        if options.kind == .sampled { throw .unsupportedKind(path: model.path, kind: "sampled", reason: "an encoder's expected Fisher is computed exactly (the expected kind)") }
         let examples = options.samples.map { Array(dataset.examples.prefix($0)) } ?? dataset.examples
         guard !examples.isEmpty else { throw .emptyData(path: dataset.path) }
         var out: [EncodedExample] = []

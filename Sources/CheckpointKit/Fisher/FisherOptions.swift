@@ -4,6 +4,12 @@ public enum FisherKind: String, Sendable, CaseIterable {
     case empirical
     /// Sum over labels y of p(y | x) times the squared gradient of log p(y | x), exactly.
     case expected
+    /// Decoders: the squared gradient of log p(y) for next tokens y drawn from the model itself,
+    /// averaged over draws (``DecoderFisherEstimator``).
+    case sampled
+
+    /// The kinds an encoder classifier's estimate computes (exactly).
+    public static let encoderKinds: [FisherKind] = [.empirical, .expected]
 }
 
 public struct FisherOptions: Sendable {

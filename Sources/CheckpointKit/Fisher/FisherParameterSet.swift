@@ -8,6 +8,11 @@ public enum FisherParameterSet: String, Sendable, CaseIterable {
     /// Both sets.
     case both
 
+    /// A set by name, `norm` being another name of `layernorm` (it covers RMSNorms too).
+    public init?(name: String) {
+        self.init(rawValue: name == "norm" ? "layernorm" : name)
+    }
+
     public func includes(_ parameter: BertParameter) -> Bool {
         switch self {
         case .layernorm: return parameter.isLayerNorm
