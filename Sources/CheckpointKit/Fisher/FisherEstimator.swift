@@ -85,13 +85,20 @@ public final class FisherEstimator {
     /// Runs the estimate over `examples` (see ``encode(_:)``).
     /// - Parameter progress: called after each batch with (examples done, total).
     public func estimate(_ examples: [EncodedExample], progress: ((Int, Int) -> Void)? = nil) -> [FisherTensor] {
-        let parameters = self.parameters
+        tensors(from: sums(examples, progress: progress), count: examples.count)
+    }
+
+    /// The exact sums over `examples` of each example's squared gradient (or, for the expected
+    /// kind, its label-weighted squares): the part of the estimate a shard computes. Each example's
+    /// terms depend on that example alone, and the sums are exact, so any split of the examples
+    /// adds up to the same sums.
+    func sums(_ examples: [EncodedExample], progress: ((Int, Int) -> Void)? = nil) -> FisherExactSums {
         let layout = GradientLayout(model: model, parameters: parameters)
         let runner = BertRunner(model: model)
         let workspace = BackwardWorkspace()
         let batchSize = max(1, options.batchSize)
         var scratch = Scratch(labels: model.numLabels, width: layout.total, batchSize: batchSize, kind: options.kind)
-        var sums = [Double](repeating: 0, count: layout.total)
+        var sums = FisherExactSums(count: layout.total)
 
         var start = 0
         while start < examples.count {
@@ -104,12 +111,15 @@ public final class FisherEstimator {
             start = end
             progress?(end, examples.count)
         }
+        sums.normalize()
+        return sums
+    }
 
-        let n = Double(examples.count)
-        return parameters.map { p in
-            let off = layout.offsets[p]!, count = layout.counts[p]!
-            return FisherTensor(name: model.name(of: p), shape: [count], values: sums[off..<(off + count)].map { $0 / n })
-        }
+    /// The Fisher: `sums` (normalized) divided by the number of examples, one tensor per parameter.
+    func tensors(from sums: FisherExactSums, count: Int) -> [FisherTensor] {
+        let layout = GradientLayout(model: model, parameters: parameters)
+        return FisherExactSums.tensors(sums, names: parameters.map { model.name(of: $0) },
+                                       counts: parameters.map { layout.counts[$0]! }, examples: count)
     }
 
     /// The buffers an estimate reuses from batch to batch.
@@ -123,7 +133,6 @@ public final class FisherEstimator {
         /// The logit gradient a backward pass starts from, `[batch, C]`.
         let seed: ScratchBuffer
         var probabilities: [Double]
-        var weights: [Double]
 
         init(labels c: Int, width: Int, batchSize: Int, kind: FisherKind) {
             labels = c
@@ -132,7 +141,6 @@ public final class FisherEstimator {
             grads = (0..<seedCount).map { _ in ScratchBuffer(floats: batchSize * width) }
             seed = ScratchBuffer(floats: batchSize * c)
             probabilities = [Double](repeating: 0, count: c)
-            weights = [Double](repeating: 0, count: seedCount)
         }
     }
 
@@ -159,36 +167,28 @@ public final class FisherEstimator {
     }
 
     /// Adds the batch's squared per-example gradients to `sums`.
-    func accumulate(logits: UnsafePointer<Float>, examples: ArraySlice<EncodedExample>, scratch: inout Scratch, into sums: inout [Double]) {
+    func accumulate(logits: UnsafePointer<Float>, examples: ArraySlice<EncodedExample>, scratch: inout Scratch, into sums: inout FisherExactSums) {
         let c = scratch.labels, width = scratch.width, seedCount = scratch.seedCount, grads = scratch.grads
-        sums.withUnsafeMutableBufferPointer { sum in
-            for (e, example) in examples.enumerated() {
-                if c == 1 {
-                    let f = Double(logits[e])
-                    let scale = options.kind == .empirical ? (example.label - f) * (example.label - f) : 1
-                    let g = grads[0].pointer + e * width
-                    for j in 0..<width {
-                        let v = Double(g[j])
-                        sum[j] += scale * v * v
-                    }
-                } else if options.kind == .empirical {
-                    let g = grads[0].pointer + e * width
-                    for j in 0..<width {
-                        let v = Double(g[j])
-                        sum[j] += v * v
-                    }
-                } else {
-                    // grad log p(c) = sum_k (delta_ck - p_k) V_k, V_k = backward(e_k - e_{C-1}).
-                    Self.softmax(logits + e * c, count: c, into: &scratch.probabilities)
-                    let rows = grads.map { $0.pointer + e * width }
-                    for cls in 0..<c {
-                        let pc = scratch.probabilities[cls]
-                        for k in 0..<seedCount { scratch.weights[k] = (k == cls ? 1 : 0) - scratch.probabilities[k] }
-                        for j in 0..<width {
-                            var v = 0.0
-                            for k in 0..<seedCount { v += scratch.weights[k] * Double(rows[k][j]) }
-                            sum[j] += pc * v * v
-                        }
+        for (e, example) in examples.enumerated() {
+            if c == 1 || options.kind == .empirical {
+                let f = Double(logits[e])
+                let scale = c == 1 && options.kind == .empirical ? (example.label - f) * (example.label - f) : 1
+                let g = grads[0].pointer + e * width
+                sums.addRow { j in
+                    let v = Double(g[j])
+                    return scale * v * v
+                }
+            } else {
+                // grad log p(c) = sum_k (delta_ck - p_k) V_k, V_k = backward(e_k - e_{C-1}).
+                Self.softmax(logits + e * c, count: c, into: &scratch.probabilities)
+                let rows = grads.map { $0.pointer + e * width }
+                for cls in 0..<c {
+                    let pc = scratch.probabilities[cls]
+                    let weights = (0..<seedCount).map { k in (k == cls ? 1 : 0) - scratch.probabilities[k] }
+                    sums.addRow { j in
+                        var v = 0.0
+                        for k in 0..<seedCount { v += weights[k] * Double(rows[k][j]) }
+                        return pc * v * v
                     }
                 }
             }
