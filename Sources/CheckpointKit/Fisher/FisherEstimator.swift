@@ -199,10 +199,27 @@ public final class FisherEstimator {
     public func run(dataset: TaskDataset, progress: ((Int, Int) -> Void)? = nil) throws(FisherError) -> FisherResult {
         let examples = try encode(dataset)
         let tensors = estimate(examples, progress: progress)
+        return FisherResult(tensors: tensors, metadata: metadata(dataset: dataset, samples: examples.count))
+    }
+
+    /// Tokenizes every example (to fingerprint them all), runs the estimate over `shard`'s and
+    /// packages its exact sums with the one-run metadata and the run's fingerprints.
+    public func run(dataset: TaskDataset, shard: FisherShard, progress: ((Int, Int) -> Void)? = nil) throws -> FisherShardResult {
+        let examples = try encode(dataset)
+        let fingerprints = try FisherShardIdentity.fingerprints(model: model, dataPath: dataset.path, examples: examples)
+        let mine = examples.indices.filter(shard.includes).map { examples[$0] }
+        let layout = GradientLayout(model: model, parameters: parameters)
+        return FisherShardResult(shard: shard, shardSamples: mine.count, names: parameters.map { model.name(of: $0) },
+                                 counts: parameters.map { layout.counts[$0]! }, sums: sums(mine, progress: progress),
+                                 metadata: metadata(dataset: dataset, samples: examples.count), fingerprints: fingerprints)
+    }
+
+    /// The `__metadata__` of the Fisher file of a run over `samples` examples of `dataset`.
+    func metadata(dataset: TaskDataset, samples: Int) -> [String: String] {
         var metadata = [
             "format": "ckpt-fisher",
             "kind": options.kind.rawValue,
-            "samples": String(examples.count),
+            "samples": String(samples),
             "data": (dataset.path as NSString).lastPathComponent,
             "model": model.path,
             "params": options.parameters.rawValue,
@@ -211,7 +228,7 @@ public final class FisherEstimator {
             "head": model.headIsFresh ? "fresh" : "checkpoint",
         ]
         if model.numLabels == 1 { metadata["likelihood"] = "gaussian" }
-        return FisherResult(tensors: tensors, metadata: metadata)
+        return metadata
     }
 
     static func softmax(_ logits: UnsafePointer<Float>, count: Int, into out: inout [Double]) {

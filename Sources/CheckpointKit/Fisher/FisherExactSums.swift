@@ -35,11 +35,12 @@ struct FisherExactSums {
         states = [UInt8](repeating: State.finite.rawValue, count: count)
     }
 
-    /// Adds `term(j)` to every entry `j` (one term per entry, e.g. one example's squared gradient).
-    mutating func addRow(_ term: (Int) -> Double) {
+    /// Adds `term(j)` to every entry `j` of `entries` (one term per entry, e.g. one example's
+    /// squared gradient).
+    mutating func addRow(_ entries: Range<Int>? = nil, _ term: (Int) -> Double) {
         limbs.withUnsafeMutableBufferPointer { limbs in
             states.withUnsafeMutableBufferPointer { states in
-                for j in 0..<count {
+                for j in entries ?? 0..<count {
                     Self.add(term(j), into: limbs.baseAddress! + j * Self.limbCount, state: &states[j])
                 }
             }
