@@ -50,6 +50,7 @@ seed() {
         FuzzPatch) copy_seeds "$dir" "$fixtures" -- -name '*.patch' -size -200k ;;
         FuzzTokenizer) copy_seeds "$dir" "$fixtures" -- \( -name 'vocab.txt' -o -name 'tokenizer.json' \) -size -64k ;;
         FuzzTaskData) copy_seeds "$dir" "$fixtures" "$shared_data" -- \( -name '*.tsv' -o -name '*.csv' -o -name '*.jsonl' \) -size -100k ;;
+        FuzzFisherShard) copy_seeds "$dir" "$fixtures/fisher" -- -name 'shard-*.safetensors' ;;
         FuzzPyTorch) copy_seeds "$dir" "$fixtures/torch" -- \( -name '*.bin' -o -name '*.pt' -o -name '*.pth' -o -name '*.ckpt' \) -size -300k ;;
     esac
 }

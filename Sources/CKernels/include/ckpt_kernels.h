@@ -172,6 +172,10 @@ void ckpt_linear(const float *x, int64_t rows, int64_t in, const float *w, int64
  * ckpt_linear, with the same row independence. */
 void ckpt_linear_backward(const float *dy, int64_t rows, int64_t out, const float *w, int64_t in, float *dx, int accumulate);
 
+/** The same with a chosen instruction set (for tests: both give identical bits). */
+void ckpt_linear_isa(ckpt_isa isa, const float *x, int64_t rows, int64_t in, const float *w, int64_t out, float *y, int accumulate);
+void ckpt_linear_backward_isa(ckpt_isa isa, const float *dy, int64_t rows, int64_t out, const float *w, int64_t in, float *dx, int accumulate);
+
 #ifdef __cplusplus
 }
 #endif

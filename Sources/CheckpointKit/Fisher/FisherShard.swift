@@ -7,8 +7,12 @@ public struct FisherShard: Sendable, Equatable, Hashable, CustomStringConvertibl
     /// N, at least 1.
     public let count: Int
 
+    /// At most one shard per example a run can read (``TaskDataset/maxExamples``).
+    public static let maxCount = TaskDataset.maxExamples
+
     public init(index: Int, count: Int) throws(FisherShardError) {
         guard count >= 1 else { throw .invalidShard("\(index)/\(count)", reason: "the number of shards must be at least 1") }
+        guard count <= Self.maxCount else { throw .invalidShard("\(index)/\(count)", reason: "the number of shards must be at most \(Self.maxCount)") }
         guard (0..<count).contains(index) else {
             throw .invalidShard("\(index)/\(count)", reason: "the shard index must be in 0..<\(count) (shards are numbered from 0)")
         }

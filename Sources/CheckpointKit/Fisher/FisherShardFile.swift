@@ -6,6 +6,9 @@
 public enum FisherShardFile {
     /// At most one part per limb of ``FisherExactSums``.
     static let maxParts = FisherExactSums.limbCount
+    /// Entries a shard file may hold (checked before the exact sums, 528 bytes an entry, are
+    /// allocated): ten times BERT-large's LayerNorm and bias entries.
+    public static let maxEntries = 4_000_000
 
     /// Writes `result` atomically.
     public static func write(_ result: FisherShardResult, to path: String) throws {
@@ -41,7 +44,8 @@ public enum FisherShardFile {
             throw FisherShardError.invalidPart(path: path, reason: "metadata 'shard': \(error)")
         }
         guard let shardSamples = Int(try take(FisherShardResult.Key.shardSamples)), shardSamples >= 0,
-              let total = metadata["samples"].flatMap({ Int($0) }), shard.exampleCount(of: total) == shardSamples else {
+              let total = metadata["samples"].flatMap({ Int($0) }), (0...TaskDataset.maxExamples).contains(total),
+              shard.exampleCount(of: total) == shardSamples else {
             throw FisherShardError.invalidPart(path: path, reason: "metadata 'shard_samples' does not fit shard \(shard) of 'samples' examples")
         }
         var fingerprints: [String: String] = [:]
@@ -61,7 +65,11 @@ public enum FisherShardFile {
                 throw FisherShardError.invalidPart(path: path, reason: "tensor '\(info.name)' is \(info.dtype.rawValue) \(info.shape); shard sums are F64 [entries, 1...\(maxParts)]")
             }
         }
-        var sums = FisherExactSums(count: infos.reduce(0) { $0 + $1.shape[0] })
+        let entries = infos.reduce(0) { $0 + $1.shape[0] }
+        guard entries <= maxEntries else {
+            throw FisherShardError.invalidPart(path: path, reason: "\(entries) entries, over the limit of \(maxEntries)")
+        }
+        var sums = FisherExactSums(count: entries)
         var offset = 0
         for info in infos {
             let values = try TensorDecoder.doubles(of: info, in: file)
