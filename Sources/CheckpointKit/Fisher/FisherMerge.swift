@@ -10,10 +10,10 @@ public enum FisherMerge {
     static let compared: [(key: String, what: String)] = [
         (FisherShardResult.Key.model, "model (config.json and weights, SHA-256)"),
         (FisherShardResult.Key.data, "data file (SHA-256)"),
-        (FisherShardResult.Key.inputs, "tokenized examples (tokenizer, columns, label names or token limit; SHA-256)"),
-        ("kind", "kind"), ("params", "parameter set"), ("samples", "number of examples"),
+        ("samples", "number of examples"), ("kind", "kind"), ("params", "parameter set"),
         ("max_length", "token limit"), ("num_labels", "number of labels"), ("head", "head"),
         ("seed", "fresh-head seed"), ("likelihood", "likelihood"),
+        (FisherShardResult.Key.inputs, "tokenized examples (tokenizer, columns or label names; SHA-256)"),
     ]
 
     /// Merges `parts` (read with ``FisherShardFile/read(path:)``; `paths` name them in errors).
