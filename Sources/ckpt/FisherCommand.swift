@@ -89,8 +89,11 @@ struct FisherComputeCommand: ParsableCommand {
     @Option(help: "Squared-gradient sums (safetensors) saved by another framework.")
     var fromGrads: String?
 
-    @Option(help: ArgumentHelp("Run only shard K of N (0 <= K < N): the examples whose 0-based index is K mod N; -o then writes a shard file for `ckpt fisher merge`.", valueName: "K/N"))
+    @Option(help: ArgumentHelp("Run only shard K of N (0 <= K < N): the examples whose 0-based index is K mod N; -o then writes a shard file for `ckpt fisher merge`. Implies --reproducible.", valueName: "K/N"))
     var shard: String?
+
+    @Flag(help: "Bitwise reproducible: dense layers on row-deterministic kernels, so batching changes no bit and the result equals `ckpt fisher merge` of any --shard split (slower; the default uses OpenBLAS and agrees within float32 rounding).")
+    var reproducible = false
 
     @Flag(help: "Print a JSON summary on stdout.")
     var json = false
@@ -143,7 +146,8 @@ struct FisherComputeCommand: ParsableCommand {
             }
             let estimator = FisherEstimator(model: encoder, tokenizer: tokenizer, options: FisherOptions(
                 kind: kind, parameters: params, samples: samples ?? 1024, maxLength: maxLength, batchSize: batchSize,
-                labelNames: labelNames.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }))
+                labelNames: labelNames.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } },
+                reproducible: reproducible || shard != nil))
             let computeStart = Date()
             if let shard {
                 try runShard(estimator, dataset: dataset, shard: try FisherShard(parsing: shard), start: start)

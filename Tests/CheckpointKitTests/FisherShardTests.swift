@@ -17,10 +17,11 @@ final class FisherShardTests: XCTestCase {
         return result
     }
 
-    /// Runs `arguments` once (-o one.safetensors) and as `shards` shards merged; returns both files' bytes.
+    /// Runs `arguments` once with `--reproducible` (-o one.safetensors) and as `shards` shards
+    /// merged; returns both files' bytes.
     func oneRunAndMerge(_ arguments: [String], shards: Int, in directory: URL) throws -> (one: Data, merged: Data) {
         let one = directory.appendingPathComponent("one.safetensors").path
-        _ = try ckpt(["fisher"] + arguments + ["-o", one])
+        _ = try ckpt(["fisher"] + arguments + ["--reproducible", "-o", one])
         var parts: [String] = []
         for k in (0..<shards).reversed() {  // any order
             let part = directory.appendingPathComponent("part\(k)of\(shards).safetensors").path
@@ -73,15 +74,48 @@ final class FisherShardTests: XCTestCase {
                                                    shards: shards, in: dir)
             XCTAssertEqual(one, merged, "MiniLM, \(shards) shards")
         }
+        let worst = try defaultRunDifference([base, "--data", data, "--num-labels", "2", "--seed", "3", "--samples", "24", "--batch-size", "8"], in: dir)
+        XCTAssertLessThan(worst, 1e-4)
     }
 
-    /// Batching changes no bit of a one-run file either (the dense layers are row-deterministic).
+    /// The largest relative difference between a default (OpenBLAS) one run of `arguments` and the
+    /// merge of a 3-shard split (reproducible), over entries above 1e-6 of the largest.
+    func defaultRunDifference(_ arguments: [String], in dir: URL) throws -> Double {
+        let fast = dir.appendingPathComponent("default.safetensors").path
+        _ = try ckpt(["fisher"] + arguments + ["-o", fast])
+        let parts = try (0..<3).map { k -> String in
+            let part = dir.appendingPathComponent("d\(k).safetensors").path
+            _ = try ckpt(["fisher"] + arguments + ["--shard", "\(k)/3", "-o", part])
+            return part
+        }
+        let merged = dir.appendingPathComponent("dmerged.safetensors").path
+        _ = try ckpt(["fisher", "merge"] + parts + ["-o", merged])
+        let a = try FisherFile.read(path: fast), b = try FisherFile.read(path: merged)
+        XCTAssertNil(a.metadata["reproducible"])
+        XCTAssertEqual(b.metadata["reproducible"], "true")
+        let reference = Dictionary(uniqueKeysWithValues: b.tensors.map { ($0.name, $0.values) })
+        let worst = FisherEstimatorTests.worstRelativeError(a.tensors, reference)
+        print("default run vs merge, \(arguments[0]): max relative difference \(worst)")
+        return worst
+    }
+
+    /// A default run (OpenBLAS) agrees with the reproducible merge within float32 rounding.
+    func testDefaultRunAgreesWithMergeWithinFloat32Rounding() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        for arguments in [[tiny, "--data", data, "--kind", "expected", "--params", "both", "--batch-size", "4"],
+                          [Fixtures.path("fisher/tiny-electra"), "--data", data, "--kind", "empirical", "--params", "both"]] {
+            XCTAssertLessThan(try defaultRunDifference(arguments, in: dir), 1e-4)
+        }
+    }
+
+    /// With `--reproducible`, batching changes no bit of a one-run file either (the dense layers
+    /// are row-deterministic).
     func testBatchSizeChangesNoBit() throws {
         let dir = try Fixtures.temporaryDirectory()
         var files: [Data] = []
         for batch in ["1", "3", "32"] {
             let out = dir.appendingPathComponent("b\(batch).safetensors").path
-            _ = try ckpt(["fisher", tiny, "--data", data, "--params", "both", "--batch-size", batch, "-o", out])
+            _ = try ckpt(["fisher", tiny, "--data", data, "--params", "both", "--batch-size", batch, "--reproducible", "-o", out])
             files.append(try Data(contentsOf: URL(fileURLWithPath: out)))
         }
         XCTAssertEqual(files[0], files[1])

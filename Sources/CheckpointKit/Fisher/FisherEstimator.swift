@@ -85,14 +85,18 @@ public final class FisherEstimator {
     /// Runs the estimate over `examples` (see ``encode(_:)``).
     /// - Parameter progress: called after each batch with (examples done, total).
     public func estimate(_ examples: [EncodedExample], progress: ((Int, Int) -> Void)? = nil) -> [FisherTensor] {
-        tensors(from: sums(examples, progress: progress), count: examples.count)
+        tensors(from: sums(examples, reproducible: options.reproducible, progress: progress), count: examples.count)
     }
 
     /// The exact sums over `examples` of each example's squared gradient (or, for the expected
     /// kind, its label-weighted squares): the part of the estimate a shard computes. Each example's
     /// terms depend on that example alone, and the sums are exact, so any split of the examples
-    /// adds up to the same sums.
-    func sums(_ examples: [EncodedExample], progress: ((Int, Int) -> Void)? = nil) -> FisherExactSums {
+    /// adds up to the same sums when `reproducible` (row-deterministic dense layers, see ``BLAS``).
+    func sums(_ examples: [EncodedExample], reproducible: Bool, progress: ((Int, Int) -> Void)? = nil) -> FisherExactSums {
+        BLAS.$rowDeterministic.withValue(reproducible) { sums(examples, progress: progress) }
+    }
+
+    private func sums(_ examples: [EncodedExample], progress: ((Int, Int) -> Void)?) -> FisherExactSums {
         let layout = GradientLayout(model: model, parameters: parameters)
         let runner = BertRunner(model: model)
         let workspace = BackwardWorkspace()
@@ -199,7 +203,8 @@ public final class FisherEstimator {
     public func run(dataset: TaskDataset, progress: ((Int, Int) -> Void)? = nil) throws(FisherError) -> FisherResult {
         let examples = try encode(dataset)
         let tensors = estimate(examples, progress: progress)
-        return FisherResult(tensors: tensors, metadata: metadata(dataset: dataset, samples: examples.count))
+        return FisherResult(tensors: tensors, metadata: metadata(dataset: dataset, samples: examples.count,
+                                                                 reproducible: options.reproducible))
     }
 
     /// Tokenizes every example (to fingerprint them all), runs the estimate over `shard`'s and
@@ -210,12 +215,14 @@ public final class FisherEstimator {
         let mine = examples.indices.filter(shard.includes).map { examples[$0] }
         let layout = GradientLayout(model: model, parameters: parameters)
         return FisherShardResult(shard: shard, shardSamples: mine.count, names: parameters.map { model.name(of: $0) },
-                                 counts: parameters.map { layout.counts[$0]! }, sums: sums(mine, progress: progress),
-                                 metadata: metadata(dataset: dataset, samples: examples.count), fingerprints: fingerprints)
+                                 counts: parameters.map { layout.counts[$0]! }, sums: sums(mine, reproducible: true, progress: progress),
+                                 metadata: metadata(dataset: dataset, samples: examples.count, reproducible: true),
+                                 fingerprints: fingerprints)
     }
 
-    /// The `__metadata__` of the Fisher file of a run over `samples` examples of `dataset`.
-    func metadata(dataset: TaskDataset, samples: Int) -> [String: String] {
+    /// The `__metadata__` of the Fisher file of a run over `samples` examples of `dataset`;
+    /// a reproducible run (and so every shard) records `reproducible: true`.
+    func metadata(dataset: TaskDataset, samples: Int, reproducible: Bool) -> [String: String] {
         var metadata = [
             "format": "ckpt-fisher",
             "kind": options.kind.rawValue,
@@ -228,6 +235,7 @@ public final class FisherEstimator {
             "head": model.headIsFresh ? "fresh" : "checkpoint",
         ]
         if model.numLabels == 1 { metadata["likelihood"] = "gaussian" }
+        if reproducible { metadata["reproducible"] = "true" }
         return metadata
     }
 

@@ -12,7 +12,7 @@ public enum FisherMerge {
         (FisherShardResult.Key.data, "data file (SHA-256)"),
         ("samples", "number of examples"), ("kind", "kind"), ("params", "parameter set"),
         ("max_length", "token limit"), ("num_labels", "number of labels"), ("head", "head"),
-        ("seed", "fresh-head seed"), ("likelihood", "likelihood"),
+        ("seed", "fresh-head seed"), ("likelihood", "likelihood"), ("reproducible", "reproducible mode"),
         (FisherShardResult.Key.inputs, "tokenized examples (tokenizer, columns or label names; SHA-256)"),
     ]
 

@@ -6,12 +6,18 @@ import Dispatch
 /// row-major `Float`; a PyTorch `Linear` weight is `[out, in]`, so `y = x W^T` is
 /// ``linear(_:rows:inFeatures:weight:outFeatures:into:accumulate:)``.
 ///
-/// The dense layers (`linear`, `linearBackward`) run CKernels' `ckpt_linear*`, whose every output
-/// row depends on its own input row alone, bit for bit, whatever the batch around it: a Fisher run
-/// split into shards batches examples differently and must still compute each example's gradient
-/// exactly as one run does. OpenBLAS's results change with the matrix size, so it keeps only the
-/// per-example attention products (whose sizes depend on the example alone).
+/// The dense layers (`linear`, `linearBackward`) run OpenBLAS (fast), or, while
+/// ``rowDeterministic`` is bound to `true` (a reproducible Fisher run, every `--shard`), CKernels'
+/// `ckpt_linear*`, whose every output row depends on its own input row alone, bit for bit, whatever
+/// the batch around it: a Fisher run split into shards batches examples differently and must still
+/// compute each example's gradient exactly as one run does. OpenBLAS's results change in the last
+/// bits with the matrix size; it always keeps the per-example attention products (whose sizes
+/// depend on the example alone). The row-deterministic kernels are about 3-10x slower.
 enum BLAS {
+    /// Bound (with `BLAS.$rowDeterministic.withValue`) around a reproducible run; read by the
+    /// calling thread of each dense layer.
+    @TaskLocal static var rowDeterministic = false
+
     /// `C[m x n] = alpha * op(A) * op(B) + beta * C`, where `op(A)` is `m x k` and `op(B)` is `k x n`.
     /// `lda`, `ldb`, `ldc` are the row strides of the matrices as stored.
     @inline(__always)
@@ -32,6 +38,11 @@ enum BLAS {
     static func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                        weight: UnsafePointer<Float>, outFeatures: Int,
                        into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        guard rowDeterministic else {
+            return gemm(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
+                        b: weight, ldb: inFeatures, transposeB: true, c: y, ldc: outFeatures,
+                        beta: accumulate ? 1 : 0)
+        }
         inRowChunks(rows) { start, count in
             ckpt_linear(x + start * inFeatures, Int64(count), Int64(inFeatures), weight, Int64(outFeatures),
                         y + start * outFeatures, accumulate ? 1 : 0)
@@ -42,6 +53,10 @@ enum BLAS {
     static func linearBackward(_ dy: UnsafePointer<Float>, rows: Int, outFeatures: Int,
                                weight: UnsafePointer<Float>, inFeatures: Int,
                                into dx: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        guard rowDeterministic else {
+            return gemm(m: rows, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
+                        b: weight, ldb: inFeatures, c: dx, ldc: inFeatures, beta: accumulate ? 1 : 0)
+        }
         inRowChunks(rows) { start, count in
             ckpt_linear_backward(dy + start * outFeatures, Int64(count), Int64(outFeatures), weight, Int64(inFeatures),
                                  dx + start * inFeatures, accumulate ? 1 : 0)
