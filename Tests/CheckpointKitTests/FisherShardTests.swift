@@ -174,6 +174,10 @@ final class FisherShardTests: XCTestCase {
             XCTAssertNotEqual(result.status, 0, spec)
             XCTAssertTrue(result.stderr.contains(message), "\(spec): \(result.stderr)")
         }
+        let sums = Fixtures.path("fisher/expected-empirical.safetensors")
+        let result = try CommandRunner.run(["fisher", tiny, "--from-grads", sums, "--samples", "3", "--reproducible", "-o", "/nonexistent/x"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("--from-grads computes nothing"), result.stderr)
     }
 
     /// Exact sums: any order of the same terms gives the same bits, including subnormal, huge,
