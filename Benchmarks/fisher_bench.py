@@ -1,6 +1,6 @@
 """Examples/s of `ckpt fisher` against PyTorch on the same machine in the same run.
 
-    /work/venv-fisher/bin/python Benchmarks/fisher_bench.py [--ckpt .build/release/ckpt] [--n 256]
+    /work/venv-fisher/bin/python Benchmarks/fisher_bench.py [--ckpt .build/release/ckpt] [--n 256] [--join 7]
 
 Model: all-MiniLM-L6-v2 with a fresh 2-label head (as fisher_reference.py builds it). Data: the first N
 toy-sentiment training sentences, max_length 64. Task: empirical Fisher of every LayerNorm weight/bias.
@@ -79,11 +79,16 @@ def main():
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--join", type=int, default=1,
+                    help="join this many consecutive sentences into one example (7: ~41 tokens at --max-length 64)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     work = tempfile.mkdtemp(prefix="ckpt-fisher-bench-")
     model_dir = build_classifier(os.path.join(work, "minilm-cls"))
-    rows = read_tsv(args.data, args.n)
+    rows = read_tsv(args.data, args.n * args.join)
+    if args.join > 1:
+        rows = [{"sentence": " ".join(r["sentence"] for r in rows[i:i + args.join]), "label": rows[i]["label"]}
+                for i in range(0, args.join * (len(rows) // args.join), args.join)]
     data = os.path.join(work, "data.tsv")
     with open(data, "w", encoding="utf-8") as f:
         f.write("sentence\tlabel\n" + "".join(f"{r['sentence']}\t{r['label']}\n" for r in rows))

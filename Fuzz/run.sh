@@ -53,6 +53,7 @@ seed() {
         FuzzTaskData) copy_seeds "$dir" "$fixtures" "$shared_data" -- \( -name '*.tsv' -o -name '*.csv' -o -name '*.jsonl' \) -size -100k ;;
         FuzzPEFTAdapter) copy_seeds "$dir" "$fixtures/peft-import" "$fixtures/peft" -- -name 'adapter_config.json' ;;
         FuzzDecoderInputs) copy_seeds "$dir" "$fixtures/fisher-decoders" -- \( -name '*.jsonl' -o -name 'config.json' \) ;;
+        FuzzFisherShard) copy_seeds "$dir" "$fixtures/fisher" -- -name 'shard-*.safetensors' ;;
         FuzzPyTorch) copy_seeds "$dir" "$fixtures/torch" -- \( -name '*.bin' -o -name '*.pt' -o -name '*.pth' -o -name '*.ckpt' \) -size -300k ;;
     esac
 }

@@ -201,3 +201,25 @@ void ckpt_value_stats_isa(ckpt_isa isa, const void *src, ckpt_lane_type type, in
 void ckpt_value_stats_best(const void *src, ckpt_lane_type type, int64_t count, ckpt_value_stats *stats) {
     ckpt_value_stats_isa(ckpt_best_isa(), src, type, count, stats);
 }
+
+void ckpt_linear_isa(ckpt_isa isa, const float *x, int64_t rows, int64_t in, const float *w, int64_t out, float *y, int accumulate) {
+#if defined(__x86_64__)
+    if (isa == CKPT_ISA_AVX2) { ckpt_linear_avx2(x, rows, in, w, out, y, accumulate); return; }
+#endif
+    ckpt_linear_portable(x, rows, in, w, out, y, accumulate);
+}
+
+void ckpt_linear_backward_isa(ckpt_isa isa, const float *dy, int64_t rows, int64_t out, const float *w, int64_t in, float *dx, int accumulate) {
+#if defined(__x86_64__)
+    if (isa == CKPT_ISA_AVX2) { ckpt_linear_backward_avx2(dy, rows, out, w, in, dx, accumulate); return; }
+#endif
+    ckpt_linear_backward_portable(dy, rows, out, w, in, dx, accumulate);
+}
+
+void ckpt_linear(const float *x, int64_t rows, int64_t in, const float *w, int64_t out, float *y, int accumulate) {
+    ckpt_linear_isa(ckpt_best_isa(), x, rows, in, w, out, y, accumulate);
+}
+
+void ckpt_linear_backward(const float *dy, int64_t rows, int64_t out, const float *w, int64_t in, float *dx, int accumulate) {
+    ckpt_linear_backward_isa(ckpt_best_isa(), dy, rows, out, w, in, dx, accumulate);
+}

@@ -4,7 +4,7 @@ import Foundation
 
 /// `ckpt fisher` on a decoder language model (GPT-2, Llama, Mistral, Qwen2): the decoder engine
 /// instead of the encoder one, chosen by the model directory's `config.json`.
-extension FisherCommand {
+extension FisherComputeCommand {
     /// The estimate and its compute time in seconds.
     func runDecoderFisher(model: String, data: String) throws -> (FisherResult, Double) {
         if numLabels != nil { throw ValidationError("--num-labels is for encoder classifiers; \(model) is a decoder language model") }

@@ -163,6 +163,19 @@ int64_t ckpt_scan_block(const void *base, const void *finetuned, int64_t width,
                         ckpt_keep keep, const uint8_t *mask, int64_t first_index,
                         int64_t *indices, int64_t index_capacity, ckpt_scan_sums *sums);
 
+/** `y[r][o] = (accumulate ? y[r][o] : 0) + dot(x[r], w[o])` for row-major `x` `[rows, in]` and a
+ * PyTorch `Linear` weight `w` `[out, in]`. Each output depends on its own row of `x` alone, bit for
+ * bit, whatever `rows` is (see linear_body.h); both instruction sets give identical bits. */
+void ckpt_linear(const float *x, int64_t rows, int64_t in, const float *w, int64_t out, float *y, int accumulate);
+
+/** `dx[r][i] = (accumulate ? dx[r][i] : 0) + sum_o dy[r][o] w[o][i]`: the input gradient of
+ * ckpt_linear, with the same row independence. */
+void ckpt_linear_backward(const float *dy, int64_t rows, int64_t out, const float *w, int64_t in, float *dx, int accumulate);
+
+/** The same with a chosen instruction set (for tests: both give identical bits). */
+void ckpt_linear_isa(ckpt_isa isa, const float *x, int64_t rows, int64_t in, const float *w, int64_t out, float *y, int accumulate);
+void ckpt_linear_backward_isa(ckpt_isa isa, const float *dy, int64_t rows, int64_t out, const float *w, int64_t in, float *dx, int accumulate);
+
 #ifdef __cplusplus
 }
 #endif

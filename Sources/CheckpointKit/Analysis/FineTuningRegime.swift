@@ -91,11 +91,12 @@ public struct FineTuningRegime: Sendable {
         if let savedAs {
             line += FineTuningRegime.conversionClause(savedAs, converted: converted)
         }
-        if !newTensors.isEmpty, kind != .unrelated {
-            let names = newTensors.prefix(4).map(\.name).joined(separator: ", ")
-            let more = newTensors.count > 4 ? " and \(newTensors.count - 4) more" : ""
-            let size = newTensors.reduce(0) { $0 + $1.elementCount }
-            line += "; new head: \(names)\(more) (\(NumberText.grouped(size)) parameters)"
+        if kind != .unrelated {
+            // Only a head is called a head: a tensor the base lacks under another role (a KerasHub
+            // GPT-2's split query/key/value against Hugging Face's fused `c_attn`) is named as such.
+            let heads = newTensors.filter { FineTuningRegime.headComponents.contains(ParameterNames.role(of: $0.name, dtype: $0.dtype).component) }
+            let others = newTensors.filter { !FineTuningRegime.headComponents.contains(ParameterNames.role(of: $0.name, dtype: $0.dtype).component) }
+            line += FineTuningRegime.newTensorClause("new head", heads) + FineTuningRegime.newTensorClause("only in the fine-tune", others)
         }
         line += FineTuningRegime.shapeClauses(resized: resized, replacedHeads: replacedHeads)
         self.line = line
@@ -128,13 +129,24 @@ public struct FineTuningRegime: Sendable {
         return text
     }
 
+    /// The components a task head is made of.
+    static let headComponents: Set<Component> = [.head, .pooler, .pretrainingHead]
+
+    /// `; LABEL: a, b, c, d and N more (P parameters)`, or nothing for no tensors.
+    static func newTensorClause(_ label: String, _ tensors: [TensorInfo]) -> String {
+        guard !tensors.isEmpty else { return "" }
+        let names = tensors.prefix(4).map(\.name).joined(separator: ", ")
+        let more = tensors.count > 4 ? " and \(tensors.count - 4) more" : ""
+        let size = tensors.reduce(0) { $0 + $1.elementCount }
+        return "; \(label): \(names)\(more) (\(NumberText.grouped(size)) parameters)"
+    }
+
     /// Which regime the changed tensors point to, and the detail of the one-line verdict.
     static func classify(_ diff: CheckpointDiff, parameters: TensorSubset, changed: TensorSubset, newTensors: [TensorInfo],
                          changedParameters: Int, total: Int) -> (kind: Kind, lastLayerCount: Int?, detail: String) {
         var kind: Kind
         var lastLayerCount: Int? = nil
         let roles = changed.map(\.role)
-        let headComponents: Set<Component> = [.head, .pooler, .pretrainingHead]
         let layerCount = (parameters.lazy.compactMap(\.role.layer).max() ?? -1) + 1
         let counts = "\(NumberText.grouped(changedParameters)) of \(NumberText.grouped(total)) parameters changed"
         var detail: String

@@ -88,13 +88,24 @@ public final class FisherEstimator {
     /// Runs the estimate over `examples` (see ``encode(_:)``).
     /// - Parameter progress: called after each batch with (examples done, total).
     public func estimate(_ examples: [EncodedExample], progress: ((Int, Int) -> Void)? = nil) -> [FisherTensor] {
-        let parameters = self.parameters
+        tensors(from: sums(examples, reproducible: options.reproducible, progress: progress), count: examples.count)
+    }
+
+    /// The exact sums over `examples` of each example's squared gradient (or, for the expected
+    /// kind, its label-weighted squares): the part of the estimate a shard computes. Each example's
+    /// terms depend on that example alone, and the sums are exact, so any split of the examples
+    /// adds up to the same sums when `reproducible` (row-deterministic dense layers, see ``BLAS``).
+    func sums(_ examples: [EncodedExample], reproducible: Bool, progress: ((Int, Int) -> Void)? = nil) -> FisherExactSums {
+        BLAS.$rowDeterministic.withValue(reproducible) { sums(examples, progress: progress) }
+    }
+
+    private func sums(_ examples: [EncodedExample], progress: ((Int, Int) -> Void)?) -> FisherExactSums {
         let layout = GradientLayout(model: model, parameters: parameters)
         let runner = BertRunner(model: model)
         let workspace = BackwardWorkspace()
         let batchSize = max(1, options.batchSize)
         var scratch = Scratch(labels: model.numLabels, width: layout.total, batchSize: batchSize, kind: options.kind)
-        var sums = [Double](repeating: 0, count: layout.total)
+        var sums = FisherExactSums(count: layout.total)
 
         var start = 0
         while start < examples.count {
@@ -107,12 +118,15 @@ public final class FisherEstimator {
             start = end
             progress?(end, examples.count)
         }
+        sums.normalize()
+        return sums
+    }
 
-        let n = Double(examples.count)
-        return parameters.map { p in
-            let off = layout.offsets[p]!, count = layout.counts[p]!
-            return FisherTensor(name: model.name(of: p), shape: [count], values: sums[off..<(off + count)].map { $0 / n })
-        }
+    /// The Fisher: `sums` (normalized) divided by the number of examples, one tensor per parameter.
+    func tensors(from sums: FisherExactSums, count: Int) -> [FisherTensor] {
+        let layout = GradientLayout(model: model, parameters: parameters)
+        return FisherExactSums.tensors(sums, names: parameters.map { model.name(of: $0) },
+                                       counts: parameters.map { layout.counts[$0]! }, examples: count)
     }
 
     /// The buffers an estimate reuses from batch to batch.
@@ -126,7 +140,6 @@ public final class FisherEstimator {
         /// The logit gradient a backward pass starts from, `[batch, C]`.
         let seed: ScratchBuffer
         var probabilities: [Double]
-        var weights: [Double]
 
         init(labels c: Int, width: Int, batchSize: Int, kind: FisherKind) {
             labels = c
@@ -135,7 +148,6 @@ public final class FisherEstimator {
             grads = (0..<seedCount).map { _ in ScratchBuffer(floats: batchSize * width) }
             seed = ScratchBuffer(floats: batchSize * c)
             probabilities = [Double](repeating: 0, count: c)
-            weights = [Double](repeating: 0, count: seedCount)
         }
     }
 
@@ -162,36 +174,28 @@ public final class FisherEstimator {
     }
 
     /// Adds the batch's squared per-example gradients to `sums`.
-    func accumulate(logits: UnsafePointer<Float>, examples: ArraySlice<EncodedExample>, scratch: inout Scratch, into sums: inout [Double]) {
+    func accumulate(logits: UnsafePointer<Float>, examples: ArraySlice<EncodedExample>, scratch: inout Scratch, into sums: inout FisherExactSums) {
         let c = scratch.labels, width = scratch.width, seedCount = scratch.seedCount, grads = scratch.grads
-        sums.withUnsafeMutableBufferPointer { sum in
-            for (e, example) in examples.enumerated() {
-                if c == 1 {
-                    let f = Double(logits[e])
-                    let scale = options.kind == .empirical ? (example.label - f) * (example.label - f) : 1
-                    let g = grads[0].pointer + e * width
-                    for j in 0..<width {
-                        let v = Double(g[j])
-                        sum[j] += scale * v * v
-                    }
-                } else if options.kind == .empirical {
-                    let g = grads[0].pointer + e * width
-                    for j in 0..<width {
-                        let v = Double(g[j])
-                        sum[j] += v * v
-                    }
-                } else {
-                    // grad log p(c) = sum_k (delta_ck - p_k) V_k, V_k = backward(e_k - e_{C-1}).
-                    Self.softmax(logits + e * c, count: c, into: &scratch.probabilities)
-                    let rows = grads.map { $0.pointer + e * width }
-                    for cls in 0..<c {
-                        let pc = scratch.probabilities[cls]
-                        for k in 0..<seedCount { scratch.weights[k] = (k == cls ? 1 : 0) - scratch.probabilities[k] }
-                        for j in 0..<width {
-                            var v = 0.0
-                            for k in 0..<seedCount { v += scratch.weights[k] * Double(rows[k][j]) }
-                            sum[j] += pc * v * v
-                        }
+        for (e, example) in examples.enumerated() {
+            if c == 1 || options.kind == .empirical {
+                let f = Double(logits[e])
+                let scale = c == 1 && options.kind == .empirical ? (example.label - f) * (example.label - f) : 1
+                let g = grads[0].pointer + e * width
+                sums.addRow { j in
+                    let v = Double(g[j])
+                    return scale * v * v
+                }
+            } else {
+                // grad log p(c) = sum_k (delta_ck - p_k) V_k, V_k = backward(e_k - e_{C-1}).
+                Self.softmax(logits + e * c, count: c, into: &scratch.probabilities)
+                let rows = grads.map { $0.pointer + e * width }
+                for cls in 0..<c {
+                    let pc = scratch.probabilities[cls]
+                    let weights = (0..<seedCount).map { k in (k == cls ? 1 : 0) - scratch.probabilities[k] }
+                    sums.addRow { j in
+                        var v = 0.0
+                        for k in 0..<seedCount { v += weights[k] * Double(rows[k][j]) }
+                        return pc * v * v
                     }
                 }
             }
@@ -202,10 +206,30 @@ public final class FisherEstimator {
     public func run(dataset: TaskDataset, progress: ((Int, Int) -> Void)? = nil) throws(FisherError) -> FisherResult {
         let examples = try encode(dataset)
         let tensors = estimate(examples, progress: progress)
+        return FisherResult(tensors: tensors, metadata: metadata(dataset: dataset, samples: examples.count,
+                                                                 reproducible: options.reproducible))
+    }
+
+    /// Tokenizes every example (to fingerprint them all), runs the estimate over `shard`'s and
+    /// packages its exact sums with the one-run metadata and the run's fingerprints.
+    public func run(dataset: TaskDataset, shard: FisherShard, progress: ((Int, Int) -> Void)? = nil) throws -> FisherShardResult {
+        let examples = try encode(dataset)
+        let fingerprints = try FisherShardIdentity.fingerprints(model: model, dataPath: dataset.path, examples: examples)
+        let mine = examples.indices.filter(shard.includes).map { examples[$0] }
+        let layout = GradientLayout(model: model, parameters: parameters)
+        return FisherShardResult(shard: shard, shardSamples: mine.count, names: parameters.map { model.name(of: $0) },
+                                 counts: parameters.map { layout.counts[$0]! }, sums: sums(mine, reproducible: true, progress: progress),
+                                 metadata: metadata(dataset: dataset, samples: examples.count, reproducible: true),
+                                 fingerprints: fingerprints)
+    }
+
+    /// The `__metadata__` of the Fisher file of a run over `samples` examples of `dataset`;
+    /// a reproducible run (and so every shard) records `reproducible: true`.
+    func metadata(dataset: TaskDataset, samples: Int, reproducible: Bool) -> [String: String] {
         var metadata = [
             "format": "ckpt-fisher",
             "kind": options.kind.rawValue,
-            "samples": String(examples.count),
+            "samples": String(samples),
             "data": (dataset.path as NSString).lastPathComponent,
             "model": model.path,
             "params": options.parameters.rawValue,
@@ -214,7 +238,8 @@ public final class FisherEstimator {
             "head": model.headIsFresh ? "fresh" : "checkpoint",
         ]
         if model.numLabels == 1 { metadata["likelihood"] = "gaussian" }
-        return FisherResult(tensors: tensors, metadata: metadata)
+        if reproducible { metadata["reproducible"] = "true" }
+        return metadata
     }
 
     static func softmax(_ logits: UnsafePointer<Float>, count: Int, into out: inout [Double]) {

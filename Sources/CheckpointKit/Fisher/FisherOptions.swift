@@ -24,15 +24,20 @@ public struct FisherOptions: Sendable {
     /// Names of the labels in class order, for data files whose labels are words
     /// (`entailment`, `not_entailment`); the config's `label2id` is used otherwise.
     public var labelNames: [String]?
+    /// Run the dense layers through the row-deterministic kernels (see ``BLAS``), so the result is
+    /// bitwise independent of batching and equal to the merge of any `--shard` split; slower.
+    /// A shard run is always reproducible.
+    public var reproducible: Bool
 
     public init(kind: FisherKind = .empirical, parameters: FisherParameterSet = .layernorm, samples: Int? = 1024,
-                maxLength: Int = 128, batchSize: Int = 32, labelNames: [String]? = nil) {
+                maxLength: Int = 128, batchSize: Int = 32, labelNames: [String]? = nil, reproducible: Bool = false) {
         self.kind = kind
         self.parameters = parameters
         self.samples = samples
         self.maxLength = maxLength
         self.batchSize = batchSize
         self.labelNames = labelNames
+        self.reproducible = reproducible
     }
 
     /// Checks the ranges of the options: at least one and at most ``TaskDataset/maxExamples``
