@@ -163,6 +163,10 @@ final class PEFTImportTests: XCTestCase {
         XCTAssertTrue(try m("layers.[01].self_attn.q_proj", "model.layers.1.self_attn.q_proj"))
         XCTAssertFalse(try m("layers.[01].self_attn.q_proj", "model.layers.2.self_attn.q_proj"))
         XCTAssertTrue(try m(".*q_proj", "model.layers.2.self_attn.q_proj"))
+        // Keys whose backtracking match could run for days on a real module name are refused at once.
+        for hostile in ["(.+.+)+Z", "(x+x+)+y", "a{1,100}", "(a)\\1", ".*.*.*Z"] {
+            XCTAssertThrowsError(try m(hostile, "model.layers.0.self_attn.q_proj"), hostile)
+        }
         let entries = [PEFTAdapterSettings.PatternEntry(key: "q_proj", value: 2), .init(key: "layers.0.self_attn.q_proj", value: 3)]
         XCTAssertEqual(try PEFTPatternKey.firstMatch(entries, module: "model.layers.0.self_attn.q_proj", path: "x")?.value, 2)
     }
@@ -221,5 +225,31 @@ final class PEFTImportTests: XCTestCase {
             }
         }
         XCTAssertGreaterThanOrEqual(merged, 2)
+    }
+
+    /// peft sets fan_in_fan_out per module type (GPT-2 Conv1D true, nn.Linear false) and saves the
+    /// value of the last module it wrapped, so a square `c_proj` with a saved `false` is ambiguous:
+    /// refused rather than merged in one orientation by guess.
+    func testSquareConv1DTargetWithContradictingFlagIsRefused() throws {
+        let adapter = directory.appendingPathComponent("adapter")
+        try FileManager.default.createDirectory(at: adapter, withIntermediateDirectories: true)
+        func safetensors(_ header: String, data: Int, to path: URL) throws {
+            let json = Array(header.utf8)
+            try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json + [UInt8](repeating: 0x3F, count: data)).write(to: path)
+        }
+        try safetensors(#"{"base_model.model.h.0.attn.c_proj.lora_A.weight":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]},"base_model.model.h.0.attn.c_proj.lora_B.weight":{"dtype":"F32","shape":[4,2],"data_offsets":[32,64]}}"#,
+                        data: 64, to: adapter.appendingPathComponent("adapter_model.safetensors"))
+        let base = directory.appendingPathComponent("base.safetensors")
+        try safetensors(#"{"h.0.attn.c_proj.weight":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]}}"#, data: 64, to: base)
+        for flag in [false, true] {
+            try Data(#"{"peft_type":"LORA","r":2,"lora_alpha":4,"target_modules":["c_proj"],"fan_in_fan_out":\#(flag)}"#.utf8)
+                .write(to: adapter.appendingPathComponent("adapter_config.json"))
+            let merge = { try PEFTImport.merged(try CheckpointOpener.open(adapter.path), onto: try CheckpointOpener.open(base.path)) }
+            if flag {
+                XCTAssertNoThrow(try merge())
+            } else {
+                XCTAssertThrowsError(try merge()) { XCTAssertTrue("\($0)".contains("cannot be told"), "\($0)") }
+            }
+        }
     }
 }

@@ -34,8 +34,11 @@ struct PEFTExportModules {
                 heads.insert(PEFTExport.topModule(of: PEFTExport.peftName(name)))
             } else if role.kind.isLayerNorm, case .pair = tensor.source, tensor.record.storage != .converted {
                 layerNorms.insert(PEFTExport.module(of: name))
-            } else if role.kind == .bias, case let .pair(pair, _) = tensor.source, tensor.record.storage != .converted {
-                if let problem = PEFTExportModules.beftProblem(pair, finetunedByName: finetunedByName) {
+            } else if role.kind == .bias, case let .pair(pair, choice) = tensor.source, tensor.record.storage != .converted {
+                if choice != .all {
+                    // A BEFT delta adds the whole change; a mask keeping part of it cannot be expressed.
+                    refuse(name, "the selection keeps only part of its change; a BEFT delta carries the whole bias", role: role)
+                } else if let problem = PEFTExportModules.beftProblem(pair, finetunedByName: finetunedByName) {
                     refuse(name, problem, role: role)
                 } else {
                     biases[PEFTExport.module(of: name)] = pair

@@ -1,6 +1,10 @@
 /// Building a ``PEFTImportPlan``: the adapter's entries grouped by model tensor, their shapes, and
 /// each one checked against the base tensor it pairs with.
 extension PEFTImportPlan {
+    /// The modules transformers builds as GPT-2's `Conv1D` (weight stored (in, out)): GPT-2,
+    /// DistilGPT-2 and OpenAI GPT name them so; every other LoRA target is an `nn.Linear`.
+    static let conv1DModules: Set<String> = ["c_attn", "c_proj", "c_fc", "q_attn"]
+
     /// The adapter's tensors grouped by the model tensor they concern.
     static func entries(of adapter: PEFTAdapter) throws(PEFTAdapterError) -> [String: Entry] {
         var entries: [String: Entry] = [:]
@@ -80,6 +84,12 @@ extension PEFTImportPlan {
             let normal = [factors.out, factors.in], flipped = [factors.in, factors.out]
             let preferTransposed = entry.embedding || adapter.settings.fanInFanOut
             let transposed: Bool
+            if !entry.embedding, factors.in == factors.out,
+               Self.conv1DModules.contains(String(entry.module.split(separator: ".").last ?? "")) != adapter.settings.fanInFanOut {
+                // peft sets fan_in_fan_out per module type (Conv1D true, Linear false) and saves the
+                // last module's value, so on a square matrix the flag may not be this module's.
+                throw fail("square B A with fan_in_fan_out \(adapter.settings.fanInFanOut), but the module's name says \(adapter.settings.fanInFanOut ? "nn.Linear" : "GPT-2 Conv1D"); the orientation peft used cannot be told")
+            }
             if shape == (preferTransposed ? flipped : normal) {
                 transposed = preferTransposed
             } else if !entry.embedding, factors.in != factors.out, shape == (preferTransposed ? normal : flipped) {

@@ -15,6 +15,9 @@ enum PEFTPatternKey {
     /// Whether `key` matches `module` the way peft's regular expression does.
     static func matches(_ key: String, module: String, path: String) throws(PEFTAdapterError) -> Bool {
         if key.utf8.allSatisfy(isPlain) { return plainMatch(Array(key.utf8), Array(module.utf8)) }
+        guard isBounded(key) else {
+            throw .invalidConfig(path: path, reason: "pattern key '\(key)' uses groups, counted or nested repetition or back-references; ckpt refuses them (a backtracking match could run for hours)")
+        }
         let regex: Regex<AnyRegexOutput>
         do {
             regex = try Regex("(.*\\.)?(" + key + ")")
@@ -22,6 +25,27 @@ enum PEFTPatternKey {
             throw .invalidConfig(path: path, reason: "pattern key '\(key)' is not a regular expression ckpt reads")
         }
         return (try? regex.wholeMatch(in: module)) != nil
+    }
+
+    /// Whether a backtracking match of `key` stays cheap: no groups, no `{m,n}`, no
+    /// back-references, and at most two of `*`, `+`, `?` (the match then costs at most about the
+    /// cube of the module name's length; `(.+.+)+Z` would take days on a 31-character name).
+    static func isBounded(_ key: String) -> Bool {
+        var quantifiers = 0, escaped = false
+        for byte in key.utf8 {
+            if escaped {
+                if (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) { return false }
+                escaped = false
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\\"): escaped = true
+            case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "{"), UInt8(ascii: "}"): return false
+            case UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "?"): quantifiers += 1
+            default: break
+            }
+        }
+        return quantifiers <= 2
     }
 
     /// Letters, digits, `_`, `-` and `.`: the keys people write (module names and their tails),
