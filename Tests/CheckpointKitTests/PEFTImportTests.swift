@@ -10,6 +10,12 @@ final class PEFTImportTests: XCTestCase {
     var directory: URL!
 
     override func setUpWithError() throws { directory = try Fixtures.temporaryDirectory() }
+
+    /// A safetensors file from a header and `data` bytes of 0x3F (each F32 0.74...).
+    static func safetensors(_ header: String, data: Int, to path: URL) throws {
+        let json = Array(header.utf8)
+        try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json + [UInt8](repeating: 0x3F, count: data)).write(to: path)
+    }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     func model(_ name: String) -> URL { Fixtures.root.appendingPathComponent("peft-import/" + name) }
@@ -198,14 +204,10 @@ final class PEFTImportTests: XCTestCase {
     func testHostileConfigsGiveTypedErrors() throws {
         let adapter = directory.appendingPathComponent("adapter")
         try FileManager.default.createDirectory(at: adapter, withIntermediateDirectories: true)
-        func safetensors(_ header: String, data: Int, to path: URL) throws {
-            let json = Array(header.utf8)
-            try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json + [UInt8](repeating: 0x3F, count: data)).write(to: path)
-        }
-        try safetensors(#"{"base_model.model.m.lora_A.weight":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]},"base_model.model.m.lora_B.weight":{"dtype":"F32","shape":[4,2],"data_offsets":[32,64]}}"#,
+        try Self.safetensors(#"{"base_model.model.m.lora_A.weight":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]},"base_model.model.m.lora_B.weight":{"dtype":"F32","shape":[4,2],"data_offsets":[32,64]}}"#,
                         data: 64, to: adapter.appendingPathComponent("adapter_model.safetensors"))
         let base = directory.appendingPathComponent("base.safetensors")
-        try safetensors(#"{"m.weight":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]},"m.bias":{"dtype":"BF16","shape":[4],"data_offsets":[64,72]}}"#, data: 72, to: base)
+        try Self.safetensors(#"{"m.weight":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]},"m.bias":{"dtype":"BF16","shape":[4],"data_offsets":[64,72]}}"#, data: 72, to: base)
         let seeds = Fixtures.root.deletingLastPathComponent().appendingPathComponent("Fuzz/regressions/FuzzPEFTAdapter")
         var inputs = try FileManager.default.contentsOfDirectory(at: seeds, includingPropertiesForKeys: nil).map { try Data(contentsOf: $0) }
         inputs += [#"{"peft_type":"LORA","r":2,"rank_pattern":{"(a+)+$":2}}"#, #"{"peft_type":"LORA","r":2,"alpha_pattern":{"m":1e308}}"#,
@@ -233,14 +235,10 @@ final class PEFTImportTests: XCTestCase {
     func testSquareConv1DTargetWithContradictingFlagIsRefused() throws {
         let adapter = directory.appendingPathComponent("adapter")
         try FileManager.default.createDirectory(at: adapter, withIntermediateDirectories: true)
-        func safetensors(_ header: String, data: Int, to path: URL) throws {
-            let json = Array(header.utf8)
-            try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json + [UInt8](repeating: 0x3F, count: data)).write(to: path)
-        }
-        try safetensors(#"{"base_model.model.h.0.attn.c_proj.lora_A.weight":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]},"base_model.model.h.0.attn.c_proj.lora_B.weight":{"dtype":"F32","shape":[4,2],"data_offsets":[32,64]}}"#,
+        try Self.safetensors(#"{"base_model.model.h.0.attn.c_proj.lora_A.weight":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]},"base_model.model.h.0.attn.c_proj.lora_B.weight":{"dtype":"F32","shape":[4,2],"data_offsets":[32,64]}}"#,
                         data: 64, to: adapter.appendingPathComponent("adapter_model.safetensors"))
         let base = directory.appendingPathComponent("base.safetensors")
-        try safetensors(#"{"h.0.attn.c_proj.weight":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]}}"#, data: 64, to: base)
+        try Self.safetensors(#"{"h.0.attn.c_proj.weight":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]}}"#, data: 64, to: base)
         for flag in [false, true] {
             try Data(#"{"peft_type":"LORA","r":2,"lora_alpha":4,"target_modules":["c_proj"],"fan_in_fan_out":\#(flag)}"#.utf8)
                 .write(to: adapter.appendingPathComponent("adapter_config.json"))
