@@ -140,7 +140,8 @@ public final class ByteLevelBPETokenizer: TextTokenizer, @unchecked Sendable {
     /// One word: its UTF-8 bytes as byte-alphabet tokens, merged.
     private func encodeWord(_ scalars: ArraySlice<Unicode.Scalar>, into ids: inout [Int32]) {
         var bytes: [UInt8] = []
-        for s in scalars { bytes += Array(String(s).utf8) }
+        bytes.reserveCapacity(scalars.count * 4)
+        for s in scalars { UTF8.encode(s) { bytes.append($0) } }
         var symbols: [Int32] = []
         symbols.reserveCapacity(bytes.count)
         for b in bytes {

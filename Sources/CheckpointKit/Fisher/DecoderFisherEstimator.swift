@@ -100,20 +100,25 @@ public final class DecoderFisherEstimator {
             default:
                 targets = [example.labels]
             }
+            // The logit gradient is one-hot(target) - p at each label position: -p is built once per
+            // example, and each draw adds its ones and takes them back out (restoring the saved
+            // values keeps the bits of the next draw's seed).
             seedBuffer.reserve(t * vocab)
+            let seed = seedBuffer.pointer
+            seed.update(repeating: 0, count: t * vocab)
+            for p in positions {
+                let row = seed + (p - 1) * vocab
+                for k in 0..<vocab { row[k] = Float(-probabilities[(p - 1) * vocab + k]) }
+            }
+            let weight = 1 / Double(targets.count)
             for target in targets {
-                let seed = seedBuffer.pointer
-                seed.update(repeating: 0, count: t * vocab)
-                for p in positions {
-                    let row = seed + (p - 1) * vocab
-                    for k in 0..<vocab { row[k] = Float(-probabilities[(p - 1) * vocab + k]) }
-                    row[Int(target[p])] += 1
-                }
+                let saved = positions.map { seed[($0 - 1) * vocab + Int(target[$0])] }
+                for p in positions { seed[(p - 1) * vocab + Int(target[p])] += 1 }
                 grad.withUnsafeMutableBufferPointer { g in
                     g.update(repeating: 0)
                     runner.backward(seed: seed, into: g.baseAddress!)
                 }
-                let weight = 1 / Double(targets.count)
+                for (i, p) in positions.enumerated() { seed[(p - 1) * vocab + Int(target[p])] = saved[i] }
                 for j in 0..<grad.count { sums[j] += weight * grad[j] * grad[j] }
             }
             progress?(index + 1, examples.count)

@@ -20,7 +20,7 @@ public enum TokenizerLoader {
         guard FileManager.default.fileExists(atPath: json) else { return try WordPieceTokenizer.load(directory: directory) }
         let file = try TokenizerJSON(path: json)
         switch file.modelType {
-        case "WordPiece": return try WordPieceTokenizer.load(tokenizerJSON: json)
+        case "WordPiece": return try WordPieceTokenizer.load(file)
         case "BPE": return try ByteLevelBPETokenizer(file)
         case "Unigram": return try UnigramTokenizer(file)
         default:

@@ -80,14 +80,12 @@ extension WordPieceTokenizer {
 
     /// Loads a `tokenizers` `tokenizer.json` whose model is WordPiece.
     public static func load(tokenizerJSON path: String) throws(FisherError) -> WordPieceTokenizer {
-        let data = try readLimited(path)
-        let root: JSONValue
-        do { root = try JSONValue.parse(data) } catch {
-            throw .invalidTokenizer(path: path, reason: "JSON: \(error)")
-        }
-        guard let model = root["model"], model.objectValue != nil else {
-            throw .invalidTokenizer(path: path, reason: "no 'model' object")
-        }
+        try load(TokenizerJSON(path: path))
+    }
+
+    /// Loads a parsed `tokenizer.json` whose model is WordPiece.
+    static func load(_ file: TokenizerJSON) throws(FisherError) -> WordPieceTokenizer {
+        let path = file.path, root = file.root, model = file.model
         let modelType = model["type"]?.stringValue ?? "WordPiece"
         guard modelType == "WordPiece" else {
             throw .invalidTokenizer(path: path, reason: "model type is \(modelType), only WordPiece (BERT) is supported; give pre-tokenized input_ids in a JSONL data file instead")
