@@ -67,7 +67,9 @@ public struct FineTuningRegime: Sendable {
         tensors = parameters.count
         changedTensors = changed.count
         // Float buffers (a Keras optimizer's moments, `inv_freq`) are state, not a new head.
-        newTensors = diff.onlyInFinetuned.filter { $0.dtype.isFloatingPoint && ParameterNames.role(of: $0.name, dtype: $0.dtype).kind != .buffer }
+        let newRoles = diff.onlyInFinetuned.filter(\.dtype.isFloatingPoint)
+            .map { ($0, ParameterNames.role(of: $0.name, dtype: $0.dtype)) }.filter { $0.1.kind != .buffer }
+        newTensors = newRoles.map(\.0)
         let verdict = FineTuningRegime.classify(diff, parameters: parameters, changed: changed, newTensors: newTensors,
                                                 changedParameters: changedParameters, total: self.parameters)
         kind = verdict.kind
@@ -94,8 +96,10 @@ public struct FineTuningRegime: Sendable {
         if kind != .unrelated {
             // Only a head is called a head: a tensor the base lacks under another role (a KerasHub
             // GPT-2's split query/key/value against Hugging Face's fused `c_attn`) is named as such.
-            let heads = newTensors.filter { FineTuningRegime.headComponents.contains(ParameterNames.role(of: $0.name, dtype: $0.dtype).component) }
-            let others = newTensors.filter { !FineTuningRegime.headComponents.contains(ParameterNames.role(of: $0.name, dtype: $0.dtype).component) }
+            var heads: [TensorInfo] = [], others: [TensorInfo] = []
+            for (tensor, role) in newRoles {
+                if FineTuningRegime.headComponents.contains(role.component) { heads.append(tensor) } else { others.append(tensor) }
+            }
             line += FineTuningRegime.newTensorClause("new head", heads) + FineTuningRegime.newTensorClause("only in the fine-tune", others)
         }
         line += FineTuningRegime.shapeClauses(resized: resized, replacedHeads: replacedHeads)

@@ -1,10 +1,10 @@
 extension Component {
     /// The component's position in ``allCases`` (bottom to top), found without its raw value.
     ///
-    /// `Component` is `RawRepresentable`, so its `==`, `hash(into:)` and `<` go through
-    /// ``rawValue`` (the ``names`` table: four strings built per call). Tallies over 100,000
-    /// tensors (`CheckpointSummary`, `DifferenceGroups`) index arrays and key dictionaries by this
-    /// number instead.
+    /// `Component` is `RawRepresentable`, whose default `==` and `hash(into:)` would go through
+    /// ``rawValue`` (the ``names`` table: four strings built per call); its `==`, `hash(into:)` and
+    /// `<` use this number instead, and tallies over 100,000 tensors (`CheckpointSummary`,
+    /// `DifferenceGroups`) index arrays by it.
     var ordinal: Int {
         switch self {
         case .embeddings: return 0

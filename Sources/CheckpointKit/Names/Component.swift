@@ -87,9 +87,12 @@ public enum Component: CaseIterable, Sendable, Comparable {
     public static var biasTypes: [String] { allCases.map(\.biasType) }
 
     /// Order of the components inside a layer, bottom to top, for tables.
-    public static func < (lhs: Component, rhs: Component) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-    }
+    public static func < (lhs: Component, rhs: Component) -> Bool { lhs.ordinal < rhs.ordinal }
+
+    /// By position, not by ``rawValue`` (which builds the names table's strings on every call).
+    public static func == (lhs: Component, rhs: Component) -> Bool { lhs.ordinal == rhs.ordinal }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(ordinal) }
 }
 
 /// The component's module name (``ComponentNames/name``) is its raw value, and what it encodes as.
