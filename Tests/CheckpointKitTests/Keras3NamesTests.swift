@@ -17,21 +17,6 @@ final class Keras3NamesTests: XCTestCase {
         try CheckpointDiff(base: open(base), finetuned: open(finetuned))
     }
 
-    /// Compared parameters, changed elements and tensors, squared deltas and the regime: numpy's.
-    func assertNumbers(_ diff: CheckpointDiff, _ expectation: [String: Any], _ label: String,
-                       file: StaticString = #filePath, line: UInt = #line) throws {
-        let parameters = diff.tensors.filter(\.isParameter)
-        XCTAssertTrue(parameters.allSatisfy { $0.problem == nil }, "\(label): \(parameters.compactMap(\.problem))", file: file, line: line)
-        XCTAssertEqual(parameters.count, expectation["tensors"] as? Int, "\(label) tensors", file: file, line: line)
-        XCTAssertEqual(parameters.reduce(0) { $0 + $1.numel }, expectation["parameters"] as? Int, "\(label) parameters", file: file, line: line)
-        XCTAssertEqual(parameters.reduce(0) { $0 + ($1.changed ?? 0) }, expectation["changed"] as? Int, "\(label) changed", file: file, line: line)
-        XCTAssertEqual(parameters.filter { ($0.changed ?? 0) > 0 }.count, expectation["changed_tensors"] as? Int, "\(label) changed tensors", file: file, line: line)
-        let deltaSquares = parameters.reduce(0.0) { $0 + ($1.sums?.deltaSquares ?? 0) }
-        let reference = try XCTUnwrap(expectation["delta_sq"] as? Double)
-        XCTAssertEqual(deltaSquares, reference, accuracy: 1e-6 * reference, "\(label) squared deltas", file: file, line: line)
-        XCTAssertEqual(FineTuningRegime(diff).identifier, expectation["regime"] as? String, "\(label) regime", file: file, line: line)
-    }
-
     /// Every Keras pair (KerasHub BERT classifier, GPT-2, Llama, plain Keras) against its
     /// LayerNorm-only and bias-only fine-tunes: numpy's numbers, and the regime named.
     func testEachKerasRegimeIsNamed() throws {
@@ -159,5 +144,22 @@ final class Keras3NamesTests: XCTestCase {
             let bytes = try written.withBytes(of: tensor) { Data($0) }
             XCTAssertEqual(bytes, try reference.withBytes(of: tensor) { Data($0) }, tensor.name)
         }
+    }
+}
+
+extension XCTestCase {
+    /// Compared parameters, changed elements and tensors, squared deltas and the regime: numpy's.
+    func assertNumbers(_ diff: CheckpointDiff, _ expectation: [String: Any], _ label: String,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let parameters = diff.tensors.filter(\.isParameter)
+        XCTAssertTrue(parameters.allSatisfy { $0.problem == nil }, "\(label): \(parameters.compactMap(\.problem))", file: file, line: line)
+        XCTAssertEqual(parameters.count, expectation["tensors"] as? Int, "\(label) tensors", file: file, line: line)
+        XCTAssertEqual(parameters.reduce(0) { $0 + $1.numel }, expectation["parameters"] as? Int, "\(label) parameters", file: file, line: line)
+        XCTAssertEqual(parameters.reduce(0) { $0 + ($1.changed ?? 0) }, expectation["changed"] as? Int, "\(label) changed", file: file, line: line)
+        XCTAssertEqual(parameters.filter { ($0.changed ?? 0) > 0 }.count, expectation["changed_tensors"] as? Int, "\(label) changed tensors", file: file, line: line)
+        let deltaSquares = parameters.reduce(0.0) { $0 + ($1.sums?.deltaSquares ?? 0) }
+        let reference = try XCTUnwrap(expectation["delta_sq"] as? Double)
+        XCTAssertEqual(deltaSquares, reference, accuracy: 1e-6 * reference, "\(label) squared deltas", file: file, line: line)
+        XCTAssertEqual(FineTuningRegime(diff).identifier, expectation["regime"] as? String, "\(label) regime", file: file, line: line)
     }
 }

@@ -91,12 +91,8 @@ final class DiffRun: @unchecked Sendable {
             try finetuned.withBytes(of: pair.finetuned) { finetunedBytes in
                 var b = slice(baseBytes, elements, width: baseWidth)
                 var f = slice(finetunedBytes, elements, width: finetunedWidth)
-                if case let .transposed(rows, columns) = pair.baseLayout {
-                    b = reorder(b, rows: rows, columns: columns, width: baseWidth, scratch: scratch)
-                }
-                if case let .transposed(rows, columns) = pair.finetunedLayout {
-                    f = reorder(f, rows: rows, columns: columns, width: finetunedWidth, scratch: scratch)
-                }
+                if pair.baseLayout != .identity { b = reorder(b, pair.baseLayout, width: baseWidth, scratch: scratch) }
+                if pair.finetunedLayout != .identity { f = reorder(f, pair.finetunedLayout, width: finetunedWidth, scratch: scratch) }
                 var raw: DifferenceSums? = nil
                 var sums = DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype,
                                                        count: elements.count, scratch: scratch)
@@ -123,9 +119,9 @@ final class DiffRun: @unchecked Sendable {
         UnsafeRawBufferPointer(rebasing: bytes[(elements.lowerBound * width)..<(elements.upperBound * width)])
     }
 
-    private func reorder(_ bytes: UnsafeRawBufferPointer, rows: Int, columns: Int, width: Int, scratch: DifferenceScratch) -> UnsafeRawBufferPointer {
+    private func reorder(_ bytes: UnsafeRawBufferPointer, _ layout: ElementLayout, width: Int, scratch: DifferenceScratch) -> UnsafeRawBufferPointer {
         let buffer = scratch.reorderingBuffer(byteCount: bytes.count)
-        ElementTransposition.transpose(bytes, rows: rows, columns: columns, width: width, into: buffer)
+        layout.toPyTorch(bytes, width: width, into: buffer)
         return UnsafeRawBufferPointer(buffer)
     }
 

@@ -153,6 +153,15 @@ public struct CheckpointAlignment: Sendable {
         if baseRole.isTFKernel != finetunedRole.isTFKernel, base.elementCount == finetuned.elementCount {
             let kernel = baseRole.isTFKernel ? base : finetuned
             let weight = baseRole.isTFKernel ? finetuned : base
+            // A per-head kernel is never read as a 2-D transpose, even where its shape allows one.
+            if Keras3Names.isPerHeadKernel(kernel.name) {
+                guard let layout = Keras3Names.perHeadLayout(kernel: kernel.shape, weight: weight.shape) else {
+                    result.problem = "per-head kernel \(kernel.shape) does not fit weight \(weight.shape)"
+                    return result
+                }
+                if baseRole.isTFKernel { result.baseLayout = layout } else { result.finetunedLayout = layout }
+                return result
+            }
             if let layout = transposedLayout(kernel: kernel.shape, weight: weight.shape) {
                 if baseRole.isTFKernel { result.baseLayout = layout } else { result.finetunedLayout = layout }
                 return result

@@ -129,9 +129,10 @@ extension Keras3Names {
             case .gemma:
                 if sublayer == "pre_ffw_norm" { return (gemma2 ? "pre_feedforward_layernorm" : "post_attention_layernorm", .rmsNorm) }
                 guard let slot = Family.gemmaSlots[sublayer] else { return nil }
-                // (heads, hidden, head_dim): a per-head transpose of PyTorch's weight unless there is one head.
-                if sublayer != "attention/output_dense", sublayer.hasPrefix("attention/"), shape.count == 3, shape[0] != 1 {
-                    return (slot.module + "_heads_first", slot.type)
+                // Query, key and value kernels are (heads, hidden, head_dim): a per-head transpose
+                // of PyTorch's weight, named apart so that the alignment permutes their axes.
+                if sublayer != "attention/output_dense", sublayer.hasPrefix("attention/"), shape.count == 3 {
+                    return (slot.module, .perHeadDense)
                 }
                 return slot
             }

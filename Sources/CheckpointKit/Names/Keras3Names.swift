@@ -18,8 +18,9 @@
 /// the paths Keras 3.15.1 writes. Where the converter does more than transpose and reshape, the
 /// tensor gets a name no Hugging Face checkpoint has (it pairs KerasHub to KerasHub only, never
 /// wrongly): RoBERTa's position table (KerasHub drops Hugging Face's two padding rows), GPT-2's
-/// query/key/value (one fused `c_attn` in Hugging Face), and Gemma's query/key/value kernels with
-/// more than one head (stored (heads, hidden, head_dim): a per-head transpose).
+/// query/key/value (one fused `c_attn` in Hugging Face). Gemma's query/key/value kernels, stored
+/// (heads, hidden, head_dim), are named `per_head_kernel`, which the alignment reads with its axes
+/// permuted (``ElementLayout/permuted(shape:axes:)``).
 public enum Keras3Names {
     /// What a Keras 3 file was recognised as.
     public struct Resolution: Sendable {
@@ -73,6 +74,9 @@ public enum Keras3Names {
         case dense
         /// A Dense whose Hugging Face counterpart is GPT-2's `Conv1D`, itself stored (in, out).
         case conv1D
+        /// Gemma's query, key and value EinsumDense: kernel stored (heads, hidden, head_dim)
+        /// (``perHeadLayout(kernel:weight:)``), no bias.
+        case perHeadDense
         case layerNorm
         /// RMS norms: one scale vector, PyTorch's `weight`.
         case rmsNorm
@@ -81,6 +85,7 @@ public enum Keras3Names {
         func variable(_ index: Int) -> String? {
             switch (self, index) {
             case (.dense, 0): return "kernel"
+            case (.perHeadDense, 0): return "per_head_kernel"
             case (.conv1D, 0), (.rmsNorm, 0): return "weight"
             case (.dense, 1), (.conv1D, 1): return "bias"
             case (.layerNorm, 0): return "gamma"
@@ -125,6 +130,20 @@ public enum Keras3Names {
         let (three, two) = a.count == 3 ? (a, b) : (b, a)
         guard three.count == 3, two.count == 2 else { return false }
         return [three[0], three[1] * three[2]] == two || [three[0] * three[1], three[2]] == two
+    }
+
+    /// Whether `name` is a kernel ``Family`` named `per_head_kernel`: stored (heads, in, head_dim),
+    /// as keras-hub's Gemma converter writes query, key and value (`convert_gemma.py`: PyTorch's
+    /// weight reshaped to (heads, head_dim, in) and transposed by axes (0, 2, 1)).
+    public static func isPerHeadKernel(_ name: String) -> Bool {
+        name.utf8.count > 16 && name.hasSuffix("/per_head_kernel")
+    }
+
+    /// The layout of a per-head kernel (heads, in, head_dim) against PyTorch's weight
+    /// (heads x head_dim, in): axes (0, 2, 1), then a reshape. Nil when the shapes do not fit.
+    static func perHeadLayout(kernel: [Int], weight: [Int]) -> ElementLayout? {
+        guard kernel.count == 3, weight == [kernel[0] * kernel[2], kernel[1]] else { return nil }
+        return .permuted(shape: kernel, axes: [0, 2, 1])
     }
 
     /// Whether an HDF5 checkpoint's model family went unrecognised: a generic HDF5 file, or a Keras 3

@@ -60,7 +60,8 @@ enum TFNames {
         var isKernel = false
         if let last = parts.last {
             switch last {
-            case "kernel": isKernel = true; parts[parts.count - 1] = "weight"
+            // `per_head_kernel`: a KerasHub kernel stored (heads, in, head_dim) (``Keras3Names``).
+            case "kernel", "per_head_kernel": isKernel = true; parts[parts.count - 1] = "weight"
             case "gamma", "embeddings": parts[parts.count - 1] = "weight"
             case "beta": parts[parts.count - 1] = "bias"
             default: break

@@ -1,13 +1,3 @@
-/// How one side's elements map onto PyTorch's row-major layout.
-public enum ElementLayout: Hashable, Sendable {
-    /// Same element order (possibly a different but compatible shape, such as a TF bias stored
-    /// (heads, head_dim) against PyTorch's (heads x head_dim)).
-    case identity
-    /// The stored tensor, viewed as `rows x columns` row-major, is the transpose of the PyTorch
-    /// weight (a TF `kernel`: (in, out) against (out, in); 3-D attention kernels are viewed as 2-D).
-    case transposed(rows: Int, columns: Int)
-}
-
 /// A tensor of the base and the tensor of the fine-tune that holds the same parameter.
 public struct TensorPair: Sendable {
     public var base: TensorInfo
@@ -36,8 +26,20 @@ extension TensorPair {
             ElementTransposition.transpose(finetuned, rows: rows, columns: columns, width: width, into: destination)
         case let (.transposed(rows, columns), .identity):
             ElementTransposition.transpose(finetuned, rows: columns, columns: rows, width: width, into: destination)
+        case (.identity, _):
+            finetunedLayout.toPyTorch(finetuned, width: width, into: destination)
+        case (_, .identity):
+            baseLayout.fromPyTorch(finetuned, width: width, into: destination)
         default:
-            destination.copyMemory(from: finetuned)
+            // Equal layouts need no reordering; different ones go through PyTorch's order.
+            guard baseLayout != finetunedLayout else {
+                destination.copyMemory(from: finetuned)
+                return true
+            }
+            let middle = UnsafeMutableRawBufferPointer.allocate(byteCount: finetuned.count, alignment: 16)
+            defer { middle.deallocate() }
+            finetunedLayout.toPyTorch(finetuned, width: width, into: middle)
+            baseLayout.fromPyTorch(UnsafeRawBufferPointer(middle), width: width, into: destination)
         }
         return true
     }

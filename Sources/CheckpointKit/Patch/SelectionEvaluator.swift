@@ -67,10 +67,12 @@ public struct SelectionEvaluator {
             } else if let p = byFinetuned[tensor.name] {
                 pair = p
                 if case let .transposed(rows, columns) = p.finetunedLayout { transpose = (rows, columns) }
+                try SelectionEvaluator.refusePermuted(p, mask: path, tensor: tensor.name)
             } else if let p = alignment.pairingNames(tensor.name).lazy.compactMap({ byCanonical[$0] }).first {
                 pair = p
                 // A canonical (PyTorch) name: the mask is in PyTorch's layout.
                 if case let .transposed(rows, columns) = p.baseLayout { transpose = (columns, rows) }
+                try SelectionEvaluator.refusePermuted(p, mask: path, tensor: tensor.name)
             } else if newNames.contains(tensor.name) {
                 continue // tensors only the fine-tune has are kept whole
             } else {
@@ -80,6 +82,16 @@ public struct SelectionEvaluator {
                 throw PatchError.invalidMask(path: path, tensor: tensor.name, reason: "shape \(tensor.shape) does not fit tensor '\(pair.base.name)' of shape \(pair.base.shape)")
             }
             masks[pair.base.name, default: []].append(MaskSource(file: file, tensor: tensor, transpose: transpose))
+        }
+    }
+
+    /// A mask in another layout than the base's, where that layout is an axis permutation (a
+    /// KerasHub Gemma query kernel against PyTorch's weight): refused rather than read in the
+    /// wrong element order; a mask under the base's own name is read as stored.
+    static func refusePermuted(_ pair: TensorPair, mask path: String, tensor: String) throws {
+        for layout in [pair.baseLayout, pair.finetunedLayout] {
+            guard case .permuted = layout else { continue }
+            throw PatchError.invalidMask(path: path, tensor: tensor, reason: "the tensor is stored with its axes permuted against this name's layout; name the mask after the base's tensor")
         }
     }
 
