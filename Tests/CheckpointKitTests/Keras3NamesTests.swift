@@ -49,8 +49,7 @@ final class Keras3NamesTests: XCTestCase {
     }
 
     /// keras-hub's conversions of a Hugging Face Llama and GPT-2 against their sources: every
-    /// tensor keras-hub converts by transpose and reshape pairs and is equal; GPT-2's fused
-    /// `c_attn` and KerasHub's split query/key/value stay unpaired rather than compared wrongly.
+    /// tensor pairs and is equal, GPT-2's split query/key/value read as the fused `c_attn`.
     func testLlamaAndGPT2ConversionsPairWithTheirSources() throws {
         let root = try XCTUnwrap(Fixtures.json("keras3/expected.json") as? [String: Any])
         let conversions = try XCTUnwrap(root["conversions"] as? [String: [String: Any]])

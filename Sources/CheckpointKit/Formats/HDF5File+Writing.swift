@@ -58,6 +58,10 @@ extension HDF5File {
             if info.dtype == .bool, let bad = bytes.first(where: { $0 > 1 }) {
                 throw CheckpointError.invalidReplacement(path: source, tensor: name, reason: "BOOL values must be 0 or 1, got \(bad)")
             }
+            if !entry.parts.isEmpty {
+                plan += HDF5File.split(bytes, of: entry).map { ($0.entry, $0.bytes) }
+                continue
+            }
             plan.append((entry, bytes))
         }
 

@@ -80,6 +80,10 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         /// variable, see ``Keras3Names``), else nil.
         var dataset: String? = nil
         var datasetPath: String { dataset ?? info.name }
+        /// A tensor presented as the concatenation of these datasets along their last axis, each
+        /// viewed as `fusedRows` rows (``fusingKeras3Variables(_:)``); empty for a plain dataset.
+        var parts: [Entry] = []
+        var fusedRows = 0
     }
 
     /// Opens `path` read-only and lists its datasets, after ``HDF5Rehearsal`` has read its
@@ -138,6 +142,7 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
             break
         }
         (map, datasets) = try HDF5File.mapContiguous(datasets, path: path)
+        if format == .keras3WeightsH5 { datasets = HDF5File.fusingKeras3Variables(datasets) }
         everyTensorMapped = map != nil && datasets.allSatisfy { $0.fileRange != nil }
         self.format = format
         tensors = datasets.map(\.info)
@@ -155,6 +160,12 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         guard let entry = entries[tensor.name] else {
             throw CheckpointError.noSuchTensor(path: path, tensor: tensor.name)
         }
+        if !entry.parts.isEmpty { return try withFusedBytes(of: entry, body) }
+        return try withStoredBytes(of: entry, body)
+    }
+
+    /// The bytes of one dataset: from the map of the file, or read through libhdf5.
+    func withStoredBytes<R>(of entry: Entry, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         if let range = entry.fileRange, let map { return try body(map.bytes(in: range)) }
         return try buffers.withBuffer(byteCount: entry.info.byteCount) { buffer in
             let context = HDF5Context(path: path, object: entry.datasetPath)

@@ -175,7 +175,8 @@ extension Keras3Names {
             "_feedforward_output_dense": ("ffn/lin2", .dense),
             "_feedforward_layer_norm": ("output_layer_norm", .layerNorm),
         ]
-        /// GPT-2's query, key and value are one `c_attn` in Hugging Face: named apart here.
+        /// GPT-2's query, key and value are one `c_attn` in Hugging Face: named apart here, then
+        /// read as one (``Keras3Names/fusions(_:)``).
         static let gpt2Slots: [String: Slot] = [
             "_self_attention_layer/query_dense": ("attn/q_proj", .conv1D),
             "_self_attention_layer/key_dense": ("attn/k_proj", .conv1D),

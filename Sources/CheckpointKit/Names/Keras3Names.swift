@@ -17,8 +17,8 @@
 /// (`keras_hub/src/utils/transformers/convert_{bert,roberta,distilbert,gpt2,llama3,gemma}.py`) and
 /// the paths Keras 3.15.1 writes. Where the converter does more than transpose and reshape, the
 /// tensor gets a name no Hugging Face checkpoint has (it pairs KerasHub to KerasHub only, never
-/// wrongly): RoBERTa's position table (KerasHub drops Hugging Face's two padding rows), GPT-2's
-/// query/key/value (one fused `c_attn` in Hugging Face). Gemma's query/key/value kernels, stored
+/// wrongly): RoBERTa's position table (KerasHub drops Hugging Face's two padding rows). GPT-2's
+/// query/key/value are read as Hugging Face's one `c_attn` (``fusions(_:)``). Gemma's query/key/value kernels, stored
 /// (heads, hidden, head_dim), are named `per_head_kernel`, which the alignment reads with its axes
 /// permuted (``ElementLayout/permuted(shape:axes:)``).
 public enum Keras3Names {
@@ -130,6 +130,42 @@ public enum Keras3Names {
         let (three, two) = a.count == 3 ? (a, b) : (b, a)
         guard three.count == 3, two.count == 2 else { return false }
         return [three[0], three[1] * three[2]] == two || [three[0] * three[1], three[2]] == two
+    }
+
+    /// Variables keras-hub splits from one Hugging Face tensor, to be read as that tensor: GPT-2's
+    /// query, key and value (`convert_gpt2.py` cuts `c_attn`'s (in, 3 x hidden) `Conv1D` weight and
+    /// its bias into thirds along the last axis). The parts' order is the concatenation order.
+    public struct Fusion: Sendable, Equatable {
+        /// The fused tensor's name (`transformer/h/0/attn/c_attn/weight`).
+        public var name: String
+        public var parts: [String]
+        /// Each part (and the result) is viewed as `rows` rows; the parts' rows are placed side by side.
+        public var rows: Int
+        public var shape: [Int]
+    }
+
+    /// The fusions of a Keras 3 file's resolved tensors: every `<block>/attn/q_proj/{weight,bias}`
+    /// of KerasHub GPT-2 whose `k_proj` and `v_proj` have its shape and dtype (kernels (hidden, heads,
+    /// head_dim) -> (hidden, 3 x heads x head_dim); biases (heads, head_dim) -> (3 x heads x head_dim)).
+    /// Parts that do not fit stay apart (and unpaired against Hugging Face).
+    public static func fusions(_ tensors: [TensorInfo]) -> [Fusion] {
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var result: [Fusion] = []
+        for query in tensors {
+            for variable in ["weight", "bias"] where query.name.hasSuffix("/attn/q_proj/" + variable) {
+                let block = String(query.name.dropLast(("q_proj/" + variable).count))
+                let parts = ["q_proj", "k_proj", "v_proj"].map { block + $0 + "/" + variable }
+                guard parts.allSatisfy({ byName[$0]?.shape == query.shape && byName[$0]?.dtype == query.dtype }),
+                      !byName.keys.contains(block + "c_attn/" + variable) else { continue }
+                let isKernel = variable == "weight"
+                guard query.shape.count == (isKernel ? 3 : 2) else { continue }
+                let rows = isKernel ? query.shape[0] : 1
+                let columns = query.elementCount / max(rows, 1)
+                result.append(Fusion(name: block + "c_attn/" + variable, parts: parts, rows: rows,
+                                     shape: isKernel ? [rows, 3 * columns] : [3 * columns]))
+            }
+        }
+        return result
     }
 
     /// Whether `name` is a kernel ``Family`` named `per_head_kernel`: stored (heads, in, head_dim),
