@@ -155,7 +155,9 @@ public enum Keras3Names {
             for variable in ["weight", "bias"] where query.name.hasSuffix("/attn/q_proj/" + variable) {
                 let block = String(query.name.dropLast(("q_proj/" + variable).count))
                 let parts = ["q_proj", "k_proj", "v_proj"].map { block + $0 + "/" + variable }
-                guard parts.allSatisfy({ byName[$0]?.shape == query.shape && byName[$0]?.dtype == query.dtype }),
+                // Whole bytes an element, so that a row is a byte range.
+                guard query.dtype.byteWidth != nil,
+                      parts.allSatisfy({ byName[$0]?.shape == query.shape && byName[$0]?.dtype == query.dtype }),
                       !byName.keys.contains(block + "c_attn/" + variable) else { continue }
                 let isKernel = variable == "weight"
                 guard query.shape.count == (isKernel ? 3 : 2) else { continue }
