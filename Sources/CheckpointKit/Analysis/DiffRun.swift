@@ -9,9 +9,10 @@ final class DiffRun: @unchecked Sendable {
     private let lock = NSLock()
     private var next = 0
     private(set) var results: [DifferenceSums]
-    /// For items of a pair whose base is converted (``DiffPlan/conversions``): the sums against the
-    /// base as stored; nil for the others.
-    private(set) var rawResults: [DifferenceSums?]
+    /// For items of a pair whose base is converted (``DiffPlan/conversions``), by item index: the
+    /// sums against the base as stored. Only converted items have an entry, so a diff of
+    /// 100,000 same-dtype pairs does not keep 100,000 empty optionals of 128 bytes.
+    private(set) var rawResults: [Int: DifferenceSums] = [:]
     private(set) var bytesEqual: [Int: Bool] = [:]
     private(set) var firstError: Error?
     private var remainingItems: [Int]
@@ -23,7 +24,6 @@ final class DiffRun: @unchecked Sendable {
         self.start = start
         self.progress = progress
         results = Array(repeating: DifferenceSums(), count: plan.items.count)
-        rawResults = Array(repeating: nil, count: plan.items.count)
         remainingItems = plan.itemsOfPair.map(\.count)
         tensorsDone = remainingItems.filter { $0 == 0 }.count
     }
@@ -68,7 +68,7 @@ final class DiffRun: @unchecked Sendable {
         let item = plan.items[index]
         lock.lock()
         results[index] = sums
-        rawResults[index] = raw
+        if let raw { rawResults[index] = raw }
         if let equal { bytesEqual[item.pair] = equal }
         bytesDone += item.bytes
         remainingItems[item.pair] -= 1
