@@ -31,21 +31,23 @@ final class DiffRun: @unchecked Sendable {
     /// Takes work items until none is left or a worker failed.
     func work(base: any Checkpoint, finetuned: any Checkpoint) {
         let scratch = DifferenceScratch()
-        while let index = take() {
-            let item = plan.items[index]
-            do {
-                let pair = plan.pairs[item.pair]
-                if case .bytesOnly = plan.verdicts[item.pair] {
-                    let equal = try compareBytes(pair, base: base, finetuned: finetuned)
-                    finish(index, sums: DifferenceSums(), bytesEqual: equal)
-                } else {
-                    let (sums, raw) = try accumulate(pair, conversion: plan.conversions[item.pair], elements: item.elements,
-                                                     base: base, finetuned: finetuned, scratch: scratch)
-                    finish(index, sums: sums, raw: raw, bytesEqual: nil)
+        // Pairs are read in place: a copied `TensorPair` costs a dozen reference counts.
+        plan.pairs.withUnsafeBufferPointer { pairs in
+            while let index = take() {
+                let item = plan.items[index]
+                do {
+                    if case .bytesOnly = plan.verdicts[item.pair] {
+                        let equal = try compareBytes(pairs[item.pair], base: base, finetuned: finetuned)
+                        finish(index, sums: DifferenceSums(), bytesEqual: equal)
+                    } else {
+                        let (sums, raw) = try accumulate(pairs[item.pair], conversion: plan.conversions[item.pair], elements: item.elements,
+                                                         base: base, finetuned: finetuned, scratch: scratch)
+                        finish(index, sums: sums, raw: raw, bytesEqual: nil)
+                    }
+                } catch {
+                    fail(error)
+                    return
                 }
-            } catch {
-                fail(error)
-                return
             }
         }
     }
