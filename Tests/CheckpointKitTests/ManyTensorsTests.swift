@@ -71,6 +71,42 @@ final class ManyTensorsTests: XCTestCase {
         XCTAssertEqual(last.layer, 39)
     }
 
+    /// The name index is the header's own (member order, `__metadata__` first, keys in reverse
+    /// file order): every tensor's bytes are its own, and `__metadata__` is no tensor.
+    func testNameIndexFollowsHeaderOrder() throws {
+        let names = Array(Self.names().prefix(1_000))
+        let file = try SafetensorsFile(path: try Self.writeFile(names, in: try Fixtures.temporaryDirectory()))
+        for (index, tensor) in file.tensors.enumerated() {
+            XCTAssertEqual(try file.withBytes(of: tensor) { $0.loadUnaligned(as: Float.self) }, Float(index), tensor.name)
+            XCTAssertEqual(file.fileRange(of: tensor)?.count, 4)
+        }
+        let metadata = TensorInfo(name: "__metadata__", dtype: .u8, shape: [0], byteCount: 0)
+        XCTAssertNil(file.fileRange(of: metadata))
+        XCTAssertThrowsError(try file.withBytes(of: metadata) { $0.count }) { error in
+            XCTAssertTrue("\(error)".contains("__metadata__"), "\(error)")
+        }
+    }
+
+    /// A diff entry's names, role and shapes live in one shared box: a changed copy leaves the
+    /// original as it was; converted sums are kept only for converted pairs.
+    func testDifferenceCopiesAreIndependent() throws {
+        let path = try Self.writeFile(Array(Self.names().prefix(100)), in: try Fixtures.temporaryDirectory())
+        let diff = try CheckpointDiff(base: try SafetensorsFile(path: path), finetuned: try SafetensorsFile(path: path))
+        let original = diff.tensors[7]
+        var copy = original
+        copy.name = "renamed"
+        copy.baseShape = [2, 3]
+        copy.rawSums = DifferenceSums()
+        XCTAssertEqual(original.name, "layers.0.mlp.experts.0.up_proj.weight")
+        XCTAssertEqual(original.baseShape, [1])
+        XCTAssertNil(original.rawSums)
+        XCTAssertEqual(copy.name, "renamed")
+        XCTAssertEqual(copy.baseShape, [2, 3])
+        XCTAssertEqual(copy.finetunedShape, [1])
+        XCTAssertNotNil(copy.rawSums)
+        XCTAssertTrue(diff.tensors.allSatisfy { $0.rawSums == nil && $0.conversion == nil })
+    }
+
     /// A duplicate among many keys is still found, and named.
     func testDuplicateAmongManyKeysIsRefused() throws {
         var names = Self.names()

@@ -43,51 +43,58 @@ struct DiffPlan: Sendable {
         verdicts.reserveCapacity(pairs.count)
         items.reserveCapacity(pairs.count)
         totalBytes = 0
-        for (index, pair) in pairs.enumerated() {
-            // A pair's items are the ones appended while it is planned.
-            defer { itemsOfPair.ends.append(items.count) }
-            var bytes = pair.base.byteCount + pair.finetuned.byteCount
-            if let problem = pair.problem {
-                verdicts.append(.notCompared(problem))
-                continue
-            }
-            if pair.shapeChange == .replacedHead {
-                verdicts.append(.replaced)
-                continue
-            }
-            guard pair.base.dtype.isDecodable, pair.finetuned.dtype.isDecodable else {
-                let undecodable = pair.base.dtype.isDecodable ? pair.finetuned.dtype : pair.base.dtype
-                if pair.base.dtype == pair.finetuned.dtype, pair.isDirect {
-                    verdicts.append(.bytesOnly("\(undecodable.rawValue) values are not decoded; only bytes compared"))
-                    items.append(Item(pair: index, elements: 0..<pair.base.elementCount, bytes: bytes))
-                    totalBytes += bytes
-                } else {
-                    verdicts.append(.notCompared("\(undecodable.rawValue) values cannot be compared (\(pair.base.dtype.rawValue) in base vs \(pair.finetuned.dtype.rawValue) in fine-tune)"))
-                }
-                continue
-            }
-            verdicts.append(.numeric)
-            // A resized pair (rows added or removed) is compared on the rows both sides have: the
-            // same element prefix of each, since the other dimensions are equal.
-            let count = pair.shapeChange.map(\.sharedElements) ?? pair.base.elementCount
-            if pair.shapeChange != nil { bytes = count * (pair.base.dtype.bitWidth + pair.finetuned.dtype.bitWidth) / 8 }
-            totalBytes += bytes
-            let splittable = pair.isDirect && baseIsMapped && finetunedIsMapped && chunkElements > 0
-            if !splittable || count <= chunkElements {
-                items.append(Item(pair: index, elements: 0..<count, bytes: bytes))
-                continue
-            }
-            var lower = 0
-            while lower < count {
-                let upper = min(count, lower + chunkElements)
-                let fraction = Double(upper - lower) / Double(count)
-                items.append(Item(pair: index, elements: lower..<upper, bytes: Int(Double(bytes) * fraction)))
-                lower = upper
-            }
+        conversions.reserveCapacity(pairs.count)
+        let pairs = self.pairs
+        // Pairs are read in place: a copied `TensorPair` costs a dozen reference counts.
+        pairs.withUnsafeBufferPointer { pairs in
+            for index in pairs.indices { plan(pairs[index], index: index, chunkElements: chunkElements) }
         }
-        conversions = zip(pairs, verdicts).map { pair, verdict in
-            if case .numeric = verdict { return DTypeConversion.target(from: pair.base.dtype, to: pair.finetuned.dtype) }
-            return nil
+    }
+
+    /// Appends the verdict, the conversion and the work items of pair `index`.
+    private mutating func plan(_ pair: TensorPair, index: Int, chunkElements: Int) {
+        // A pair's items are the ones appended while it is planned.
+        defer { itemsOfPair.ends.append(items.count) }
+        var conversion: DType?
+        defer { conversions.append(conversion) }
+        var bytes = pair.base.byteCount + pair.finetuned.byteCount
+        if let problem = pair.problem {
+            verdicts.append(.notCompared(problem))
+            return
+        }
+        if pair.shapeChange == .replacedHead {
+            verdicts.append(.replaced)
+            return
+        }
+        guard pair.base.dtype.isDecodable, pair.finetuned.dtype.isDecodable else {
+            let undecodable = pair.base.dtype.isDecodable ? pair.finetuned.dtype : pair.base.dtype
+            if pair.base.dtype == pair.finetuned.dtype, pair.isDirect {
+                verdicts.append(.bytesOnly("\(undecodable.rawValue) values are not decoded; only bytes compared"))
+                items.append(Item(pair: index, elements: 0..<pair.base.elementCount, bytes: bytes))
+                totalBytes += bytes
+            } else {
+                verdicts.append(.notCompared("\(undecodable.rawValue) values cannot be compared (\(pair.base.dtype.rawValue) in base vs \(pair.finetuned.dtype.rawValue) in fine-tune)"))
+            }
+            return
+        }
+        verdicts.append(.numeric)
+        conversion = DTypeConversion.target(from: pair.base.dtype, to: pair.finetuned.dtype)
+        // A resized pair (rows added or removed) is compared on the rows both sides have: the
+        // same element prefix of each, since the other dimensions are equal.
+        let count = pair.shapeChange.map(\.sharedElements) ?? pair.base.elementCount
+        if pair.shapeChange != nil { bytes = count * (pair.base.dtype.bitWidth + pair.finetuned.dtype.bitWidth) / 8 }
+        totalBytes += bytes
+        let splittable = pair.isDirect && baseIsMapped && finetunedIsMapped && chunkElements > 0
+        if !splittable || count <= chunkElements {
+            items.append(Item(pair: index, elements: 0..<count, bytes: bytes))
+            return
+        }
+        var lower = 0
+        while lower < count {
+            let upper = min(count, lower + chunkElements)
+            let fraction = Double(upper - lower) / Double(count)
+            items.append(Item(pair: index, elements: lower..<upper, bytes: Int(Double(bytes) * fraction)))
+            lower = upper
         }
     }
 

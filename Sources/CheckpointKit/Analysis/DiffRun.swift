@@ -9,9 +9,10 @@ final class DiffRun: @unchecked Sendable {
     private let lock = NSLock()
     private var next = 0
     private(set) var results: [DifferenceSums]
-    /// For items of a pair whose base is converted (``DiffPlan/conversions``): the sums against the
-    /// base as stored; nil for the others.
-    private(set) var rawResults: [DifferenceSums?]
+    /// For items of a pair whose base is converted (``DiffPlan/conversions``), by item index: the
+    /// sums against the base as stored. Only converted items have an entry, so a diff of
+    /// 100,000 same-dtype pairs does not keep 100,000 empty optionals of 128 bytes.
+    private(set) var rawResults: [Int: DifferenceSums] = [:]
     private(set) var bytesEqual: [Int: Bool] = [:]
     private(set) var firstError: Error?
     private var remainingItems: [Int]
@@ -23,7 +24,6 @@ final class DiffRun: @unchecked Sendable {
         self.start = start
         self.progress = progress
         results = Array(repeating: DifferenceSums(), count: plan.items.count)
-        rawResults = Array(repeating: nil, count: plan.items.count)
         remainingItems = plan.itemsOfPair.map(\.count)
         tensorsDone = remainingItems.filter { $0 == 0 }.count
     }
@@ -31,21 +31,23 @@ final class DiffRun: @unchecked Sendable {
     /// Takes work items until none is left or a worker failed.
     func work(base: any Checkpoint, finetuned: any Checkpoint) {
         let scratch = DifferenceScratch()
-        while let index = take() {
-            let item = plan.items[index]
-            do {
-                let pair = plan.pairs[item.pair]
-                if case .bytesOnly = plan.verdicts[item.pair] {
-                    let equal = try compareBytes(pair, base: base, finetuned: finetuned)
-                    finish(index, sums: DifferenceSums(), bytesEqual: equal)
-                } else {
-                    let (sums, raw) = try accumulate(pair, conversion: plan.conversions[item.pair], elements: item.elements,
-                                                     base: base, finetuned: finetuned, scratch: scratch)
-                    finish(index, sums: sums, raw: raw, bytesEqual: nil)
+        // Pairs are read in place: a copied `TensorPair` costs a dozen reference counts.
+        plan.pairs.withUnsafeBufferPointer { pairs in
+            while let index = take() {
+                let item = plan.items[index]
+                do {
+                    if case .bytesOnly = plan.verdicts[item.pair] {
+                        let equal = try compareBytes(pairs[item.pair], base: base, finetuned: finetuned)
+                        finish(index, sums: DifferenceSums(), bytesEqual: equal)
+                    } else {
+                        let (sums, raw) = try accumulate(pairs[item.pair], conversion: plan.conversions[item.pair], elements: item.elements,
+                                                         base: base, finetuned: finetuned, scratch: scratch)
+                        finish(index, sums: sums, raw: raw, bytesEqual: nil)
+                    }
+                } catch {
+                    fail(error)
+                    return
                 }
-            } catch {
-                fail(error)
-                return
             }
         }
     }
@@ -68,7 +70,7 @@ final class DiffRun: @unchecked Sendable {
         let item = plan.items[index]
         lock.lock()
         results[index] = sums
-        rawResults[index] = raw
+        if let raw { rawResults[index] = raw }
         if let equal { bytesEqual[item.pair] = equal }
         bytesDone += item.bytes
         remainingItems[item.pair] -= 1

@@ -24,46 +24,106 @@
 public struct TensorDifference: Sendable {
     /// The framework-neutral parameter name (``ParameterRole/canonicalName``): the same whether the
     /// pair came from safetensors, a prefixed task model or a `tf_model.h5`.
-    public var name: String
+    public var name: String {
+        get { identity.name }
+        set { identity.name = newValue }
+    }
     /// The names as stored in each checkpoint.
-    public var baseName: String
-    public var finetunedName: String
-    public var role: ParameterRole
-    public var baseDType: DType
-    public var finetunedDType: DType
-    public var baseShape: [Int]
-    public var finetunedShape: [Int]
+    public var baseName: String {
+        get { identity.baseName }
+        set { identity.baseName = newValue }
+    }
+    public var finetunedName: String {
+        get { identity.finetunedName }
+        set { identity.finetunedName = newValue }
+    }
+    public var role: ParameterRole {
+        get { identity.role }
+        set { identity.role = newValue }
+    }
+    public var baseDType: DType {
+        get { identity.baseDType }
+        set { identity.baseDType = newValue }
+    }
+    public var finetunedDType: DType {
+        get { identity.finetunedDType }
+        set { identity.finetunedDType = newValue }
+    }
+    public var baseShape: [Int] {
+        get { identity.baseShape }
+        set { identity.baseShape = newValue }
+    }
+    public var finetunedShape: [Int] {
+        get { identity.finetunedShape }
+        set { identity.finetunedShape = newValue }
+    }
     /// Whether one side was stored transposed (a TF kernel) and compared in PyTorch order.
-    public var transposed: Bool
+    public var transposed: Bool {
+        get { identity.transposed }
+        set { identity.transposed = newValue }
+    }
     /// Why the pair was not compared (shape mismatch, a dtype that cannot be decoded), or nil.
-    public var problem: String?
+    public var problem: String? {
+        get { identity.problem }
+        set { identity.problem = newValue }
+    }
+    /// Rows added or removed (the sums cover the shared rows only), or a replaced head (no sums: a
+    /// new tensor); nil when the shapes match.
+    public var shapeChange: ShapeChange? {
+        get { identity.shapeChange }
+        set { identity.shapeChange = newValue }
+    }
     /// The sums, nil when ``problem`` prevented the comparison.
     public var sums: DifferenceSums?
     /// For pairs that could not be compared numerically: whether the raw bytes are equal.
     public var bytesEqual: Bool?
-    /// Rows added or removed (the sums cover the shared rows only), or a replaced head (no sums: a
-    /// new tensor); nil when the shapes match.
-    public var shapeChange: ShapeChange?
     /// The dtype the base was converted to before comparing (the fine-tune's), or nil when the
     /// dtypes are the same or the conversion is not one ckpt reproduces.
     public var conversion: DType?
     /// For a converted pair: the sums against the base as stored (rounding included).
-    public var rawSums: DifferenceSums?
+    public var rawSums: DifferenceSums? {
+        get { rawSumsBox?.sums }
+        set { rawSumsBox = newValue.map(RawSumsBox.init) }
+    }
+    /// Holds ``rawSums`` out of line: most pairs are not converted, and an inline optional would
+    /// cost every one of them 128 bytes (100,000 pairs of a mixture-of-experts diff: 12.8 MB).
+    private var rawSumsBox: RawSumsBox?
 
     public init(pair: TensorPair, sums: DifferenceSums?, problem: String?, bytesEqual: Bool? = nil) {
-        name = pair.role.canonicalName
-        baseName = pair.base.name
-        finetunedName = pair.finetuned.name
-        role = pair.role
-        baseDType = pair.base.dtype
-        finetunedDType = pair.finetuned.dtype
-        baseShape = pair.base.shape
-        finetunedShape = pair.finetuned.shape
-        transposed = !pair.isDirect
-        self.problem = problem
+        identityBox = IdentityBox(Identity(
+            name: pair.role.canonicalName, baseName: pair.base.name, finetunedName: pair.finetuned.name, role: pair.role,
+            baseDType: pair.base.dtype, finetunedDType: pair.finetuned.dtype, baseShape: pair.base.shape,
+            finetunedShape: pair.finetuned.shape, transposed: !pair.isDirect, problem: problem, shapeChange: pair.shapeChange))
         self.sums = sums
         self.bytesEqual = bytesEqual
-        shapeChange = pair.shapeChange
+    }
+
+    /// What the pair is (names, role, dtypes, shapes, problem), held out of line in one shared
+    /// box: the report filters, ranks and groups these values, and an inline copy cost a dozen
+    /// reference counts (six strings and arrays and the role's name) where a box costs one.
+    struct Identity: Sendable {
+        var name: String
+        var baseName: String
+        var finetunedName: String
+        var role: ParameterRole
+        var baseDType: DType
+        var finetunedDType: DType
+        var baseShape: [Int]
+        var finetunedShape: [Int]
+        var transposed: Bool
+        var problem: String?
+        var shapeChange: ShapeChange?
+    }
+
+    private var identityBox: IdentityBox
+
+    /// Copy on write: a setter copies the box first unless this value is its only owner.
+    private var identity: Identity {
+        _read { yield identityBox.identity }
+        _modify {
+            if !isKnownUniquelyReferenced(&identityBox) { identityBox = IdentityBox(identityBox.identity) }
+            yield &identityBox.identity
+        }
     }
 
     /// Number of elements compared (of the base side; of the shared rows of a resized pair; of the
@@ -137,4 +197,17 @@ public struct TensorDifference: Sendable {
         if baseSquares == 0 { return deltaSquares == 0 ? 0 : (deltaSquares.isNaN ? .nan : .infinity) }
         return deltaSquares.squareRoot() / baseSquares.squareRoot()
     }
+}
+
+/// The box of ``TensorDifference/Identity``; mutated only through the copy-on-write accessor,
+/// so a box shared between values (and threads) is never written.
+private final class IdentityBox: @unchecked Sendable {
+    var identity: TensorDifference.Identity
+    init(_ identity: TensorDifference.Identity) { self.identity = identity }
+}
+
+/// An immutable box for ``TensorDifference/rawSums`` (one pointer inline instead of 128 bytes).
+private final class RawSumsBox: Sendable {
+    let sums: DifferenceSums
+    init(_ sums: DifferenceSums) { self.sums = sums }
 }

@@ -31,8 +31,10 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
     public let headerSize: Int
 
     private let file: MappedFile
-    /// Byte range of each tensor's data inside the file.
-    private let ranges: [String: Range<Int>]
+    /// Tensor name -> index into ``ranges`` (the header's one name index).
+    private let rangeIndex: [String: Int]
+    /// Byte range of each tensor's data inside the file, in header order.
+    private let ranges: [Range<Int>]
 
     public init(path: String) throws(CheckpointError) {
         self.path = path
@@ -41,24 +43,22 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
         headerSize = header.headerSize
         tensors = header.tensors.map(\.info)
         metadata = header.metadata
-        var ranges: [String: Range<Int>] = [:]
-        ranges.reserveCapacity(header.tensors.count)
-        for entry in header.tensors { ranges[entry.info.name] = entry.fileRange }
-        self.ranges = ranges
+        rangeIndex = header.memberIndex
+        ranges = header.rangesInHeaderOrder
     }
 
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let range = ranges[tensor.name] else {
+        guard let range = fileRange(of: tensor) else {
             throw CheckpointError.noSuchTensor(path: path, tensor: tensor.name)
         }
         return try body(file.bytes(in: range))
     }
 
     /// Byte range of `tensor`'s data in the file (for sequential-read advice and benchmarks).
-    public func fileRange(of tensor: TensorInfo) -> Range<Int>? { ranges[tensor.name] }
+    public func fileRange(of tensor: TensorInfo) -> Range<Int>? { rangeIndex[tensor.name].map { ranges[$0] } }
 
     public func storedLocation(of tensor: TensorInfo) -> StoredLocation? {
-        ranges[tensor.name].map { StoredLocation(file: path, range: $0) }
+        fileRange(of: tensor).map { StoredLocation(file: path, range: $0) }
     }
 
     /// Tensors are views of the file's read-only mapping.

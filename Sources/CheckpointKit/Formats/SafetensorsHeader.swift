@@ -6,8 +6,15 @@ struct SafetensorsHeader {
     }
 
     var headerSize: Int
+    /// The entries sorted by their data's position in the file.
     var tensors: [Entry]
     var metadata: [String: String]
+    /// Tensor name -> index into ``rangesInHeaderOrder``: the scanner's duplicate-key map, kept,
+    /// so a file's names are hashed once (100,000 of them in a mixture-of-experts header).
+    var memberIndex: [String: Int]
+    /// Each header member's data range in the file, in header order (the `__metadata__` member,
+    /// which ``memberIndex`` does not hold, has an empty placeholder).
+    var rangesInHeaderOrder: [Range<Int>]
 
     init(file: MappedFile) throws(CheckpointError) {
         try self.init(bytes: file.bytes, path: file.path)
@@ -37,6 +44,7 @@ struct SafetensorsHeader {
         do {
             var scanner = SafetensorsHeaderScanner(json: json, maxDepth: 8, maxArrayCount: SafetensorsFile.maxRank)
             members = try scanner.members()
+            memberIndex = scanner.keys
         } catch {
             throw .invalidHeader(path: path, reason: "JSON: \(error)")
         }
@@ -44,6 +52,8 @@ struct SafetensorsHeader {
         var metadata: [String: String] = [:]
         var entries: [Entry] = []
         entries.reserveCapacity(members.count)
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(members.count)
         let dataStart = 8 + headerSize
         let dataSize = bytes.count - dataStart
         for member in members {
@@ -51,6 +61,8 @@ struct SafetensorsHeader {
             switch member {
             case .metadata(let value):
                 metadata = try SafetensorsHeader.parseMetadata(value, path: path)
+                memberIndex["__metadata__"] = nil
+                ranges.append(0..<0)
                 continue
             case let .entry(entryName, dtype, shape, begin, end):
                 name = entryName
@@ -63,6 +75,7 @@ struct SafetensorsHeader {
                 throw .truncated(path: path, reason: "tensor '\(name)' has data offsets \(span.lowerBound)..<\(span.upperBound) but the data section holds only \(dataSize) bytes")
             }
             entries.append(Entry(info: info, fileRange: (dataStart + span.lowerBound)..<(dataStart + span.upperBound)))
+            ranges.append(entries[entries.count - 1].fileRange)
         }
         entries.sort { ($0.fileRange.lowerBound, $0.fileRange.upperBound) < ($1.fileRange.lowerBound, $1.fileRange.upperBound) }
         var expected = dataStart
@@ -80,6 +93,7 @@ struct SafetensorsHeader {
         }
         tensors = entries
         self.metadata = metadata
+        rangesInHeaderOrder = ranges
     }
 
     /// The `__metadata__` object: string values only, each key and value at most

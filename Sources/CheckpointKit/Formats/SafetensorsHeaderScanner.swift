@@ -20,6 +20,10 @@ struct SafetensorsHeaderScanner {
     }
 
     var parser: JSONParser
+    /// Every key read so far (tensor names and `__metadata__`) -> its member's index in file order:
+    /// the duplicate-key check, kept afterwards as the file's one name index
+    /// (``SafetensorsHeader/memberIndex``), so that no name is hashed twice.
+    var keys: [String: Int] = [:]
 
     init(json: UnsafeRawBufferPointer, maxDepth: Int, maxArrayCount: Int) {
         parser = JSONParser(bytes: json, maxDepth: maxDepth)
@@ -34,19 +38,19 @@ struct SafetensorsHeaderScanner {
         // growing through every power of two.
         var members: [Member] = []
         members.reserveCapacity(parser.bytes.count / 100)
-        var seen = Set<String>(minimumCapacity: parser.bytes.count / 64)
+        keys = Dictionary(minimumCapacity: parser.bytes.count / 64)
         parser.skipWhitespace()
         if parser.position < parser.bytes.count, parser.bytes[parser.position] == UInt8(ascii: "}") {
             parser.position += 1
         } else {
-            try readMembers(into: &members, seen: &seen)
+            try readMembers(into: &members)
         }
         parser.skipWhitespace()
         guard parser.position == parser.bytes.count else { throw parser.error("unexpected data after the JSON value") }
         return members
     }
 
-    mutating func readMembers(into members: inout [Member], seen: inout Set<String>) throws(JSONParseError) {
+    mutating func readMembers(into members: inout [Member]) throws(JSONParseError) {
         while true {
             parser.skipWhitespace()
             guard parser.position < parser.bytes.count, parser.bytes[parser.position] == UInt8(ascii: "\"") else {
@@ -54,7 +58,7 @@ struct SafetensorsHeaderScanner {
             }
             let keyStart = parser.position
             let key = try parser.parseString()
-            guard seen.insert(key).inserted else {
+            guard keys.updateValue(members.count, forKey: key) == nil else {
                 throw JSONParseError(offset: keyStart, message: "duplicate key \"\(key)\"")
             }
             parser.skipWhitespace()
