@@ -64,7 +64,7 @@ struct FisherComputeCommand: ParsableCommand {
     @Option(help: "Decoders, --kind sampled: JSONL of the drawn tokens to use ({\"draws\": [[...], ...]} per example).")
     var drawsFile: String?
 
-    @Option(help: ArgumentHelp("Decoders: BF16/F16 weight matrices kept in the mapped file and decoded per GEMM panel (panels), widened to an F32 copy at load (widen, faster), or panels above 1 GiB of F32 (auto).", valueName: "auto|panels|widen"))
+    @Option(help: ArgumentHelp("Decoders: BF16/F16 weight matrices kept in the mapped file and decoded per GEMM panel (panels), widened to an F32 copy at load (widen, faster), or panels above 512 MiB of F32 (auto).", valueName: "auto|panels|widen"))
     var halfPrecision: HalfPrecisionChoice = .auto
 
     @Option(help: "layernorm (alias norm), bias or both.")

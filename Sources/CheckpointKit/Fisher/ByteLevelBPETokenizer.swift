@@ -118,7 +118,8 @@ public final class ByteLevelBPETokenizer: TextTokenizer, @unchecked Sendable {
         guard let byteLevelRegex else { throw file.invalid("BPE without the ByteLevel pre-tokenizer is not supported") }
         switch (split, byteLevelRegex) {
         case (nil, let regex): return (prefixSpace, regex ? .gpt2 : .none)
-        case (let p?, false), (let p? , true) where p == .gpt2: return (prefixSpace, p)
+        case (let p?, false): return (prefixSpace, p)
+        case (let p?, true) where p == .gpt2: return (prefixSpace, p)
         case (_?, true): throw file.invalid("pre_tokenizer Split followed by ByteLevel with use_regex true (two cuts) is not supported")
         }
     }
