@@ -35,7 +35,7 @@ public enum DecoderDataset {
             }
             switch fields[0] {
             case "input_ids": examples.append(try tokenized(object, path: path, line: line))
-            default: examples.append(try text(object, path: path, line: line, tokenizer: try textTokenizer(line: line)))
+            default: examples.append(try text(object, isText: fields[0] == "text", path: path, line: line, tokenizer: try textTokenizer(line: line)))
             }
         }
         guard !examples.isEmpty else { throw .emptyData(path: path) }
@@ -63,7 +63,7 @@ public enum DecoderDataset {
     }
 
     /// A `text` line, or a `prompt` + `completion` line with the prompt masked.
-    static func text(_ object: JSONValue, path: String, line: Int, tokenizer: ByteLevelBPETokenizer) throws(FisherError) -> DecoderExample {
+    static func text(_ object: JSONValue, isText: Bool, path: String, line: Int, tokenizer: ByteLevelBPETokenizer) throws(FisherError) -> DecoderExample {
         func string(_ key: String) throws(FisherError) -> String {
             guard let value = object[key], value != .null else { throw .invalidData(path: path, line: line, reason: "'\(key)' is missing") }
             guard let s = value.stringValue else { throw .invalidData(path: path, line: line, reason: "'\(key)' is not a string") }
@@ -73,8 +73,8 @@ public enum DecoderDataset {
             throw .invalidData(path: path, line: line, reason: "'\(key)' goes with input_ids, not with text")
         }
         let ids: [Int32], labels: [Int32]?
-        if object["text"] != nil {
-            if object["completion"] != nil { throw .invalidData(path: path, line: line, reason: "'completion' goes with 'prompt', not with 'text'") }
+        if isText {
+            if object["completion"] != nil, object["completion"] != .null { throw .invalidData(path: path, line: line, reason: "'completion' goes with 'prompt', not with 'text'") }
             ids = tokenizer.encode(try string("text"), pair: nil, maxLength: Int.max).inputIds
             labels = nil
         } else {
