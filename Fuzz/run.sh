@@ -52,7 +52,7 @@ seed() {
         FuzzTokenizerJSON) copy_seeds "$dir" "$fixtures" -- -name 'tokenizer.json' -size -64k ;;
         FuzzTaskData) copy_seeds "$dir" "$fixtures" "$shared_data" -- \( -name '*.tsv' -o -name '*.csv' -o -name '*.jsonl' \) -size -100k ;;
         FuzzPEFTAdapter) copy_seeds "$dir" "$fixtures/peft-import" "$fixtures/peft" -- -name 'adapter_config.json' ;;
-        FuzzDecoderInputs) copy_seeds "$dir" "$fixtures/fisher-decoders" -- \( -name '*.jsonl' -o -name 'config.json' \) ;;
+        FuzzDecoderInputs) copy_seeds "$dir" "$fixtures/fisher-decoders" "$fixtures/decoder-tokenizers" -- \( -name '*.jsonl' -o -name 'config.json' \) ;;
         FuzzFisherShard) copy_seeds "$dir" "$fixtures/fisher" -- -name 'shard-*.safetensors' ;;
         FuzzPyTorch) copy_seeds "$dir" "$fixtures/torch" -- \( -name '*.bin' -o -name '*.pt' -o -name '*.pth' -o -name '*.ckpt' \) -size -300k ;;
     esac

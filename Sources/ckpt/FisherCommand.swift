@@ -49,7 +49,7 @@ struct FisherComputeCommand: ParsableCommand {
     @Argument(help: "Model directory (optional with --from-grads; then used to check the names).")
     var model: String?
 
-    @Option(help: "Task data: GLUE-style .tsv, .csv or .jsonl (text columns, or input_ids in JSONL).")
+    @Option(help: "Task data: GLUE-style .tsv, .csv or .jsonl (text columns, or input_ids in JSONL). Decoders: JSONL lines of input_ids (+ labels), text, or prompt + completion (the prompt masked).")
     var data: String?
 
     @Option(name: [.short, .customLong("output")], help: "Fisher file to write (safetensors).")
@@ -63,6 +63,9 @@ struct FisherComputeCommand: ParsableCommand {
 
     @Option(help: "Decoders, --kind sampled: JSONL of the drawn tokens to use ({\"draws\": [[...], ...]} per example).")
     var drawsFile: String?
+
+    @Option(help: ArgumentHelp("Decoders: BF16/F16 weight matrices kept in the mapped file and decoded per GEMM panel (panels), widened to an F32 copy at load (widen, faster), or panels above 512 MiB of F32 (auto).", valueName: "auto|panels|widen"))
+    var halfPrecision: HalfPrecisionChoice = .auto
 
     @Option(help: "layernorm (alias norm), bias or both.")
     var params: FisherParameterSet = .layernorm

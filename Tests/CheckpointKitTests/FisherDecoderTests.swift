@@ -91,11 +91,7 @@ final class FisherDecoderTests: XCTestCase {
     func testDataAndDrawsFilesAreChecked() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        func write(_ name: String, _ text: String) throws -> String {
-            let url = directory.appendingPathComponent(name)
-            try text.write(to: url, atomically: true, encoding: .utf8)
-            return url.path
-        }
+        func write(_ name: String, _ text: String) throws -> String { try DecoderTextInputTests.write(text, to: name, in: directory) }
         let text = try write("text.jsonl", "{\"text\": \"hello\"}\n")
         XCTAssertThrowsError(try DecoderDataset.load(path: text)) { XCTAssertTrue("\($0)".contains("pre-tokenized input_ids"), "\($0)") }
         let tsv = try write("data.tsv", "sentence\tlabel\nhello\t1\n")

@@ -3,7 +3,8 @@ import Foundation
 import FuzzCommon
 
 /// Arbitrary bytes as the decoder engine's three inputs: a `config.json` (parsed and checked), a
-/// `data.jsonl` of pre-tokenized sequences, and a draws file checked against the committed decoder
+/// `data.jsonl` (pre-tokenized sequences, or `text` / `prompt` + `completion` tokenized with the
+/// committed tiny byte-level BPE tokenizer), and a draws file checked against the committed decoder
 /// fixture's examples.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzDecoderInputs(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
@@ -16,7 +17,7 @@ public func fuzzDecoderInputs(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let path = FuzzInput.write(start, count, name: "data.jsonl")
     defer { unlink(path) }
     do {
-        let examples = try DecoderDataset.load(path: path, limit: 64)
+        let examples = try DecoderDataset.load(path: path, limit: 64, tokenizer: { DecoderFixture.tokenizer })
         _ = examples.map(\.labelPositions)
     } catch {
         FuzzInput.requireTyped(error)
@@ -30,5 +31,10 @@ enum DecoderFixture {
     nonisolated(unsafe) static let examples: [DecoderExample] = {
         let root = #filePath.components(separatedBy: "/Fuzz/")[0]
         return try! DecoderDataset.load(path: root + "/fixtures/fisher-decoders/data.jsonl")
+    }()
+    /// The committed tiny GPT-2-style tokenizer of the text-input tests.
+    nonisolated(unsafe) static let tokenizer: ByteLevelBPETokenizer = {
+        let root = #filePath.components(separatedBy: "/Fuzz/")[0]
+        return try! ByteLevelBPETokenizer(tokenizerJSON: root + "/fixtures/decoder-tokenizers/tiny/tokenizer.json")
     }()
 }

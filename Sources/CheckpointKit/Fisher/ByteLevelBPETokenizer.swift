@@ -94,28 +94,34 @@ public final class ByteLevelBPETokenizer: TextTokenizer, @unchecked Sendable {
     }
 
     /// `ByteLevel` (its `add_prefix_space`; `use_regex` cuts words with GPT-2's pattern), optionally
-    /// after a `Split` by GPT-2's pattern.
+    /// after a `Split` by GPT-2's, Llama 3's or Qwen2's pattern (Llama 3 and Qwen2 split, then map
+    /// bytes with `use_regex` false). A second cut inside the first, or a split after the byte
+    /// mapping, is refused rather than approximated.
     private static func preTokenizer(_ file: TokenizerJSON) throws(FisherError) -> (Bool, ByteLevelPattern) {
-        var prefixSpace = false, pattern = ByteLevelPattern.none, sawByteLevel = false
+        var prefixSpace = false, split: ByteLevelPattern?, byteLevelRegex: Bool?
         for step in try file.steps("pre_tokenizer") {
             switch step["type"]?.stringValue {
-            case "ByteLevel"?:
-                sawByteLevel = true
+            case "ByteLevel"? where byteLevelRegex == nil:
                 prefixSpace = step["add_prefix_space"] == .bool(true)
-                if step["use_regex"] != .bool(false) { pattern = .gpt2 }
-            case "Split"?:
+                byteLevelRegex = step["use_regex"] != .bool(false)
+            case "Split"? where byteLevelRegex == nil && split == nil:
                 guard let regex = step["pattern"]?["Regex"]?.stringValue ?? step["pattern"]?["String"]?.stringValue,
                       let p = ByteLevelPattern(regex: regex), step["behavior"]?.stringValue == "Isolated",
                       step["invert"] != .bool(true) else {
-                    throw file.invalid("pre_tokenizer Split is supported only with GPT-2's pattern, Isolated")
+                    throw file.invalid("pre_tokenizer Split is supported only with GPT-2's, Llama 3's or Qwen2's pattern, Isolated")
                 }
-                pattern = p
+                split = p
             default:
-                throw file.invalid("pre_tokenizer \(step["type"]?.stringValue ?? "?") is not supported with BPE (ByteLevel is)")
+                throw file.invalid("pre_tokenizer \(step["type"]?.stringValue ?? "?") is not supported here with BPE (one Split, then ByteLevel, is)")
             }
         }
-        guard sawByteLevel else { throw file.invalid("BPE without the ByteLevel pre-tokenizer is not supported") }
-        return (prefixSpace, pattern)
+        guard let byteLevelRegex else { throw file.invalid("BPE without the ByteLevel pre-tokenizer is not supported") }
+        switch (split, byteLevelRegex) {
+        case (nil, let regex): return (prefixSpace, regex ? .gpt2 : .none)
+        case (let p?, false): return (prefixSpace, p)
+        case (let p?, true) where p == .gpt2: return (prefixSpace, p)
+        case (_?, true): throw file.invalid("pre_tokenizer Split followed by ByteLevel with use_regex true (two cuts) is not supported")
+        }
     }
 
     /// The ids of `text` without special tokens or truncation.
@@ -135,6 +141,19 @@ public final class ByteLevelBPETokenizer: TextTokenizer, @unchecked Sendable {
 
     public func encode(_ text: String, pair: String?, maxLength: Int) -> TokenizedInput {
         template.apply(encode(text), pair.map { encode($0) }, maxLength: maxLength)
+    }
+
+    /// A causal language model's example from a prompt and its completion, the way TRL's SFT
+    /// trainer builds one: `prompt + completion` tokenized as one text in the post-processor's
+    /// template (so the boundary is tokenized as in training), and `promptCount` leading ids (the
+    /// template's leading special tokens and the prompt's own tokens) to mask. Nil when the prompt's
+    /// tokens are not a prefix of the whole's (a token straddles the boundary, as when the prompt
+    /// ends in a space): no split of the ids would then be the prompt.
+    public func encode(prompt: String, completion: String) -> (ids: [Int32], promptCount: Int)? {
+        let promptIds = encode(prompt), wholeIds = encode(prompt + completion)
+        guard wholeIds.starts(with: promptIds) else { return nil }
+        let leading = template.single.prefix { $0 != .a }.count
+        return (template.apply(wholeIds, nil, maxLength: Int.max).inputIds, leading + promptIds.count)
     }
 
     /// One word: its UTF-8 bytes as byte-alphabet tokens, merged.

@@ -145,7 +145,7 @@ public final class DecoderFisherEstimator {
     /// Reads the data (and draws file), runs the estimate and packages it with its file metadata.
     public func run(dataPath: String, progress: ((Int, Int) -> Void)? = nil) throws(FisherError) -> FisherResult {
         try validate()
-        let examples = try encode(try DecoderDataset.load(path: dataPath, limit: options.samples), path: dataPath)
+        let examples = try encode(try DecoderDataset.load(path: dataPath, limit: options.samples, tokenizer: { [model] () throws(FisherError) in try TokenizerLoader.byteLevel(directory: model.path) }), path: dataPath)
         var drawn: [[[Int32]]]? = nil
         if options.kind == .sampled, let drawsPath {
             drawn = try DecoderDraws.load(path: drawsPath, examples: examples, vocabSize: model.config.vocabSize)

@@ -9,23 +9,23 @@ extension DecoderRunner {
     func backward(seed: UnsafePointer<Float>, into grad: UnsafeMutablePointer<Double>) {
         let t = rows, h = config.hiddenSize
         let dx = self.dx.pointer
-        BLAS.linearBackward(seed, rows: t, outFeatures: config.vocabSize, weight: model.lmHead.pointer, inFeatures: h, into: dNormed.pointer)
+        HalfPrecisionGEMM.linearBackward(seed, rows: t, weight: model.lmHead, into: dNormed.pointer, panel: panel)
         dx.update(repeating: 0, count: t * h)
         normBackward(finalInput.pointer, model.finalNorm, stats: finalStats.pointer, grad: grad)
         for (l, layer) in model.layers.enumerated().reversed() {
             biasGradient(layer.down, dx, grad: grad)
-            BLAS.linearBackward(dx, rows: t, outFeatures: h, weight: layer.down.weight.pointer, inFeatures: config.intermediateSize, into: dActivated.pointer)
+            HalfPrecisionGEMM.linearBackward(dx, rows: t, weight: layer.down.weight, into: dActivated.pointer, panel: panel)
             activationBackward(preActivation[l].pointer)
             biasGradient(layer.up, dPre.pointer, grad: grad)
-            BLAS.linearBackward(dPre.pointer, rows: t, outFeatures: upWidth, weight: layer.up.weight.pointer, inFeatures: h, into: dNormed.pointer)
+            HalfPrecisionGEMM.linearBackward(dPre.pointer, rows: t, weight: layer.up.weight, into: dNormed.pointer, panel: panel)
             normBackward(mlpInput[l].pointer, layer.mlpNorm, stats: mlpStats[l].pointer, grad: grad)
 
             biasGradient(layer.attentionOutput, dx, grad: grad)
-            BLAS.linearBackward(dx, rows: t, outFeatures: h, weight: layer.attentionOutput.weight.pointer, inFeatures: queryWidth, into: dContext.pointer)
+            HalfPrecisionGEMM.linearBackward(dx, rows: t, weight: layer.attentionOutput.weight, into: dContext.pointer, panel: panel)
             attentionBackward(layer: l)
             if config.rotary != nil { rotate(dQKV.pointer, inverse: true) }
             biasGradient(layer.qkv, dQKV.pointer, grad: grad)
-            BLAS.linearBackward(dQKV.pointer, rows: t, outFeatures: qkvWidth, weight: layer.qkv.weight.pointer, inFeatures: h, into: dNormed.pointer)
+            HalfPrecisionGEMM.linearBackward(dQKV.pointer, rows: t, weight: layer.qkv.weight, into: dNormed.pointer, panel: panel)
             normBackward(layerInput[l].pointer, layer.attentionNorm, stats: attentionStats[l].pointer, grad: grad)
         }
     }

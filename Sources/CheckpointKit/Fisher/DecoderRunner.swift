@@ -15,6 +15,8 @@ final class DecoderRunner {
     let x = ScratchBuffer(), normed = ScratchBuffer(), context = ScratchBuffer(), activated = ScratchBuffer()
     let dx = ScratchBuffer(), dNormed = ScratchBuffer(), dContext = ScratchBuffer(), dQKV = ScratchBuffer()
     let dScores = ScratchBuffer(), dActivated = ScratchBuffer(), dPre = ScratchBuffer()
+    /// The decoded panel of a BF16/F16 weight (``HalfPrecisionGEMM``).
+    let panel = ScratchBuffer()
     var rotaryTable: (cos: [Float], sin: [Float]) = ([], [])
 
     /// Offsets of each of the model's parameters in a gradient vector.
@@ -70,7 +72,7 @@ final class DecoderRunner {
         reserve(t)
         let x = self.x.pointer
         for (row, id) in ids.enumerated() {
-            (x + row * h).update(from: model.embeddings.pointer + Int(id) * h, count: h)
+            model.embeddings.row(Int(id), into: x + row * h)
             if let positions = model.positions {
                 for i in 0..<h { x[row * h + i] += positions.pointer[row * h + i] }
             }
@@ -90,7 +92,7 @@ final class DecoderRunner {
         }
         finalInput.pointer.update(from: x, count: t * h)
         norm(x, model.finalNorm, stats: finalStats.pointer)
-        BLAS.linear(normed.pointer, rows: t, inFeatures: h, weight: model.lmHead.pointer, outFeatures: config.vocabSize, into: logits.pointer)
+        HalfPrecisionGEMM.linear(normed.pointer, rows: t, weight: model.lmHead, into: logits.pointer, panel: panel)
         return logits.pointer
     }
 
@@ -101,8 +103,7 @@ final class DecoderRunner {
 
     /// `y (+)= x W^T + b`.
     func project(_ input: UnsafePointer<Float>, _ linear: DecoderModel.Linear, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-        BLAS.linear(input, rows: rows, inFeatures: linear.inFeatures, weight: linear.weight.pointer,
-                    outFeatures: linear.outFeatures, into: y, accumulate: accumulate)
+        HalfPrecisionGEMM.linear(input, rows: rows, weight: linear.weight, into: y, accumulate: accumulate, panel: panel)
         guard let bias = linear.bias?.pointer else { return }
         for r in 0..<rows {
             let row = y + r * linear.outFeatures

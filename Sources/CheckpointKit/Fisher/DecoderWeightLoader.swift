@@ -11,10 +11,13 @@ final class DecoderWeightLoader {
     /// canonical name -> tensor
     var byName: [String: TensorInfo] = [:]
     var parameters: [DecoderParameter] = []
+    /// Whether BF16/F16 matrices stay in the file mapping (``HalfPrecisionGEMM``).
+    let panels: Bool
 
-    init(config: DecoderConfig, checkpoint: any Checkpoint) {
+    init(config: DecoderConfig, checkpoint: any Checkpoint, panels: Bool = false) {
         self.config = config
         self.checkpoint = checkpoint
+        self.panels = panels
         for tensor in checkpoint.tensors {
             let unwrapped = TrainingWrappers.strip(tensor.name)?.name ?? tensor.name
             let name = ParameterNames.canonicalize(unwrapped).name
@@ -62,11 +65,11 @@ final class DecoderWeightLoader {
     /// Several projections of the same input stacked into one (their weights' rows and biases
     /// concatenated); `biased` says which of them have a bias (all or none).
     func stacked(_ prefixes: [String], outs: [Int], in inF: Int, biased: Bool, transposed: Bool = false) throws -> Linear {
-        var weights: [FloatStorage] = [], biases: [FloatStorage] = []
+        var biases: [FloatStorage] = []
         var parts: [(parameter: Int, offset: Int, count: Int)] = []
         var offset = 0
+        let weight = try matrix(prefixes.map { $0 + ".weight" }, outs: outs, in: inF, transposed: transposed)
         for (prefix, out) in zip(prefixes, outs) {
-            weights.append(FloatStorage(try load(prefix + ".weight", [out, inF], transposed: transposed)))
             if biased {
                 let (bias, index) = try vector(prefix + ".bias", out, kind: .bias)
                 biases.append(bias)
@@ -74,9 +77,44 @@ final class DecoderWeightLoader {
             }
             offset += out
         }
-        return Linear(weight: weights.count == 1 ? weights[0] : FloatStorage(concatenating: weights),
-                      bias: biased ? (biases.count == 1 ? biases[0] : FloatStorage(concatenating: biases)) : nil,
+        return Linear(weight: weight, bias: biased ? (biases.count == 1 ? biases[0] : FloatStorage(concatenating: biases)) : nil,
                       outFeatures: offset, inFeatures: inF, biasParts: parts)
+    }
+
+    /// The matrices `names` (`[out, in]`, or stored `(in, out)` when `transposed`) stacked by rows:
+    /// left in the mapping when ``panels`` and all are BF16/F16, else widened to one F32 copy.
+    func matrix(_ names: [String], outs: [Int], in inF: Int, transposed: Bool = false) throws -> DecoderWeight {
+        let total = outs.reduce(0, +)
+        if panels, let blocks = try mappedBlocks(names, outs: outs, in: inF, transposed: transposed) {
+            return DecoderWeight(checkpoint: checkpoint, blocks: blocks, out: total, in: inF)
+        }
+        let parts = try zip(names, outs).map { FloatStorage(try load($0, [$1, inF], transposed: transposed)) }
+        return DecoderWeight(parts.count == 1 ? parts[0] : FloatStorage(concatenating: parts), out: total, in: inF)
+    }
+
+    /// The matrices as blocks of the file mapping, checked for shape and non-finite values; nil when
+    /// one of them is not BF16/F16.
+    private func mappedBlocks(_ names: [String], outs: [Int], in inF: Int, transposed: Bool) throws -> [DecoderWeight.Block]? {
+        var blocks: [DecoderWeight.Block] = []
+        var offset = 0
+        for (name, out) in zip(names, outs) {
+            let tensor = try self.tensor(name)
+            guard tensor.dtype == .bf16 || tensor.dtype == .f16 else { return nil }
+            let stored = transposed ? [inF, out] : [out, inF]
+            guard tensor.shape == stored else {
+                throw FisherError.wrongShape(path: checkpoint.path, tensor: tensor.name, expected: stored, actual: tensor.shape)
+            }
+            let base = try checkpoint.withBytes(of: tensor) { raw throws -> UnsafeRawPointer? in
+                if let bad = HalfPrecisionGEMM.firstNonFinite(raw, dtype: tensor.dtype) {
+                    throw FisherError.nonFiniteWeight(path: checkpoint.path, tensor: tensor.name, index: bad)
+                }
+                return raw.baseAddress
+            }
+            guard let base else { return nil }
+            blocks.append(.init(base: base, dtype: tensor.dtype, offset: offset, rows: out, transposed: transposed))
+            offset += out
+        }
+        return blocks
     }
 
     /// GPT-2 block `l`: `Conv1D` weights are stored `(in, out)`.

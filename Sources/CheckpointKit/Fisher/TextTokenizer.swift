@@ -29,6 +29,22 @@ public enum TokenizerLoader {
     }
 }
 
+extension TokenizerLoader {
+    /// The byte-level BPE tokenizer (GPT-2, Llama 3, Qwen2 style) of a decoder's `directory`, from
+    /// its `tokenizer.json`; anything else is refused, naming the file.
+    public static func byteLevel(directory: String) throws(FisherError) -> ByteLevelBPETokenizer {
+        let json = directory + "/tokenizer.json"
+        guard FileManager.default.fileExists(atPath: json) else {
+            throw .invalidTokenizer(path: json, reason: "not found: text data for a decoder is tokenized with the model's tokenizer.json; or give pre-tokenized input_ids")
+        }
+        let file = try TokenizerJSON(path: json)
+        guard file.modelType == "BPE" else {
+            throw .invalidTokenizer(path: json, reason: "model type is \(file.modelType); a decoder's text is tokenized with byte-level BPE only; give pre-tokenized input_ids instead")
+        }
+        return try ByteLevelBPETokenizer(file)
+    }
+}
+
 /// How many ids of a pair each side keeps when both together exceed `budget`, as `tokenizers`'
 /// longest-first truncation: the shorter keeps its length if it fits in half the budget, otherwise
 /// both get half, the longer one the odd id.
