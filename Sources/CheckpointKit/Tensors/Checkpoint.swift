@@ -27,8 +27,10 @@ public protocol Checkpoint: AnyObject, Sendable {
     func storedLocation(of tensor: TensorInfo) -> StoredLocation?
     /// Whether ``withBytes(of:_:)`` hands out views of a read-only file mapping rather than a copy:
     /// any slice of a tensor can then be read at no extra cost (so big tensors can be split between
-    /// workers), and pages already read can be handed back with ``MappedPages/release(_:)``.
-    /// Default: false.
+    /// workers), and pages already read can be handed back with ``MappedPages/release(_:)``. A
+    /// conforming type that says true keeps the mapping for its whole lifetime, so a view stays valid
+    /// after the closure returns for as long as the checkpoint is retained (``HalfPrecisionGEMM``
+    /// keeps such views instead of widening BF16/F16 weights). Default: false.
     var bytesAreFileMapped: Bool { get }
     /// Objects of the file that are not read as tensors, in file order, with the reason. Default: none.
     var skipped: [SkippedObject] { get }
