@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 extension BertRunner {
@@ -126,27 +127,9 @@ extension BertRunner {
                                    weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>?,
                                    grads: UnsafeMutablePointer<Float>, stride: Int, weightOffset: Int?, biasOffset: Int?) {
         for e in 0..<batch.count {
-            for r in batch.offsets[e]..<batch.offsets[e + 1] {
-                let g = dy + r * h, xh = xhat + r * h
-                if let weightOffset {
-                    let dw = grads + e * stride + weightOffset
-                    for j in 0..<h { dw[j] += g[j] * xh[j] }
-                }
-                if let biasOffset {
-                    let db = grads + e * stride + biasOffset
-                    for j in 0..<h { db[j] += g[j] }
-                }
-                guard let output else { continue }
-                var sum: Float = 0, dot: Float = 0
-                for j in 0..<h {
-                    let d = g[j] * weight[j]
-                    sum += d
-                    dot += d * xh[j]
-                }
-                let meanD = sum / Float(h), meanDX = dot / Float(h), inv = rstd[r]
-                let out = output + r * h
-                for j in 0..<h { out[j] = inv * (g[j] * weight[j] - meanD - xh[j] * meanDX) }
-            }
+            let r = batch.offsets[e], example = grads + e * stride
+            ckpt_layer_norm_backward(dy + r * h, Int64(batch.length(e)), Int64(h), xhat + r * h, rstd + r, weight,
+                                     weightOffset.map { example + $0 }, biasOffset.map { example + $0 }, output.map { $0 + r * h })
         }
     }
 

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Runs `BertForSequenceClassification` (or an ``EncoderArchitecture`` sibling) in eval mode (no dropout) on packed batches and keeps
@@ -165,7 +166,7 @@ final class BertRunner {
                 let k = q + h, v = q + 2 * h
                 let p = probs + probOffsets[b] + head * len * len
                 BLAS.gemm(m: len, n: len, k: d, a: q, lda: stride, b: k, ldb: stride, transposeB: true, c: p, ldc: len, alpha: scale)
-                for i in 0..<len { softmaxInPlace(p + i * len, count: len) }
+                ckpt_softmax_rows(p, Int64(len), Int64(len))
                 BLAS.gemm(m: len, n: d, k: len, a: p, lda: len, b: v, ldb: stride, c: ctx + o * h + head * d, ldc: h)
             }
         }
@@ -191,37 +192,14 @@ final class BertRunner {
     /// `output` may alias `input`.
     private func layerNorm(_ input: UnsafePointer<Float>, rows: Int, width h: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                            xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let row = input + r * h, xh = xhat + r * h, out = output + r * h
-            var sum: Float = 0
-            for j in 0..<h { sum += row[j] }
-            let mean = sum / Float(h)
-            var sq: Float = 0
-            for j in 0..<h {
-                let c = row[j] - mean
-                sq += c * c
-            }
-            let inv = 1 / (sq / Float(h) + eps).squareRoot()
-            rstd[r] = inv
-            for j in 0..<h { xh[j] = (row[j] - mean) * inv }
-            for j in 0..<h { out[j] = xh[j] * weight[j] + bias[j] }
-        }
+        ckpt_layer_norm(input, Int64(rows), Int64(h), weight, bias, eps, xhat, rstd, output)
     }
 
     /// Adds the bias, applies the exact GELU `x * Phi(x)` and stores its derivative
-    /// `Phi(x) + x * phi(x)` for the backward pass.
+    /// `Phi(x) + x * phi(x)` for the backward pass (CKernels' eight-lane erf and exp: libm's scalar
+    /// `erff`/`expf` were a sixth of a run).
     private func geluInPlace(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>, derivative: UnsafeMutablePointer<Float>) {
-        let invSqrt2: Float = 0.70710678118654752
-        let invSqrt2Pi: Float = 0.39894228040143268
-        for r in 0..<rows {
-            let row = y + r * cols, der = derivative + r * cols
-            for j in 0..<cols {
-                let v = row[j] + bias[j]
-                let cdf = 0.5 * (1 + erff(v * invSqrt2))
-                der[j] = cdf + v * invSqrt2Pi * expf(-0.5 * v * v)
-                row[j] = v * cdf
-            }
-        }
+        ckpt_gelu(y, Int64(rows), Int64(cols), bias, derivative)
     }
 
     /// Adds the bias and applies the architecture's head activation to `count` entries (rows of
@@ -244,18 +222,5 @@ final class BertRunner {
                 der[i] = v > 0 ? 1 : 0
             }
         }
-    }
-
-    private func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        var m = -Float.infinity
-        for i in 0..<count { m = max(m, p[i]) }
-        var sum: Float = 0
-        for i in 0..<count {
-            let e = expf(p[i] - m)
-            p[i] = e
-            sum += e
-        }
-        let inv = 1 / sum
-        for i in 0..<count { p[i] *= inv }
     }
 }
