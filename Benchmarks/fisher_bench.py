@@ -91,15 +91,15 @@ def flops_per_example(cfg, length):
     return cfg.num_hidden_layers * (2 * dense + 6 * attention)
 
 
-def sgemm_gflops(ckpt, cfg, rows, repeat=5):
+def sgemm_gflops(ckpt, cfg, rows, threads=2, repeat=5):
     """GFLOP/s of cblas_sgemm in the OpenBLAS `ckpt` links, over the dense layers' forward (X W^T) and
-    input-gradient (dY W) products at `rows` rows, 2 threads, best of `repeat`."""
+    input-gradient (dY W) products at `rows` rows, on `threads` threads, best of `repeat`."""
     import ctypes
     import numpy as np
     path = next((l.split("=>")[1].split()[0] for l in subprocess.run(["ldd", ckpt], capture_output=True, text=True).stdout.splitlines()
                  if "openblas" in l), "libopenblas.so.0")
     lib = ctypes.CDLL(path)
-    lib.openblas_set_num_threads(2)
+    lib.openblas_set_num_threads(threads)
     f = ctypes.c_float
     p = lambda a: a.ctypes.data_as(ctypes.c_void_p)
     best = None
@@ -196,10 +196,12 @@ def main():
         torch_best = median([max(a, b) for a, b in zip(times[join]["torch_1"], times[join]["torch_2"])])
         flops = sum(flops_per_example(cfg, l) for l in lengths) / len(lengths)
         gflops = sgemm_gflops(args.ckpt, cfg, round(mean * args.batch_size))
+        gflops_1 = sgemm_gflops(args.ckpt, cfg, round(mean * args.batch_size), threads=1)
         entry = {"mean_tokens": round(mean, 2), "torch_loop_1_thread": round(med["torch_1"], 1), "torch_loop_2_threads": round(med["torch_2"], 1),
                  "torch_loop_best": round(torch_best, 1), "ckpt": round(med["ckpt"], 1),
                  "ckpt_vs_torch_loop": round(med["ckpt"] / torch_best, 2),
                  "gflop_per_example": round(flops / 1e9, 3), "sgemm_gflops_2_threads": round(gflops, 1),
+                 "sgemm_gflops_1_thread": round(gflops_1, 1),
                  "blas_limit_examples_per_s": round(gflops * 1e9 / flops, 1),
                  "ckpt_share_of_blas_limit": round(med["ckpt"] * flops / (gflops * 1e9), 3)}
         if args.baseline:

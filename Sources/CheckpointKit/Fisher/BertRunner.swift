@@ -40,9 +40,10 @@ final class BertRunner {
     let tmp = ScratchBuffer()
     let h1 = ScratchBuffer()
     let act = ScratchBuffer()
-    let cls = ScratchBuffer()
 
     var batch = PackedBatch()
+    /// ``PackedBatch/firstRows`` of `batch`: the rows the top layer keeps after its attention.
+    var top = PackedBatch()
 
     init(model: BertEncoder) {
         self.model = model
@@ -82,7 +83,6 @@ final class BertRunner {
         }
         pooled.reserve(b * h)
         headGrad.reserve(b * h)
-        cls.reserve(b * h)
         logits.reserve(b * numLabels)
     }
 
@@ -90,8 +90,10 @@ final class BertRunner {
     @discardableResult
     func forward(_ batch: PackedBatch) -> UnsafeMutablePointer<Float> {
         self.batch = batch
+        top = batch.firstRows
         reserve(for: batch)
-        let n = batch.rows, h = hidden
+        var n = batch.rows
+        let h = hidden
         let x = self.x.pointer
         // Embeddings: word + position (numbered per the architecture) + token type (a zero row for
         // DistilBERT), LayerNorm, and ELECTRA's projection if any.
@@ -129,6 +131,13 @@ final class BertRunner {
             BLAS.linear(x, rows: n, inFeatures: h, weight: layer.qkv.weight.pointer, outFeatures: 3 * h, into: qkv)
             addBias(qkv, rows: n, cols: 3 * h, bias: layer.qkv.bias.pointer)
             attention(layer: l)
+            if l == numLayers - 1 {
+                // The head reads the first token only: the rest of the top layer runs on that row of
+                // each example (keys and values above still came from every row).
+                keepFirstRows(ctx.pointer, width: h)
+                keepFirstRows(x, width: h)
+                n = top.rows
+            }
             // Output projection + residual + LayerNorm.
             BLAS.linear(ctx.pointer, rows: n, inFeatures: h, weight: layer.attentionOutput.weight.pointer, outFeatures: h, into: tmp.pointer)
             addBiasAndResidual(tmp.pointer, rows: n, cols: h, bias: layer.attentionOutput.bias.pointer, residual: x)
@@ -143,14 +152,29 @@ final class BertRunner {
                       xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, output: x)
         }
 
-        // The head's dense layer on the first token and its activation (tanh, GELU or ReLU), then the classifier.
+        // The head's dense layer on the first token (row b of x now) and its activation (tanh, GELU or
+        // ReLU), then the classifier.
         let b = batch.count
-        for i in 0..<b { (cls.pointer + i * h).update(from: x + batch.offsets[i] * h, count: h) }
-        BLAS.linear(cls.pointer, rows: b, inFeatures: h, weight: model.pooler.weight.pointer, outFeatures: h, into: pooled.pointer)
+        BLAS.linear(x, rows: b, inFeatures: h, weight: model.pooler.weight.pointer, outFeatures: h, into: pooled.pointer)
         headActivation(pooled.pointer, count: b * h, bias: model.pooler.bias.pointer, cols: h)
         BLAS.linear(pooled.pointer, rows: b, inFeatures: h, weight: model.classifier.weight.pointer, outFeatures: numLabels, into: logits.pointer)
         addBias(logits.pointer, rows: b, cols: numLabels, bias: model.classifier.bias.pointer)
         return logits.pointer
+    }
+
+    /// Moves each example's first row of `rows` (`width` floats a row) to row `b`, in place (row `b`
+    /// is never after example `b`'s first row, so no row is overwritten before it is moved).
+    func keepFirstRows(_ rows: UnsafeMutablePointer<Float>, width: Int) {
+        for b in 0..<batch.count where batch.offsets[b] != b {
+            (rows + b * width).update(from: rows + batch.offsets[b] * width, count: width)
+        }
+    }
+
+    /// Spreads row `b` of `compact` to example `b`'s first row of `rows` (zeros elsewhere): the
+    /// inverse of ``keepFirstRows(_:width:)`` for a gradient.
+    func spreadFirstRows(_ compact: UnsafePointer<Float>, into rows: UnsafeMutablePointer<Float>, width: Int) {
+        rows.initialize(repeating: 0, count: batch.rows * width)
+        for b in 0..<batch.count { (rows + batch.offsets[b] * width).update(from: compact + b * width, count: width) }
     }
 
     /// Scaled dot-product attention of every example and head over its own rows; writes `ctx` and
