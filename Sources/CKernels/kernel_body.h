@@ -591,4 +591,7 @@ CKPT_ATTR void CKPT_NAME(ckpt_round_f32)(const void *src, int target, uint16_t n
 /* The dense-layer kernels, built from the helpers above. */
 #include "linear_body.h"
 
+/* The encoder's activations (GELU, softmax). */
+#include "activation_body.h"
+
 #undef CKPT_INLINE

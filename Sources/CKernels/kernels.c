@@ -223,3 +223,22 @@ void ckpt_linear(const float *x, int64_t rows, int64_t in, const float *w, int64
 void ckpt_linear_backward(const float *dy, int64_t rows, int64_t out, const float *w, int64_t in, float *dx, int accumulate) {
     ckpt_linear_backward_isa(ckpt_best_isa(), dy, rows, out, w, in, dx, accumulate);
 }
+
+/* The encoder's activations: one entry taking the instruction set (for the tests that compare the
+ * copies), one using the best. */
+#define CKPT_ACTIVATION(name, params, args)                                                  \
+    void name##_isa(ckpt_isa isa, CKPT_UNPAREN params) {                                    \
+        CKPT_AVX2_CALL(name, args)                                                          \
+        name##_portable args;                                                               \
+    }                                                                                       \
+    void name(CKPT_UNPAREN params) { name##_isa(ckpt_best_isa(), CKPT_UNPAREN args); }
+#define CKPT_UNPAREN(...) __VA_ARGS__
+CKPT_ACTIVATION(ckpt_gelu, (float *y, int64_t rows, int64_t cols, const float *bias, float *derivative),
+                (y, rows, cols, bias, derivative))
+CKPT_ACTIVATION(ckpt_softmax_rows, (float *p, int64_t rows, int64_t count), (p, rows, count))
+CKPT_ACTIVATION(ckpt_layer_norm, (const float *input, int64_t rows, int64_t width, const float *weight, const float *bias,
+                                  float eps, float *xhat, float *rstd, float *output),
+                (input, rows, width, weight, bias, eps, xhat, rstd, output))
+CKPT_ACTIVATION(ckpt_layer_norm_backward, (const float *dy, int64_t rows, int64_t width, const float *xhat, const float *rstd,
+                                           const float *weight, float *weight_grad, float *bias_grad, float *output),
+                (dy, rows, width, xhat, rstd, weight, weight_grad, bias_grad, output))

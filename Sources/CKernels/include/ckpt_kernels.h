@@ -173,6 +173,35 @@ void ckpt_linear(const float *x, int64_t rows, int64_t in, const float *w, int64
 void ckpt_linear_backward(const float *dy, int64_t rows, int64_t out, const float *w, int64_t in, float *dx, int accumulate);
 
 /** The same with a chosen instruction set (for tests: both give identical bits). */
+/** The exact GELU of `y + bias` in place (`rows` rows of `cols`, `bias` of `cols`), keeping its
+ * derivative `Phi(v) + v phi(v)` in `derivative`: erf and exp by polynomial (see activation_body.h),
+ * within a few 1e-8 of libm's; elementwise, so no result depends on the rows around it. */
+void ckpt_gelu(float *y, int64_t rows, int64_t cols, const float *bias, float *derivative);
+
+/** Softmax of each of `rows` rows of `count` floats in place (max subtracted; the sum of a row is
+ * taken in a fixed order, so a row's result depends on that row alone). A NaN makes its row NaN. */
+void ckpt_softmax_rows(float *p, int64_t rows, int64_t count);
+
+/** LayerNorm of each of `rows` rows of `width` floats (biased variance, as torch): keeps the
+ * normalized row in `xhat` and 1/sigma in `rstd[r]`, writes `xhat * weight + bias` to `output`
+ * (which may be `input`). Sums in eight lanes in a fixed order: a row's result depends on it alone. */
+void ckpt_layer_norm(const float *input, int64_t rows, int64_t width, const float *weight, const float *bias,
+                     float eps, float *xhat, float *rstd, float *output);
+
+/** LayerNorm backward over `rows` rows of one example: adds `dy * xhat` and `dy` to the example's
+ * `weight_grad` and `bias_grad` (either may be NULL) and, unless `output` is NULL, writes the input
+ * gradient `rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))`, `dxhat = dy * weight`. */
+void ckpt_layer_norm_backward(const float *dy, int64_t rows, int64_t width, const float *xhat, const float *rstd,
+                              const float *weight, float *weight_grad, float *bias_grad, float *output);
+
+/** The four above with a given instruction set (which must be available); both give the same bits. */
+void ckpt_gelu_isa(ckpt_isa isa, float *y, int64_t rows, int64_t cols, const float *bias, float *derivative);
+void ckpt_softmax_rows_isa(ckpt_isa isa, float *p, int64_t rows, int64_t count);
+void ckpt_layer_norm_isa(ckpt_isa isa, const float *input, int64_t rows, int64_t width, const float *weight, const float *bias,
+                         float eps, float *xhat, float *rstd, float *output);
+void ckpt_layer_norm_backward_isa(ckpt_isa isa, const float *dy, int64_t rows, int64_t width, const float *xhat, const float *rstd,
+                                  const float *weight, float *weight_grad, float *bias_grad, float *output);
+
 void ckpt_linear_isa(ckpt_isa isa, const float *x, int64_t rows, int64_t in, const float *w, int64_t out, float *y, int accumulate);
 void ckpt_linear_backward_isa(ckpt_isa isa, const float *dy, int64_t rows, int64_t out, const float *w, int64_t in, float *dx, int accumulate);
 

@@ -8,7 +8,6 @@ final class BackwardWorkspace {
     let dQKV = ScratchBuffer()
     let dScores = ScratchBuffer()
     let dPooled = ScratchBuffer()
-    let dCLS = ScratchBuffer()
 
     func reserve(rows n: Int, batch b: Int, hidden h: Int, intermediate: Int, maxLength: Int, embedding: Int) {
         for s in [dX, dA, dH1, dCtx] { s.reserve(n * max(h, embedding)) }
@@ -16,6 +15,5 @@ final class BackwardWorkspace {
         dQKV.reserve(n * 3 * h)
         dScores.reserve(maxLength * maxLength)
         dPooled.reserve(b * h)
-        dCLS.reserve(b * h)
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 extension BertRunner {
@@ -16,10 +17,9 @@ extension BertRunner {
         w.reserve(rows: n, batch: b, hidden: h, intermediate: inter, maxLength: batch.maxLength, embedding: embeddingSize)
         headBackward(seed: seed, layout: layout, into: grads, workspace: w)
         guard layout.lowestLayer < numLayers else { return }
-        BLAS.linearBackward(w.dPooled.pointer, rows: b, outFeatures: h, weight: model.pooler.weight.pointer, inFeatures: h, into: w.dCLS.pointer)
+        // The top layer's output is each example's first row (``forward(_:)``): dX starts compact.
         let dX = w.dX.pointer
-        dX.initialize(repeating: 0, count: n * h)
-        for e in 0..<b { (dX + batch.offsets[e] * h).update(from: w.dCLS.pointer + e * h, count: h) }
+        BLAS.linearBackward(w.dPooled.pointer, rows: b, outFeatures: h, weight: model.pooler.weight.pointer, inFeatures: h, into: dX)
 
         for l in Swift.stride(from: numLayers - 1, through: max(layout.lowestLayer, 0), by: -1) {
             guard layerBackward(l, dX: dX, layout: layout, into: grads, workspace: w) else { break }
@@ -31,7 +31,7 @@ extension BertRunner {
 
     /// Adds each example's column sums of `source` (its own rows) to parameter `p`'s gradient.
     private func perExampleSum(_ p: BertParameter, _ source: UnsafePointer<Float>, cols: Int, ld: Int,
-                               layout: GradientLayout, grads: UnsafeMutablePointer<Float>) {
+                               layout: GradientLayout, grads: UnsafeMutablePointer<Float>, rows batch: PackedBatch) {
         guard let off = layout.offsets[p] else { return }
         let stride = layout.total
         for e in 0..<batch.count {
@@ -59,45 +59,51 @@ extension BertRunner {
     }
 
     /// Back-propagates through encoder layer `l`: `dX` holds the gradient of its output on entry and
-    /// of its input on return. Returns false when no layer below needs a gradient.
+    /// of its input on return. Returns false when no layer below needs a gradient. Above its
+    /// attention the top layer has each example's first row only (``BertRunner/top``): there `dX`
+    /// is compact on entry, and the gradient of the context is spread back to every row.
     private func layerBackward(_ l: Int, dX: UnsafeMutablePointer<Float>, layout: GradientLayout,
                                into grads: UnsafeMutablePointer<Float>, workspace w: BackwardWorkspace) -> Bool {
         let n = batch.rows, h = hidden, inter = intermediate, stride = layout.total
-        func perExampleSum(_ p: BertParameter, _ source: UnsafePointer<Float>, cols: Int, ld: Int) {
-            self.perExampleSum(p, source, cols: cols, ld: ld, layout: layout, grads: grads)
+        let isTop = l == numLayers - 1, upper = isTop ? top : batch, m = upper.rows
+        func perExampleSum(_ p: BertParameter, _ source: UnsafePointer<Float>, cols: Int, ld: Int, rows: PackedBatch) {
+            self.perExampleSum(p, source, cols: cols, ld: ld, layout: layout, grads: grads, rows: rows)
         }
         let layer = model.layers[l]
         // Output LayerNorm: dX is the gradient of the layer output.
         layerNormBackward(dX, width: h, xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, weight: layer.outputNorm.weight.pointer,
                           output: w.dA.pointer, grads: grads, stride: stride,
                           weightOffset: layout.offsets[.outputNorm(layer: l, bias: false)],
-                          biasOffset: layout.offsets[.outputNorm(layer: l, bias: true)])
+                          biasOffset: layout.offsets[.outputNorm(layer: l, bias: true)], rows: upper)
         let dA = w.dA.pointer  // gradient of output.dense output and of h1 (residual)
-        perExampleSum(.outputBias(layer: l), dA, cols: h, ld: h)
-        BLAS.linearBackward(dA, rows: n, outFeatures: h, weight: layer.output.weight.pointer, inFeatures: inter, into: w.dInter.pointer)
+        perExampleSum(.outputBias(layer: l), dA, cols: h, ld: h, rows: upper)
+        BLAS.linearBackward(dA, rows: m, outFeatures: h, weight: layer.output.weight.pointer, inFeatures: inter, into: w.dInter.pointer)
         let dI = w.dInter.pointer, gg = geluGrad[l].pointer
-        for i in 0..<(n * inter) { dI[i] *= gg[i] }
-        perExampleSum(.intermediateBias(layer: l), dI, cols: inter, ld: inter)
+        for i in 0..<(m * inter) { dI[i] *= gg[i] }
+        perExampleSum(.intermediateBias(layer: l), dI, cols: inter, ld: inter, rows: upper)
         // dH1 = dA + dI W_i
-        w.dH1.pointer.update(from: dA, count: n * h)
-        BLAS.linearBackward(dI, rows: n, outFeatures: inter, weight: layer.intermediate.weight.pointer, inFeatures: h, into: w.dH1.pointer, accumulate: true)
+        w.dH1.pointer.update(from: dA, count: m * h)
+        BLAS.linearBackward(dI, rows: m, outFeatures: inter, weight: layer.intermediate.weight.pointer, inFeatures: h, into: w.dH1.pointer, accumulate: true)
         // Attention-output LayerNorm.
         layerNormBackward(w.dH1.pointer, width: h, xhat: attXhat[l].pointer, rstd: attRstd[l].pointer, weight: layer.attentionNorm.weight.pointer,
                           output: dA, grads: grads, stride: stride,
                           weightOffset: layout.offsets[.attentionNorm(layer: l, bias: false)],
-                          biasOffset: layout.offsets[.attentionNorm(layer: l, bias: true)])
-        perExampleSum(.attentionOutputBias(layer: l), dA, cols: h, ld: h)
+                          biasOffset: layout.offsets[.attentionNorm(layer: l, bias: true)], rows: upper)
+        perExampleSum(.attentionOutputBias(layer: l), dA, cols: h, ld: h, rows: upper)
         let needsQKV = layout.offsets[.queryBias(layer: l)] != nil || layout.offsets[.keyBias(layer: l)] != nil
             || layout.offsets[.valueBias(layer: l)] != nil
         if l == layout.lowestLayer && !needsQKV { return false }
-        BLAS.linearBackward(dA, rows: n, outFeatures: h, weight: layer.attentionOutput.weight.pointer, inFeatures: h, into: w.dCtx.pointer)
+        // dH1 is free now: the top layer's compact context gradient goes there before it is spread.
+        BLAS.linearBackward(dA, rows: m, outFeatures: h, weight: layer.attentionOutput.weight.pointer, inFeatures: h,
+                            into: isTop ? w.dH1.pointer : w.dCtx.pointer)
+        if isTop { spreadFirstRows(w.dH1.pointer, into: w.dCtx.pointer, width: h) }
         attentionBackward(layer: l, dCtx: w.dCtx.pointer, dQKV: w.dQKV.pointer, workspace: w)
-        perExampleSum(.queryBias(layer: l), w.dQKV.pointer, cols: h, ld: 3 * h)
-        perExampleSum(.keyBias(layer: l), w.dQKV.pointer + h, cols: h, ld: 3 * h)
-        perExampleSum(.valueBias(layer: l), w.dQKV.pointer + 2 * h, cols: h, ld: 3 * h)
+        perExampleSum(.queryBias(layer: l), w.dQKV.pointer, cols: h, ld: 3 * h, rows: batch)
+        perExampleSum(.keyBias(layer: l), w.dQKV.pointer + h, cols: h, ld: 3 * h, rows: batch)
+        perExampleSum(.valueBias(layer: l), w.dQKV.pointer + 2 * h, cols: h, ld: 3 * h, rows: batch)
         if l == layout.lowestLayer { return false }
         // Gradient of the layer input: residual + through Q, K, V.
-        dX.update(from: dA, count: n * h)
+        if isTop { spreadFirstRows(dA, into: dX, width: h) } else { dX.update(from: dA, count: n * h) }
         BLAS.linearBackward(w.dQKV.pointer, rows: n, outFeatures: 3 * h, weight: layer.qkv.weight.pointer, inFeatures: h, into: dX, accumulate: true)
         return true
     }
@@ -109,7 +115,7 @@ extension BertRunner {
         let n = batch.rows, h = hidden, stride = layout.total
         var dEmbedded: UnsafePointer<Float> = UnsafePointer(dX)
         if let projection = model.embeddingsProjection {
-            perExampleSum(.embeddingsProjectionBias, dX, cols: h, ld: h, layout: layout, grads: grads)
+            perExampleSum(.embeddingsProjectionBias, dX, cols: h, ld: h, layout: layout, grads: grads, rows: batch)
             guard layout.offsets[.embeddingsNorm(bias: false)] != nil || layout.offsets[.embeddingsNorm(bias: true)] != nil else { return }
             BLAS.linearBackward(dX, rows: n, outFeatures: h, weight: projection.weight.pointer, inFeatures: embeddingSize, into: w.dA.pointer)
             dEmbedded = UnsafePointer(w.dA.pointer)
@@ -117,36 +123,19 @@ extension BertRunner {
         layerNormBackward(dEmbedded, width: embeddingSize, xhat: embXhat.pointer, rstd: embRstd.pointer, weight: model.embeddingsNorm.weight.pointer,
                           output: nil, grads: grads, stride: stride,
                           weightOffset: layout.offsets[.embeddingsNorm(bias: false)],
-                          biasOffset: layout.offsets[.embeddingsNorm(bias: true)])
+                          biasOffset: layout.offsets[.embeddingsNorm(bias: true)], rows: batch)
     }
 
     /// LayerNorm backward for every row: per-example weight/bias gradients, and the input gradient
     /// `rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))` with `dxhat = dy * weight`.
     private func layerNormBackward(_ dy: UnsafePointer<Float>, width h: Int, xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                                    weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>?,
-                                   grads: UnsafeMutablePointer<Float>, stride: Int, weightOffset: Int?, biasOffset: Int?) {
+                                   grads: UnsafeMutablePointer<Float>, stride: Int, weightOffset: Int?, biasOffset: Int?,
+                                   rows batch: PackedBatch) {
         for e in 0..<batch.count {
-            for r in batch.offsets[e]..<batch.offsets[e + 1] {
-                let g = dy + r * h, xh = xhat + r * h
-                if let weightOffset {
-                    let dw = grads + e * stride + weightOffset
-                    for j in 0..<h { dw[j] += g[j] * xh[j] }
-                }
-                if let biasOffset {
-                    let db = grads + e * stride + biasOffset
-                    for j in 0..<h { db[j] += g[j] }
-                }
-                guard let output else { continue }
-                var sum: Float = 0, dot: Float = 0
-                for j in 0..<h {
-                    let d = g[j] * weight[j]
-                    sum += d
-                    dot += d * xh[j]
-                }
-                let meanD = sum / Float(h), meanDX = dot / Float(h), inv = rstd[r]
-                let out = output + r * h
-                for j in 0..<h { out[j] = inv * (g[j] * weight[j] - meanD - xh[j] * meanDX) }
-            }
+            let r = batch.offsets[e], example = grads + e * stride
+            ckpt_layer_norm_backward(dy + r * h, Int64(batch.length(e)), Int64(h), xhat + r * h, rstd + r, weight,
+                                     weightOffset.map { example + $0 }, biasOffset.map { example + $0 }, output.map { $0 + r * h })
         }
     }
 

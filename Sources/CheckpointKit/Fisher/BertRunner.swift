@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Runs `BertForSequenceClassification` (or an ``EncoderArchitecture`` sibling) in eval mode (no dropout) on packed batches and keeps
@@ -39,9 +40,10 @@ final class BertRunner {
     let tmp = ScratchBuffer()
     let h1 = ScratchBuffer()
     let act = ScratchBuffer()
-    let cls = ScratchBuffer()
 
     var batch = PackedBatch()
+    /// ``PackedBatch/firstRows`` of `batch`: the rows the top layer keeps after its attention.
+    var top = PackedBatch()
 
     init(model: BertEncoder) {
         self.model = model
@@ -81,7 +83,6 @@ final class BertRunner {
         }
         pooled.reserve(b * h)
         headGrad.reserve(b * h)
-        cls.reserve(b * h)
         logits.reserve(b * numLabels)
     }
 
@@ -89,8 +90,10 @@ final class BertRunner {
     @discardableResult
     func forward(_ batch: PackedBatch) -> UnsafeMutablePointer<Float> {
         self.batch = batch
+        top = batch.firstRows
         reserve(for: batch)
-        let n = batch.rows, h = hidden
+        var n = batch.rows
+        let h = hidden
         let x = self.x.pointer
         // Embeddings: word + position (numbered per the architecture) + token type (a zero row for
         // DistilBERT), LayerNorm, and ELECTRA's projection if any.
@@ -128,6 +131,13 @@ final class BertRunner {
             BLAS.linear(x, rows: n, inFeatures: h, weight: layer.qkv.weight.pointer, outFeatures: 3 * h, into: qkv)
             addBias(qkv, rows: n, cols: 3 * h, bias: layer.qkv.bias.pointer)
             attention(layer: l)
+            if l == numLayers - 1 {
+                // The head reads the first token only: the rest of the top layer runs on that row of
+                // each example (keys and values above still came from every row).
+                keepFirstRows(ctx.pointer, width: h)
+                keepFirstRows(x, width: h)
+                n = top.rows
+            }
             // Output projection + residual + LayerNorm.
             BLAS.linear(ctx.pointer, rows: n, inFeatures: h, weight: layer.attentionOutput.weight.pointer, outFeatures: h, into: tmp.pointer)
             addBiasAndResidual(tmp.pointer, rows: n, cols: h, bias: layer.attentionOutput.bias.pointer, residual: x)
@@ -142,14 +152,29 @@ final class BertRunner {
                       xhat: outXhat[l].pointer, rstd: outRstd[l].pointer, output: x)
         }
 
-        // The head's dense layer on the first token and its activation (tanh, GELU or ReLU), then the classifier.
+        // The head's dense layer on the first token (row b of x now) and its activation (tanh, GELU or
+        // ReLU), then the classifier.
         let b = batch.count
-        for i in 0..<b { (cls.pointer + i * h).update(from: x + batch.offsets[i] * h, count: h) }
-        BLAS.linear(cls.pointer, rows: b, inFeatures: h, weight: model.pooler.weight.pointer, outFeatures: h, into: pooled.pointer)
+        BLAS.linear(x, rows: b, inFeatures: h, weight: model.pooler.weight.pointer, outFeatures: h, into: pooled.pointer)
         headActivation(pooled.pointer, count: b * h, bias: model.pooler.bias.pointer, cols: h)
         BLAS.linear(pooled.pointer, rows: b, inFeatures: h, weight: model.classifier.weight.pointer, outFeatures: numLabels, into: logits.pointer)
         addBias(logits.pointer, rows: b, cols: numLabels, bias: model.classifier.bias.pointer)
         return logits.pointer
+    }
+
+    /// Moves each example's first row of `rows` (`width` floats a row) to row `b`, in place (row `b`
+    /// is never after example `b`'s first row, so no row is overwritten before it is moved).
+    func keepFirstRows(_ rows: UnsafeMutablePointer<Float>, width: Int) {
+        for b in 0..<batch.count where batch.offsets[b] != b {
+            (rows + b * width).update(from: rows + batch.offsets[b] * width, count: width)
+        }
+    }
+
+    /// Spreads row `b` of `compact` to example `b`'s first row of `rows` (zeros elsewhere): the
+    /// inverse of ``keepFirstRows(_:width:)`` for a gradient.
+    func spreadFirstRows(_ compact: UnsafePointer<Float>, into rows: UnsafeMutablePointer<Float>, width: Int) {
+        rows.initialize(repeating: 0, count: batch.rows * width)
+        for b in 0..<batch.count { (rows + batch.offsets[b] * width).update(from: compact + b * width, count: width) }
     }
 
     /// Scaled dot-product attention of every example and head over its own rows; writes `ctx` and
@@ -165,7 +190,7 @@ final class BertRunner {
                 let k = q + h, v = q + 2 * h
                 let p = probs + probOffsets[b] + head * len * len
                 BLAS.gemm(m: len, n: len, k: d, a: q, lda: stride, b: k, ldb: stride, transposeB: true, c: p, ldc: len, alpha: scale)
-                for i in 0..<len { softmaxInPlace(p + i * len, count: len) }
+                ckpt_softmax_rows(p, Int64(len), Int64(len))
                 BLAS.gemm(m: len, n: d, k: len, a: p, lda: len, b: v, ldb: stride, c: ctx + o * h + head * d, ldc: h)
             }
         }
@@ -191,37 +216,14 @@ final class BertRunner {
     /// `output` may alias `input`.
     private func layerNorm(_ input: UnsafePointer<Float>, rows: Int, width h: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                            xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let row = input + r * h, xh = xhat + r * h, out = output + r * h
-            var sum: Float = 0
-            for j in 0..<h { sum += row[j] }
-            let mean = sum / Float(h)
-            var sq: Float = 0
-            for j in 0..<h {
-                let c = row[j] - mean
-                sq += c * c
-            }
-            let inv = 1 / (sq / Float(h) + eps).squareRoot()
-            rstd[r] = inv
-            for j in 0..<h { xh[j] = (row[j] - mean) * inv }
-            for j in 0..<h { out[j] = xh[j] * weight[j] + bias[j] }
-        }
+        ckpt_layer_norm(input, Int64(rows), Int64(h), weight, bias, eps, xhat, rstd, output)
     }
 
     /// Adds the bias, applies the exact GELU `x * Phi(x)` and stores its derivative
-    /// `Phi(x) + x * phi(x)` for the backward pass.
+    /// `Phi(x) + x * phi(x)` for the backward pass (CKernels' eight-lane erf and exp: libm's scalar
+    /// `erff`/`expf` were a sixth of a run).
     private func geluInPlace(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>, derivative: UnsafeMutablePointer<Float>) {
-        let invSqrt2: Float = 0.70710678118654752
-        let invSqrt2Pi: Float = 0.39894228040143268
-        for r in 0..<rows {
-            let row = y + r * cols, der = derivative + r * cols
-            for j in 0..<cols {
-                let v = row[j] + bias[j]
-                let cdf = 0.5 * (1 + erff(v * invSqrt2))
-                der[j] = cdf + v * invSqrt2Pi * expf(-0.5 * v * v)
-                row[j] = v * cdf
-            }
-        }
+        ckpt_gelu(y, Int64(rows), Int64(cols), bias, derivative)
     }
 
     /// Adds the bias and applies the architecture's head activation to `count` entries (rows of
@@ -244,18 +246,5 @@ final class BertRunner {
                 der[i] = v > 0 ? 1 : 0
             }
         }
-    }
-
-    private func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        var m = -Float.infinity
-        for i in 0..<count { m = max(m, p[i]) }
-        var sum: Float = 0
-        for i in 0..<count {
-            let e = expf(p[i] - m)
-            p[i] = e
-            sum += e
-        }
-        let inv = 1 / sum
-        for i in 0..<count { p[i] *= inv }
     }
 }

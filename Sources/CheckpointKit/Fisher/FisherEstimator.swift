@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Estimates the diagonal Fisher information of LayerNorm and/or bias parameters of a BERT
@@ -95,28 +96,51 @@ public final class FisherEstimator {
     /// kind, its label-weighted squares): the part of the estimate a shard computes. Each example's
     /// terms depend on that example alone, and the sums are exact, so any split of the examples
     /// adds up to the same sums when `reproducible` (row-deterministic dense layers, see ``BLAS``).
+    ///
+    /// Runs the batches on ``BLAS/threadCount`` workers, each with its own runner, buffers and exact
+    /// sums, and OpenBLAS on one thread per call: a whole batch (attention, LayerNorm, GELU, the
+    /// per-example sums, not only the dense products) then runs in parallel, and the small dense
+    /// products run at one thread's full speed instead of splitting each one over the cores. Batches
+    /// are the same as on one thread and each example's terms depend on it alone; the exact sums
+    /// add up to the same bits in any order.
     func sums(_ examples: [EncodedExample], reproducible: Bool, progress: ((Int, Int) -> Void)? = nil) -> FisherExactSums {
-        BLAS.$rowDeterministic.withValue(reproducible) { sums(examples, progress: progress) }
+        let layout = GradientLayout(model: model, parameters: parameters)
+        let batchSize = max(1, options.batchSize)
+        let batches = Swift.stride(from: 0, to: examples.count, by: batchSize).map { $0..<Swift.min($0 + batchSize, examples.count) }
+        let workers = Swift.max(1, Swift.min(BLAS.threadCount, batches.count))
+        let queue = BatchQueue(batches: batches, total: examples.count, progress: progress)
+        guard workers > 1 else {
+            return BLAS.$rowDeterministic.withValue(reproducible) { sums(examples, layout: layout, queue: queue) }
+        }
+        var partials = [FisherExactSums?](repeating: nil, count: workers)
+        BLAS.withThreadCount(1) {
+            partials.withUnsafeMutableBufferPointer { out in
+                nonisolated(unsafe) let out = out, me = self
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    // A task-local binding does not reach Dispatch's worker threads: bind it in each.
+                    out[w] = BLAS.$rowDeterministic.withValue(reproducible) { me.sums(examples, layout: layout, queue: queue) }
+                }
+            }
+        }
+        var total = FisherExactSums(count: layout.total)
+        for partial in partials { total.add(partial!) }
+        total.normalize()
+        return total
     }
 
-    private func sums(_ examples: [EncodedExample], progress: ((Int, Int) -> Void)?) -> FisherExactSums {
-        let layout = GradientLayout(model: model, parameters: parameters)
+    /// One worker: takes batches from `queue` until none is left; returns their exact sums (normalized).
+    private func sums(_ examples: [EncodedExample], layout: GradientLayout, queue: BatchQueue) -> FisherExactSums {
         let runner = BertRunner(model: model)
         let workspace = BackwardWorkspace()
-        let batchSize = max(1, options.batchSize)
-        var scratch = Scratch(labels: model.numLabels, width: layout.total, batchSize: batchSize, kind: options.kind)
+        var scratch = Scratch(labels: model.numLabels, width: layout.total, batchSize: Swift.max(1, options.batchSize), kind: options.kind)
         var sums = FisherExactSums(count: layout.total)
-
-        var start = 0
-        while start < examples.count {
-            let end = min(start + batchSize, examples.count)
+        while let range = queue.next() {
             var batch = PackedBatch()
-            for e in start..<end { batch.append(examples[e].input) }
+            for e in range { batch.append(examples[e].input) }
             let logits = runner.forward(batch)
-            backward(logits: logits, examples: examples[start..<end], runner: runner, layout: layout, workspace: workspace, scratch: &scratch)
-            accumulate(logits: logits, examples: examples[start..<end], scratch: &scratch, into: &sums)
-            start = end
-            progress?(end, examples.count)
+            backward(logits: logits, examples: examples[range], runner: runner, layout: layout, workspace: workspace, scratch: &scratch)
+            accumulate(logits: logits, examples: examples[range], scratch: &scratch, into: &sums)
+            queue.finished(range.count)
         }
         sums.normalize()
         return sums

@@ -83,4 +83,13 @@ enum BLAS {
     static var threadCount: Int { Int(openblas_get_num_threads()) }
 
     static func setThreadCount(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+
+    /// Runs `body` with OpenBLAS (and ``inRowChunks``) on `n` threads per call, then restores the
+    /// count: for callers that run several calls at once on their own threads.
+    static func withThreadCount<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        let saved = threadCount
+        setThreadCount(n)
+        defer { setThreadCount(saved) }
+        return try body()
+    }
 }

@@ -12,6 +12,16 @@ struct PackedBatch {
     func length(_ b: Int) -> Int { offsets[b + 1] - offsets[b] }
     var maxLength: Int { (0..<count).map(length).max() ?? 0 }
 
+    /// The batch of each example's first row alone (row `b` is example `b`'s [CLS] token): what the
+    /// top layer computes after attention, since the head reads nothing else.
+    var firstRows: PackedBatch {
+        var first = PackedBatch()
+        first.inputIds = (0..<count).map { inputIds[offsets[$0]] }
+        first.tokenTypeIds = (0..<count).map { tokenTypeIds[offsets[$0]] }
+        first.offsets = Array(0...count)
+        return first
+    }
+
     mutating func append(_ input: TokenizedInput) {
         inputIds += input.inputIds
         tokenTypeIds += input.tokenTypeIds
