@@ -94,6 +94,27 @@ final class Keras3RobertaTests: XCTestCase {
         XCTAssertGreaterThan(compared.changed ?? 0, 0, "rows 2.. against rows 0.. differ when compared from row 0")
     }
 
+    /// A Hugging Face table that is not exactly 2 rows longer stays unpaired, and paired by a name
+    /// map it is a mismatch, never a table resized from row 0.
+    func testTableThatDoesNotFitIsNeverComparedFromRowZero() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = try RawSafetensors(path: Fixtures.path(Self.hfBase))
+        var cut = try XCTUnwrap(source.tensors[Self.position])
+        cut.shape = [11, 8]
+        cut.bytes = cut.bytes.dropFirst(8 * 4)
+        let path = directory.appendingPathComponent("cut.safetensors").path
+        try PatchTestSupport.write(source.order.map { ($0, $0 == Self.position ? cut : source.tensors[$0]!) }, to: path)
+        let keras = try open(Self.keras), hf = try CheckpointOpener.open(path)
+        let alignment = CheckpointAlignment(base: keras, finetuned: hf)
+        XCTAssertEqual(alignment.onlyInFinetuned.map(\.name), [Self.position])
+        let table = try XCTUnwrap(alignment.onlyInBase.first?.name)
+        let mapped = CheckpointAlignment(base: keras, finetuned: hf, renames: [Self.position: table])
+        let pair = try positionPair(mapped)
+        XCTAssertNil(pair.shapeChange)
+        XCTAssertNotNil(pair.problem)
+    }
+
     /// `patch` across the pair: the default selection leaves the table to the base (a note); a
     /// selection that takes it is refused in one line naming it. `verify` of an LN-free patch keeps
     /// the base's table and accepts it when the rows both sides have are equal.

@@ -30,12 +30,17 @@ enum PositionPaddingRows {
             && huggingFace.shape[0] == keras.shape[0] + offset
     }
 
+    /// Whether exactly one side of a pair is a KerasHub padding-free table (whose rows are Hugging
+    /// Face's from row 2, so a comparison from row 0 would be wrong).
+    static func appliesTo(_ baseRole: ParameterRole, _ finetunedRole: ParameterRole) -> Bool {
+        (huggingFaceName(baseRole.canonicalName) != nil) != (huggingFaceName(finetunedRole.canonicalName) != nil)
+    }
+
     /// The offset shape change of a pair (roles read from its wrapper-free names), or nil when the
     /// pair is not a KerasHub padding-free table against a Hugging Face one that fits.
     static func shapeChange(base: TensorInfo, baseRole: ParameterRole, finetuned: TensorInfo, finetunedRole: ParameterRole) -> ShapeChange? {
+        guard appliesTo(baseRole, finetunedRole) else { return nil }
         let baseIsKeras = huggingFaceName(baseRole.canonicalName) != nil
-        let finetunedIsKeras = huggingFaceName(finetunedRole.canonicalName) != nil
-        guard baseIsKeras != finetunedIsKeras else { return nil }
         let (keras, kerasRole, huggingFace, huggingFaceRole) = baseIsKeras
             ? (base, baseRole, finetuned, finetunedRole) : (finetuned, finetunedRole, base, baseRole)
         guard huggingFaceName(kerasRole.canonicalName) == huggingFaceRole.canonicalName, fits(keras: keras, huggingFace: huggingFace),
