@@ -89,6 +89,7 @@ public struct DiffDocument: Encodable, Sendable {
             case biasType = "bias_type"
             case baseNaN = "base_nan", baseInf = "base_inf", finetunedNaN = "finetuned_nan", finetunedInf = "finetuned_inf"
             case sharedRows = "shared_rows", addedRows = "added_rows", replaced
+            case baseFirstRow = "base_first_row", finetunedFirstRow = "finetuned_first_row"
             case nonFinite = "non_finite"
             case changedRows = "changed_rows"
             case convertedTo = "converted_to", rawDeltaL2 = "raw_delta_l2", rawRelativeChange = "raw_relative_change"
@@ -129,6 +130,11 @@ public struct DiffDocument: Encodable, Sendable {
             let resized = t.shapeChange.flatMap { $0 == .replacedHead ? nil : $0 }
             try c.encode(resized?.sharedRows, forKey: .sharedRows)
             try c.encode(resized?.addedRows, forKey: .addedRows)
+            // Only for KerasHub RoBERTa's position table against Hugging Face's (rows 2.. vs 0..).
+            if case let .offsetRows(baseFirst, finetunedFirst, _, _, _)? = resized {
+                try c.encode(baseFirst, forKey: .baseFirstRow)
+                try c.encode(finetunedFirst, forKey: .finetunedFirstRow)
+            }
             try c.encode(t.shapeChange == .replacedHead, forKey: .replaced)
             let raw = t.raw
             try c.encode(t.conversion, forKey: .convertedTo)

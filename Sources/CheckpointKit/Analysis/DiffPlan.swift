@@ -80,7 +80,8 @@ struct DiffPlan: Sendable {
         verdicts.append(.numeric)
         conversion = DTypeConversion.target(from: pair.base.dtype, to: pair.finetuned.dtype)
         // A resized pair (rows added or removed) is compared on the rows both sides have: the
-        // same element prefix of each, since the other dimensions are equal.
+        // same element prefix of each, since the other dimensions are equal (from each side's
+        // first compared row for an offset pair; ``DiffRun`` shifts the ranges).
         let count = pair.shapeChange.map(\.sharedElements) ?? pair.base.elementCount
         if pair.shapeChange != nil { bytes = count * (pair.base.dtype.bitWidth + pair.finetuned.dtype.bitWidth) / 8 }
         totalBytes += bytes

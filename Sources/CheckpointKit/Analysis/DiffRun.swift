@@ -89,10 +89,15 @@ final class DiffRun: @unchecked Sendable {
                             scratch: DifferenceScratch) throws -> (DifferenceSums, DifferenceSums?) {
         let baseWidth = pair.base.dtype.bitWidth / 8
         let finetunedWidth = pair.finetuned.dtype.bitWidth / 8
+        // Each side's compared rows start at its own row (KerasHub RoBERTa's position table vs
+        // Hugging Face's); 0 for every other pair.
+        let first = pair.shapeChange?.firstElements ?? (base: 0, finetuned: 0)
+        let baseElements = elements.lowerBound + first.base..<elements.upperBound + first.base
+        let finetunedElements = elements.lowerBound + first.finetuned..<elements.upperBound + first.finetuned
         return try base.withBytes(of: pair.base) { baseBytes in
             try finetuned.withBytes(of: pair.finetuned) { finetunedBytes in
-                var b = slice(baseBytes, elements, width: baseWidth)
-                var f = slice(finetunedBytes, elements, width: finetunedWidth)
+                var b = slice(baseBytes, baseElements, width: baseWidth)
+                var f = slice(finetunedBytes, finetunedElements, width: finetunedWidth)
                 if pair.baseLayout != .identity { b = reorder(b, pair.baseLayout, width: baseWidth, scratch: scratch) }
                 if pair.finetunedLayout != .identity { f = reorder(f, pair.finetunedLayout, width: finetunedWidth, scratch: scratch) }
                 var raw: DifferenceSums? = nil
@@ -110,8 +115,8 @@ final class DiffRun: @unchecked Sendable {
                     sums.changedRows = EmbeddingRows.changed(base: baseBytes, finetuned: finetunedBytes, pair: pair,
                                                              elements: elements, changedInChunk: sums.changed)
                 }
-                if plan.baseIsMapped { MappedPages.release(slice(baseBytes, elements, width: baseWidth)) }
-                if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, elements, width: finetunedWidth)) }
+                if plan.baseIsMapped { MappedPages.release(slice(baseBytes, baseElements, width: baseWidth)) }
+                if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, finetunedElements, width: finetunedWidth)) }
                 return (sums, raw)
             }
         }

@@ -123,14 +123,21 @@ public struct FineTuningRegime: Sendable {
                 return "\(module.isEmpty ? t.name : module) \(t.baseShape.first ?? 0) -> \(t.finetunedShape.first ?? 0) \(unit)"
             }.joined(separator: ", ")
         }
-        if !resized.isEmpty {
-            text += "; vocabulary resized: " + resized.map { t -> String in
-                let parts = t.name.split(separator: ".")
-                let short = parts.last == "weight" && parts.count >= 2 ? String(parts[parts.count - 2]) : parts.suffix(2).joined(separator: ".")
-                return "\(short) \(t.shapeChange!.summary)"
-            }.joined(separator: ", ")
-        }
+        // KerasHub RoBERTa's position table against Hugging Face's is not a vocabulary change.
+        let offset = resized.filter { $0.shapeChange?.isOffset == true }
+        let grown = resized.filter { $0.shapeChange?.isOffset != true }
+        if !grown.isEmpty { text += "; vocabulary resized: " + shapeSummaries(grown) }
+        if !offset.isEmpty { text += "; compared without padding rows: " + shapeSummaries(offset) }
         return text
+    }
+
+    /// "word_embeddings +2 rows (new tokens 30522-30523), ..." for tensors whose shape changed.
+    static func shapeSummaries(_ tensors: [TensorDifference]) -> String {
+        tensors.map { t -> String in
+            let parts = t.name.split(separator: ".")
+            let short = parts.last == "weight" && parts.count >= 2 ? String(parts[parts.count - 2]) : parts.suffix(2).joined(separator: ".")
+            return "\(short) \(t.shapeChange!.summary)"
+        }.joined(separator: ", ")
     }
 
     /// The components a task head is made of.

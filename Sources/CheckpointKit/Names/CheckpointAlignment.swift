@@ -31,6 +31,7 @@ public struct CheckpointAlignment: Sendable {
         var pairing = NamePairing(base: base, finetuned: finetuned)
         pairing.pairByName(renames: renames)
         pairing.pairByCanonicalName()
+        pairing.pairPaddingFreePositionTables()
         pairing.pairBySearchedPrefix()
         var pairs: [TensorPair] = []
         var onlyInBase: [TensorInfo] = []
@@ -169,7 +170,11 @@ public struct CheckpointAlignment: Sendable {
         }
         if base.shape == finetuned.shape { return result }
         guard base.elementCount == finetuned.elementCount else {
-            result.shapeChange = ShapeChange.classify(base: base, finetuned: finetuned, role: result.role)
+            // A KerasHub RoBERTa position table against another table: only the offset rule's
+            // answer; never read as a table resized from row 0.
+            result.shapeChange = PositionPaddingRows.appliesTo(baseRole, finetunedRole)
+                ? PositionPaddingRows.shapeChange(base: base, baseRole: baseRole, finetuned: finetuned, finetunedRole: finetunedRole)
+                : ShapeChange.classify(base: base, finetuned: finetuned, role: result.role)
             if result.shapeChange == nil { result.problem = "shape \(base.shape) in base vs \(finetuned.shape) in fine-tune" }
             return result
         }

@@ -16,8 +16,9 @@
 /// The table follows keras-hub 0.32.0's Hugging Face converters
 /// (`keras_hub/src/utils/transformers/convert_{bert,roberta,distilbert,gpt2,llama3,gemma}.py`) and
 /// the paths Keras 3.15.1 writes. Where the converter does more than transpose and reshape, the
-/// tensor gets a name no Hugging Face checkpoint has (it pairs KerasHub to KerasHub only, never
-/// wrongly): RoBERTa's position table (KerasHub drops Hugging Face's two padding rows). GPT-2's
+/// tensor gets a name no Hugging Face checkpoint has: RoBERTa's position table (KerasHub drops
+/// Hugging Face's two padding rows), which only ``PositionPaddingRows`` pairs with Hugging Face's,
+/// compared from Hugging Face row 2. GPT-2's
 /// query/key/value are read as Hugging Face's one `c_attn` (``fusions(_:)``). Gemma's query/key/value kernels, stored
 /// (heads, hidden, head_dim), are named `per_head_kernel`, which the alignment reads with its axes
 /// permuted (``ElementLayout/permuted(shape:axes:)``).

@@ -84,6 +84,9 @@ struct FinetunedSide {
     /// The one place that says what "the patch leaves this tensor as the base has it" requires.
     func untouchedDifference(_ pair: TensorPair) throws -> PatchVerification.Difference? {
         let name = pair.base.name
+        if let change = pair.shapeChange, change.isOffset, pair.problem == nil {
+            return try offsetDifference(pair, change)
+        }
         if pair.problem != nil || pair.shapeChange != nil {
             let what = pair.shapeChange.map { $0 == .replacedHead ? "a replaced head" : $0.summary } ?? "another shape"
             return .init(tensor: name, reason: "the result keeps the base's shape \(pair.base.shape) but the fine-tune's '\(pair.finetuned.name)' has \(pair.finetuned.shape) (\(what)); the patch does not hold it")
@@ -100,5 +103,22 @@ struct FinetunedSide {
             }
         }
         return same ? nil : .init(tensor: name, reason: "the fine-tune's '\(pair.finetuned.name)' differs from the base, and the patch does not hold it (the selection left it out)")
+    }
+
+    /// An untouched KerasHub RoBERTa position table against Hugging Face's (``PositionPaddingRows``):
+    /// the same when the rows both have (Hugging Face's from row 2) hold the same bytes; Hugging
+    /// Face's padding rows have no KerasHub counterpart.
+    func offsetDifference(_ pair: TensorPair, _ change: ShapeChange) throws -> PatchVerification.Difference? {
+        guard pair.base.dtype == pair.finetuned.dtype, pair.isDirect, let width = pair.base.dtype.byteWidth else {
+            return .init(tensor: pair.base.name, reason: "the fine-tune's '\(pair.finetuned.name)' is \(pair.finetuned.dtype.rawValue) \(pair.finetuned.shape) (\(change.summary)); the patch does not hold it")
+        }
+        let first = change.firstElements, bytes = change.sharedElements * width
+        let same = try base.withBytes(of: pair.base) { b in
+            try finetuned.withBytes(of: pair.finetuned) { f in
+                PatchBytes.equal(UnsafeRawBufferPointer(rebasing: b[(first.base * width)..<(first.base * width + bytes)]),
+                                 UnsafeRawBufferPointer(rebasing: f[(first.finetuned * width)..<(first.finetuned * width + bytes)]))
+            }
+        }
+        return same ? nil : .init(tensor: pair.base.name, reason: "the fine-tune's '\(pair.finetuned.name)' differs from the base in the rows both have (\(change.summary)), and the patch does not hold it")
     }
 }

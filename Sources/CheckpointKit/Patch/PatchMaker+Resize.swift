@@ -29,6 +29,11 @@ extension PatchMaker {
             planning.notes.append("\(pair.base.name): \(change.summary), not in the selection (the result keeps the base's \(pair.base.shape))")
             return nil
         }
+        // A patch keeps rows by index from row 0 on both sides; an offset pair's rows are not.
+        if change.isOffset {
+            throw PatchError.pairMismatch(base: base.path, finetuned: finetuned.path, tensor: pair.base.name,
+                                          reason: "\(change.summary): KerasHub's row 0 is Hugging Face's row \(PositionPaddingRows.offset), which a patch does not carry; exclude this tensor or patch between files of one framework")
+        }
         let baseHash = try base.withBytes(of: pair.base) { PatchFormat.hash($0) }
         return try withComparableBytes(pair, scratch: scratch) { compared, b, f in
             let scan = try scanShared(compared, choice: choice, base: b, finetuned: f, decodeScratch: scratch.decode)

@@ -136,7 +136,10 @@ public struct SelectionEvaluator {
 
     /// Whether the rows a resized `pair` gained (and its new shape) are kept: under a whole-tensor
     /// choice, or the `resized` term unless an exclude removes the tensor.
+    /// An offset pair (``ShapeChange/isOffset``) has no added rows: the rows only one side has are
+    /// Hugging Face's padding rows, not new tokens.
     func keepsAddedRows(_ pair: TensorPair, choice: ElementChoice) -> Bool {
+        if pair.shapeChange?.isOffset == true { return false }
         if choice == .all { return true }
         let names = [pair.base.name, pair.finetuned.name, pair.role.canonicalName]
         for term in selection.terms {
