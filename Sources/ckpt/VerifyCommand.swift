@@ -64,6 +64,7 @@ struct VerifyCommand: ParsableCommand {
             let ways = "\(r.checkedInPatch ?? 0) held by the patch, \(r.checkedAgainstBase ?? 0) left as the base has them"
             if reproduces {
                 lines.append("  reproduces \(finetuned): yes, byte for byte on all \(count) tensors of the fine-tune (\(ways))")
+                for d in r.comparedOnSharedRows { lines.append("    \(d.tensor): on the rows both have only; \(d.reason)") }
             } else {
                 lines.append("  reproduces \(finetuned): no, \(r.differences.count) of \(count) tensors of the fine-tune differ (checked \(ways))")
                 for d in r.differences.prefix(10) { lines.append("    \(d.tensor): \(d.reason)") }

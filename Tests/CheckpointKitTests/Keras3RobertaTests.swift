@@ -132,5 +132,11 @@ final class Keras3RobertaTests: XCTestCase {
         _ = try PatchTestSupport.makePatch(base: Fixtures.path(Self.keras), finetuned: Fixtures.path(Self.hfBase), to: patch)
         let result = try CommandRunner.run(["verify", patch, "--base", Fixtures.path(Self.keras), "--finetuned", Fixtures.path(Self.hfBase)])
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        // The "yes" says which tensor held only over the shared rows (Hugging Face's rows 0-1 have no KerasHub counterpart).
+        XCTAssertTrue(result.stdout.contains("position_embeddings_without_padding_rows/embeddings: on the rows both have only; rows 0-1 only in the Hugging Face file"), result.stdout)
+        let json = try CommandRunner.run(["verify", patch, "--base", Fixtures.path(Self.keras), "--finetuned", Fixtures.path(Self.hfBase), "--json"])
+        let document = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let shared = try XCTUnwrap(document["compared_on_shared_rows"] as? [[String: Any]])
+        XCTAssertEqual(shared.map { $0["tensor"] as? String }, ["roberta/embeddings/position_embeddings_without_padding_rows/embeddings"])
     }
 }

@@ -60,23 +60,30 @@ struct FinetunedSide {
     /// Every tensor of the fine-tune the patch does not hold, checked against the result: one that
     /// pairs with an untouched base tensor must equal it (``untouchedDifference(_:)``); one the base
     /// lacks must be a new tensor of the patch. Returns how many were compared with the base, the
-    /// differences, and the names of untouched tensors the fine-tune changed (`not_in_patch`).
-    func checkUntouched() throws -> (checked: Int, differences: [PatchVerification.Difference], changed: [String]) {
+    /// differences, the names of untouched tensors the fine-tune changed (`not_in_patch`), and the
+    /// equal tensors compared only over the rows both sides have (`compared_on_shared_rows`).
+    func checkUntouched() throws -> (checked: Int, differences: [PatchVerification.Difference], changed: [String], sharedRowsOnly: [PatchVerification.Difference]) {
         let touched = Set(patch.tensors.filter { $0.storage != .new }.map { baseNames[$0.name] ?? $0.name })
         let added = Set(patch.tensors.filter { $0.storage == .new }.map(\.name))
         var checked = 0
         var differences: [PatchVerification.Difference] = []
         var changed: [String] = []
+        var sharedRowsOnly: [PatchVerification.Difference] = []
         for pair in alignment.pairs where !touched.contains(pair.base.name) {
             checked += 1
-            guard let difference = try untouchedDifference(pair) else { continue }
+            guard let difference = try untouchedDifference(pair) else {
+                if let change = pair.shapeChange, change.isOffset {
+                    sharedRowsOnly.append(.init(tensor: pair.base.name, reason: change.summary))
+                }
+                continue
+            }
             differences.append(difference)
             if pair.problem == nil && pair.shapeChange == nil && pair.base.dtype == pair.finetuned.dtype { changed.append(pair.base.name) }
         }
         for tensor in alignment.onlyInFinetuned where !added.contains(tensor.name) && !added.contains(alignment.baseStyleName(ofNew: tensor)) {
             differences.append(.init(tensor: tensor.name, reason: "the fine-tune has it (\(tensor.dtype.rawValue) \(tensor.shape)); the patch does not add it"))
         }
-        return (checked, differences, changed)
+        return (checked, differences, changed, sharedRowsOnly)
     }
 
     /// How the fine-tune's tensor of an untouched `pair` differs from the base's, which the result

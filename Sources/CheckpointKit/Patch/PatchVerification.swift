@@ -32,6 +32,10 @@ public struct PatchVerification: Sendable, Encodable {
     public var finetunedTensors: Int? = nil
     public var checkedInPatch: Int? = nil
     public var checkedAgainstBase: Int? = nil
+    /// Tensors found equal only over the rows both sides have, with the rows one side lacks: a
+    /// KerasHub RoBERTa position table has no rows for Hugging Face's two padding positions, so
+    /// "reproduces" holds for the rows a KerasHub model can hold. Empty for most pairs.
+    public var comparedOnSharedRows: [Difference] = []
 
     /// Verification passed: it applies, the results match, and (with a fine-tune) it reproduces it.
     public var ok: Bool { applies && resultMismatches.isEmpty && (reproduces ?? true) }
@@ -43,6 +47,7 @@ public struct PatchVerification: Sendable, Encodable {
         case notInPatch = "not_in_patch"
         case finetunedTensors = "finetuned_tensors", checkedInPatch = "checked_in_patch"
         case checkedAgainstBase = "checked_against_base"
+        case comparedOnSharedRows = "compared_on_shared_rows"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -61,5 +66,6 @@ public struct PatchVerification: Sendable, Encodable {
         try c.encode(finetunedTensors, forKey: .finetunedTensors)
         try c.encode(checkedInPatch, forKey: .checkedInPatch)
         try c.encode(checkedAgainstBase, forKey: .checkedAgainstBase)
+        if !comparedOnSharedRows.isEmpty { try c.encode(comparedOnSharedRows, forKey: .comparedOnSharedRows) }
     }
 }

@@ -42,6 +42,7 @@ public enum PatchVerifier {
             report.differences = differences
             report.reproduces = differences.isEmpty && report.resultMismatches.isEmpty && unusable.isEmpty
             report.notInPatch = untouched.changed
+            report.comparedOnSharedRows = untouched.sharedRowsOnly
         }
         return report
     }
