@@ -52,7 +52,7 @@ extension DecoderRunner {
         let n = config.intermediateSize, da = dActivated.pointer, out = dPre.pointer
         for r in 0..<rows {
             if config.architecture == .gpt2 {
-                for i in 0..<n { out[r * n + i] = Float(Double(da[r * n + i]) * Self.gelu(Double(pre[r * n + i])).derivative) }
+                for i in 0..<n { out[r * n + i] = da[r * n + i] * Self.gelu(pre[r * n + i]).derivative }
             } else {
                 let gate = pre + r * 2 * n, up = gate + n, dGate = out + r * 2 * n, dUp = dGate + n
                 for i in 0..<n {
