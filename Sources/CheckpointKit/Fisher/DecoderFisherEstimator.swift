@@ -12,8 +12,8 @@ import Foundation
 ///   the per-position predictive distributions given the data's prefixes; its variance falls as 1/(N D).
 /// - `expected` (exact) would take one backward pass per vocabulary entry and position, and is refused.
 ///
-/// One sequence runs at a time (no padding, so a padded batch's attention mask is moot); the
-/// gradient entries are summed in `Double`.
+/// Each worker runs one sequence at a time (no padding, so a padded batch's attention mask is moot);
+/// the gradient entries are summed in `Double`.
 public final class DecoderFisherEstimator {
     public let model: DecoderModel
     public let options: FisherOptions
@@ -79,14 +79,65 @@ public final class DecoderFisherEstimator {
 
     /// Runs the estimate; `drawn` gives the sampled kind's tokens per example (else they are drawn).
     public func estimate(_ examples: [DecoderExample], drawn: [[[Int32]]]? = nil, progress: ((Int, Int) -> Void)? = nil) -> [FisherTensor] {
+        let sums = squaredGradientSums(examples, drawn: drawn, progress: progress)
+        let n = Double(examples.count)
+        let runner = DecoderRunner(model: model)
+        return model.parameters.indices.compactMap { i in
+            let p = model.parameters[i]
+            guard p.isIncluded(in: options.parameters) else { return nil }
+            let off = runner.offsets[i]
+            return FisherTensor(name: p.name, shape: [p.count], values: sums[off..<(off + p.count)].map { $0 / n })
+        }
+    }
+
+    /// The per-entry sums of squared gradients over `examples`. The examples are dealt out in turn
+    /// to one worker per OpenBLAS thread, each with its own runner and `Double` sums, with OpenBLAS on
+    /// one thread per call: a sequence's products are too small to split well over the cores (half
+    /// the time went to OpenBLAS threads yielding), and the softmax, GELU and norms then run in
+    /// parallel too. The workers' sums are added in worker order, so a run's bits depend only on the
+    /// thread count. The built-in sampler draws from one generator in example order, so a sampled
+    /// run without a draws file stays on one worker.
+    func squaredGradientSums(_ examples: [DecoderExample], drawn: [[[Int32]]]?, progress: ((Int, Int) -> Void)?) -> [Double] {
+        let sequential = options.kind == .sampled && drawn == nil
+        let workers = sequential ? 1 : Swift.max(1, Swift.min(BLAS.threadCount, examples.count))
+        guard workers > 1 else {
+            var generator = NormalGenerator(seed: seed)
+            return sums(examples, indices: Array(examples.indices), drawn: drawn, generator: &generator, progress: progress)
+        }
+        let lock = NSLock()
+        var done = 0
+        let report: (() -> Void)? = progress.map { progress in {
+            lock.lock(); defer { lock.unlock() }
+            done += 1
+            progress(done, examples.count)
+        } }
+        var partials = [[Double]](repeating: [], count: workers)
+        BLAS.withThreadCount(1) {
+            partials.withUnsafeMutableBufferPointer { out in
+                nonisolated(unsafe) let out = out, me = self, report = report
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    var generator = NormalGenerator(seed: me.seed)
+                    out[w] = me.sums(examples, indices: Array(Swift.stride(from: w, to: examples.count, by: workers)), drawn: drawn,
+                                     generator: &generator, progress: report.map { r in { _, _ in r() } })
+                }
+            }
+        }
+        var total = partials[0]
+        for partial in partials.dropFirst() { for j in 0..<total.count { total[j] += partial[j] } }
+        return total
+    }
+
+    /// One worker: the squared-gradient sums of the examples at `indices`, one sequence at a time.
+    private func sums(_ examples: [DecoderExample], indices: [Int], drawn: [[[Int32]]]?, generator: inout NormalGenerator,
+                      progress: ((Int, Int) -> Void)?) -> [Double] {
         let runner = DecoderRunner(model: model)
         let vocab = model.config.vocabSize
         var sums = [Double](repeating: 0, count: runner.gradientWidth)
         var grad = [Double](repeating: 0, count: runner.gradientWidth)
         var probabilities: [Double] = []
         let seedBuffer = ScratchBuffer()
-        var generator = NormalGenerator(seed: seed)
-        for (index, example) in examples.enumerated() {
+        for (done, index) in indices.enumerated() {
+            let example = examples[index]
             let t = example.inputIds.count
             let logits = runner.forward(example.inputIds)
             Self.softmaxRows(logits, rows: t - 1, vocab: vocab, into: &probabilities)
@@ -121,15 +172,9 @@ public final class DecoderFisherEstimator {
                 for (i, p) in positions.enumerated() { seed[(p - 1) * vocab + Int(target[p])] = saved[i] }
                 for j in 0..<grad.count { sums[j] += weight * grad[j] * grad[j] }
             }
-            progress?(index + 1, examples.count)
+            progress?(done + 1, indices.count)
         }
-        let n = Double(examples.count)
-        return model.parameters.indices.compactMap { i in
-            let p = model.parameters[i]
-            guard p.isIncluded(in: options.parameters) else { return nil }
-            let off = runner.offsets[i]
-            return FisherTensor(name: p.name, shape: [p.count], values: sums[off..<(off + p.count)].map { $0 / n })
-        }
+        return sums
     }
 
     /// Row-wise softmax (in `Double`) of the first `rows` rows of `[*, vocab]` logits.
