@@ -74,7 +74,7 @@ public struct CheckpointDiff: Sendable {
         }
         if let error = state.firstError { throw error }
 
-        self.tensors = CheckpointDiff.differences(plan: plan, run: state)
+        tensors = state.differences
         basePath = base.path
         finetunedPath = finetuned.path
         baseFormat = base.format
@@ -84,39 +84,5 @@ public struct CheckpointDiff: Sendable {
         stripping = alignment.stripping
         bytesCompared = plan.totalBytes
         seconds = Date().timeIntervalSince(start)
-    }
-
-    /// One ``TensorDifference`` per planned pair, from the finished run's sums; pairs are read in
-    /// place (a copied `TensorPair` costs a dozen reference counts).
-    private static func differences(plan: DiffPlan, run state: DiffRun) -> [TensorDifference] {
-        var tensors: [TensorDifference] = []
-        tensors.reserveCapacity(plan.pairs.count)
-        plan.pairs.withUnsafeBufferPointer { pairs in
-            for index in pairs.indices { tensors.append(difference(pairs[index], index, plan: plan, run: state)) }
-        }
-        return tensors
-    }
-
-    private static func difference(_ pair: TensorPair, _ index: Int, plan: DiffPlan, run state: DiffRun) -> TensorDifference {
-        let verdict = plan.verdicts[index]
-        switch verdict {
-        case let .notCompared(problem):
-            return TensorDifference(pair: pair, sums: nil, problem: problem)
-        case .replaced:
-            return TensorDifference(pair: pair, sums: nil, problem: nil)
-        case let .bytesOnly(problem):
-            return TensorDifference(pair: pair, sums: nil, problem: problem, bytesEqual: state.bytesEqual[index])
-        case .numeric:
-            var sums = DifferenceSums()
-            for item in plan.itemsOfPair[index] { sums.merge(state.results[item]) }
-            var difference = TensorDifference(pair: pair, sums: sums, problem: nil)
-            if let conversion = plan.conversions[index] {
-                var raw = DifferenceSums()
-                for item in plan.itemsOfPair[index] { raw.merge(state.rawResults[item] ?? DifferenceSums()) }
-                difference.conversion = conversion
-                difference.rawSums = raw
-            }
-            return difference
-        }
     }
 }

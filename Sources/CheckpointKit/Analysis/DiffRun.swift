@@ -1,19 +1,20 @@
 import Foundation
 
-/// The shared state of one diff pass: the queue of work items, the results, progress and the first
-/// error. Every mutable field is guarded by `lock`.
+/// The shared state of one diff pass: the queue of work items, the differences, progress and the
+/// first error. Every mutable field is guarded by `lock`.
 final class DiffRun: @unchecked Sendable {
     let plan: DiffPlan
     let start: Date
     let progress: (@Sendable (CheckpointDiff.Progress) -> Void)?
     private let lock = NSLock()
     private var next = 0
-    private(set) var results: [DifferenceSums]
-    /// For items of a pair whose base is converted (``DiffPlan/conversions``), by item index: the
-    /// sums against the base as stored. Only converted items have an entry, so a diff of
-    /// 100,000 same-dtype pairs does not keep 100,000 empty optionals of 128 bytes.
-    private(set) var rawResults: [Int: DifferenceSums] = [:]
-    private(set) var bytesEqual: [Int: Bool] = [:]
+    /// One difference per pair, in plan order, built before the run; a pair's sums are filled in
+    /// as soon as its last item finishes, so no per-item sums outlive their pair (128 bytes and
+    /// more an item, 1,000,000 of them for a million-tensor header).
+    private(set) var differences: [TensorDifference]
+    /// Sums of finished items whose pair still has items running, by item index: a split pair's
+    /// sums are merged in element order whatever order its items finish in.
+    private var pendingSums: [Int: (sums: DifferenceSums, raw: DifferenceSums?)] = [:]
     private(set) var firstError: Error?
     private var remainingItems: [Int]
     private var tensorsDone = 0
@@ -23,9 +24,25 @@ final class DiffRun: @unchecked Sendable {
         self.plan = plan
         self.start = start
         self.progress = progress
-        results = Array(repeating: DifferenceSums(), count: plan.items.count)
+        differences = []
+        differences.reserveCapacity(plan.pairs.count)
         remainingItems = plan.itemsOfPair.map(\.count)
         tensorsDone = remainingItems.filter { $0 == 0 }.count
+        // Pairs are read in place: a copied `TensorPair` costs a dozen reference counts.
+        plan.pairs.withUnsafeBufferPointer { pairs in
+            for index in pairs.indices { differences.append(DiffRun.unfinished(pairs[index], verdict: plan.verdicts[index])) }
+        }
+    }
+
+    /// The difference of a pair before its items run: final for a pair with no items (not
+    /// compared, replaced head); ``finish(_:sums:raw:bytesEqual:)`` adds the sums of the others.
+    private static func unfinished(_ pair: TensorPair, verdict: DiffPlan.Verdict) -> TensorDifference {
+        switch verdict {
+        case let .notCompared(problem), let .bytesOnly(problem):
+            return TensorDifference(pair: pair, sums: nil, problem: problem)
+        case .replaced, .numeric:
+            return TensorDifference(pair: pair, sums: nil, problem: nil)
+        }
     }
 
     /// Takes work items until none is left or a worker failed.
@@ -69,17 +86,35 @@ final class DiffRun: @unchecked Sendable {
     private func finish(_ index: Int, sums: DifferenceSums, raw: DifferenceSums? = nil, bytesEqual equal: Bool?) {
         let item = plan.items[index]
         lock.lock()
-        results[index] = sums
-        if let raw { rawResults[index] = raw }
-        if let equal { bytesEqual[item.pair] = equal }
+        if let equal { differences[item.pair].bytesEqual = equal } else { pendingSums[index] = (sums, raw) }
         bytesDone += item.bytes
         remainingItems[item.pair] -= 1
-        if remainingItems[item.pair] == 0 { tensorsDone += 1 }
+        if remainingItems[item.pair] == 0 {
+            tensorsDone += 1
+            if equal == nil { addSums(ofPair: item.pair) }
+        }
         let report = CheckpointDiff.Progress(tensorsDone: tensorsDone, tensorCount: plan.pairs.count,
                                              bytesDone: bytesDone, bytesTotal: plan.totalBytes,
                                              elapsed: Date().timeIntervalSince(start))
         if let progress { progress(report) }
         lock.unlock()
+    }
+
+    /// Merges the finished items of a numeric pair in element order into its difference and drops
+    /// them. Called with `lock` held.
+    private func addSums(ofPair pair: Int) {
+        var sums = DifferenceSums()
+        var raw = DifferenceSums()
+        for item in plan.itemsOfPair[pair] {
+            let finished = pendingSums.removeValue(forKey: item)!
+            sums.merge(finished.sums)
+            raw.merge(finished.raw ?? DifferenceSums())
+        }
+        differences[pair].sums = sums
+        if let conversion = plan.conversions[pair] {
+            differences[pair].conversion = conversion
+            differences[pair].rawSums = raw
+        }
     }
 
     /// Runs the kernel over `elements` of one pair, reordering a transposed side first. With a
