@@ -45,36 +45,67 @@ final class DiffRun: @unchecked Sendable {
         }
     }
 
-    /// Takes work items until none is left or a worker failed.
+    /// A finished work item's results, handed to ``finish(_:)`` with the rest of its batch.
+    private struct Finished {
+        var item: Int
+        var sums: DifferenceSums
+        var raw: DifferenceSums?
+        var bytesEqual: Bool?
+    }
+
+    /// Most items a worker takes in one go, and the bytes (both sides) after which a batch stops
+    /// growing: a checkpoint of 100,000 one-element tensors is 100,000 items, and taking and
+    /// finishing them one lock at a time left the two workers waiting on each other.
+    static let batchItems = 256
+    static let batchBytes = 1 << 20
+
+    /// Takes batches of work items until none is left or a worker failed.
     func work(base: any Checkpoint, finetuned: any Checkpoint) {
         let scratch = DifferenceScratch()
+        var finished: [Finished] = []
+        finished.reserveCapacity(DiffRun.batchItems)
         // Pairs are read in place: a copied `TensorPair` costs a dozen reference counts.
         plan.pairs.withUnsafeBufferPointer { pairs in
-            while let index = take() {
-                let item = plan.items[index]
+            while let batch = take() {
+                finished.removeAll(keepingCapacity: true)
                 do {
-                    if case .bytesOnly = plan.verdicts[item.pair] {
-                        let equal = try compareBytes(pairs[item.pair], base: base, finetuned: finetuned)
-                        finish(index, sums: DifferenceSums(), bytesEqual: equal)
-                    } else {
-                        let (sums, raw) = try accumulate(pairs[item.pair], conversion: plan.conversions[item.pair], elements: item.elements,
-                                                         base: base, finetuned: finetuned, scratch: scratch)
-                        finish(index, sums: sums, raw: raw, bytesEqual: nil)
+                    for index in batch {
+                        finished.append(try run(index, pairs: pairs, base: base, finetuned: finetuned, scratch: scratch))
                     }
                 } catch {
                     fail(error)
                     return
                 }
+                finish(finished)
             }
         }
     }
 
-    private func take() -> Int? {
+    /// Compares one work item.
+    private func run(_ index: Int, pairs: UnsafeBufferPointer<TensorPair>, base: any Checkpoint, finetuned: any Checkpoint,
+                     scratch: DifferenceScratch) throws -> Finished {
+        let item = plan.items[index]
+        if case .bytesOnly = plan.verdicts[item.pair] {
+            let equal = try compareBytes(pairs[item.pair], base: base, finetuned: finetuned)
+            return Finished(item: index, sums: DifferenceSums(), raw: nil, bytesEqual: equal)
+        }
+        let (sums, raw) = try accumulate(pairs[item.pair], conversion: plan.conversions[item.pair], elements: item.elements,
+                                         base: base, finetuned: finetuned, scratch: scratch)
+        return Finished(item: index, sums: sums, raw: raw, bytesEqual: nil)
+    }
+
+    /// The next batch: consecutive items up to ``batchItems`` of them or ``batchBytes`` (at least one).
+    private func take() -> Range<Int>? {
         lock.lock()
         defer { lock.unlock() }
         guard firstError == nil, next < plan.items.count else { return nil }
-        next += 1
-        return next - 1
+        let first = next
+        var bytes = 0
+        while next < plan.items.count, next - first < DiffRun.batchItems, next == first || bytes < DiffRun.batchBytes {
+            bytes += plan.items[next].bytes
+            next += 1
+        }
+        return first..<next
     }
 
     private func fail(_ error: Error) {
@@ -83,32 +114,40 @@ final class DiffRun: @unchecked Sendable {
         lock.unlock()
     }
 
-    private func finish(_ index: Int, sums: DifferenceSums, raw: DifferenceSums? = nil, bytesEqual equal: Bool?) {
-        let item = plan.items[index]
+    /// Records a batch of finished items under one lock, and reports progress once.
+    private func finish(_ batch: [Finished]) {
         lock.lock()
-        if let equal { differences[item.pair].bytesEqual = equal } else { pendingSums[index] = (sums, raw) }
-        bytesDone += item.bytes
-        remainingItems[item.pair] -= 1
-        if remainingItems[item.pair] == 0 {
-            tensorsDone += 1
-            if equal == nil { addSums(ofPair: item.pair) }
+        defer { lock.unlock() }
+        for done in batch {
+            let item = plan.items[done.item]
+            bytesDone += item.bytes
+            remainingItems[item.pair] -= 1
+            if remainingItems[item.pair] == 0 { tensorsDone += 1 }
+            if let equal = done.bytesEqual {
+                differences[item.pair].bytesEqual = equal
+            } else if plan.itemsOfPair[item.pair].count == 1 {
+                // The common case, a pair of one item: no detour through the dictionary.
+                setSums(ofPair: item.pair, CollectionOfOne((done.sums, done.raw)))
+            } else {
+                pendingSums[done.item] = (done.sums, done.raw)
+                if remainingItems[item.pair] == 0 {
+                    setSums(ofPair: item.pair, plan.itemsOfPair[item.pair].map { (pendingSums.removeValue(forKey: $0)!) })
+                }
+            }
         }
-        let report = CheckpointDiff.Progress(tensorsDone: tensorsDone, tensorCount: plan.pairs.count,
-                                             bytesDone: bytesDone, bytesTotal: plan.totalBytes,
-                                             elapsed: Date().timeIntervalSince(start))
-        if let progress { progress(report) }
-        lock.unlock()
+        guard let progress else { return }
+        progress(CheckpointDiff.Progress(tensorsDone: tensorsDone, tensorCount: plan.pairs.count, bytesDone: bytesDone,
+                                         bytesTotal: plan.totalBytes, elapsed: Date().timeIntervalSince(start)))
     }
 
-    /// Merges the finished items of a numeric pair in element order into its difference and drops
-    /// them. Called with `lock` held.
-    private func addSums(ofPair pair: Int) {
+    /// Merges the sums of a numeric pair's items, given in element order, into its difference.
+    /// Called with `lock` held.
+    private func setSums<Items: Sequence>(ofPair pair: Int, _ items: Items) where Items.Element == (DifferenceSums, DifferenceSums?) {
         var sums = DifferenceSums()
         var raw = DifferenceSums()
-        for item in plan.itemsOfPair[pair] {
-            let finished = pendingSums.removeValue(forKey: item)!
-            sums.merge(finished.sums)
-            raw.merge(finished.raw ?? DifferenceSums())
+        for (itemSums, itemRaw) in items {
+            sums.merge(itemSums)
+            raw.merge(itemRaw ?? DifferenceSums())
         }
         differences[pair].sums = sums
         if let conversion = plan.conversions[pair] {
