@@ -79,8 +79,7 @@ struct DiffCommand: ParsableCommand {
 
     private func compare() throws {
         let renames = try map.map { try CheckpointAlignment.loadRenames(path: $0) } ?? [:]
-        let baseCheckpoint = try stateDict.open(base)
-        let finetunedCheckpoint = try stateDict.open(finetuned, onto: baseCheckpoint)
+        let (baseCheckpoint, finetunedCheckpoint) = try stateDict.open(base: base, finetuned: finetuned)
         let progress = standardErrorIsTerminal ? ProgressLine(label: "diff") : nil
         var onProgress: (@Sendable (CheckpointDiff.Progress) -> Void)?
         if let progress { onProgress = { progress.update($0) } }
@@ -88,6 +87,7 @@ struct DiffCommand: ParsableCommand {
                                       progress: onProgress)
         progress?.clear()
         let document = DiffDocument(diff: diff, metric: metric)
+        KeptUntilExit.keep(baseCheckpoint, finetunedCheckpoint, diff, document)
         if let csv { try DiffCSV.write(diff, to: csv) }
         if let html { try DiffHTMLReport(document: document, top: top).write(to: html) }
         if json {

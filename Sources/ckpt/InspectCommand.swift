@@ -47,6 +47,7 @@ struct InspectCommand: ParsableCommand {
                 return
             }
             let summary = CheckpointSummary(checkpoint)
+            KeptUntilExit.keep(checkpoint, summary)
             let valueSummary = values ? try ValuesSummary(checkpoint) : nil
             if json {
                 try printJSON(InspectDocument(summary: summary, values: valueSummary))

@@ -91,8 +91,7 @@ struct PatchCommand: ParsableCommand {
     func run() throws {
         try runReportingFailures {
             let selection = try PatchSelection(specs: format == .peft && select.isEmpty ? ["all"] : select)
-            let baseCheckpoint = try stateDict.open(base)
-            let finetunedCheckpoint = try stateDict.open(finetuned, onto: baseCheckpoint)
+            let (baseCheckpoint, finetunedCheckpoint) = try stateDict.open(base: base, finetuned: finetuned)
             for input in baseCheckpoint.files + finetunedCheckpoint.files where FileIdentity.same(output, input) {
                 throw PatchError.outputIsInput(output: output, input: input)
             }

@@ -11,7 +11,18 @@ struct StateDictKeyOption: ParsableArguments {
     /// Opens `path` with the key, and says on standard error which state dict was picked when
     /// the reader chose one itself.
     func open(_ path: String) throws -> any Checkpoint {
-        let checkpoint = try CheckpointOpener.open(path, options: .init(key: key))
+        noteKey(of: try CheckpointOpener.open(path, options: .init(key: key)), path)
+    }
+
+    /// Opens a base and its fine-tune side by side (``CheckpointOpener/openAll(_:options:)``), the
+    /// fine-tune as ``open(_:onto:)`` does; the base's error comes first when both fail.
+    func open(base: String, finetuned: String) throws -> (base: any Checkpoint, finetuned: any Checkpoint) {
+        let both = try CheckpointOpener.openAll([base, finetuned], options: .init(key: key))
+        let baseCheckpoint = noteKey(of: both[0], base)
+        return (baseCheckpoint, try PEFTImport.merged(noteKey(of: both[1], finetuned), onto: baseCheckpoint))
+    }
+
+    private func noteKey(of checkpoint: any Checkpoint, _ path: String) -> any Checkpoint {
         if key == nil, let picked = checkpoint.metadata["state_dict_key"] {
             printError("ckpt: note: \(path): reading the state dict under key '\(picked)' (--key NAME reads another entry)")
         }

@@ -31,9 +31,9 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
     public let headerSize: Int
 
     private let file: MappedFile
-    /// Tensor name -> index into ``ranges`` (the header's one name index).
+    /// Tensor name -> index into ``tensors`` and ``ranges`` (the header's one name index).
     private let rangeIndex: [String: Int]
-    /// Byte range of each tensor's data inside the file, in header order.
+    /// Byte range of each tensor's data inside the file, in the order of ``tensors``.
     private let ranges: [Range<Int>]
 
     public init(path: String) throws(CheckpointError) {
@@ -41,10 +41,15 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
         file = try MappedFile(path: path)
         let header = try SafetensorsHeader(file: file)
         headerSize = header.headerSize
-        tensors = header.tensors.map(\.info)
+        var tensors = header.tensors.map(\.info)
+        for index in tensors.indices { tensors[index].storageIndex = Int32(index) }
+        self.tensors = tensors
         metadata = header.metadata
-        rangeIndex = header.memberIndex
-        ranges = header.rangesInHeaderOrder
+        ranges = header.tensors.map(\.fileRange)
+        // The scanner's map, from header positions to positions in the data order of `tensors`;
+        // `mapValues` keeps the hash table, so no name is hashed again.
+        let inDataOrder = header.dataOrderOfHeaderMembers
+        rangeIndex = header.memberIndex.mapValues { inDataOrder[$0] }
     }
 
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
@@ -55,7 +60,11 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
     }
 
     /// Byte range of `tensor`'s data in the file (for sequential-read advice and benchmarks).
-    public func fileRange(of tensor: TensorInfo) -> Range<Int>? { rangeIndex[tensor.name].map { ranges[$0] } }
+    public func fileRange(of tensor: TensorInfo) -> Range<Int>? {
+        let hint = Int(tensor.storageIndex)
+        if hint >= 0, hint < tensors.count, tensors[hint].name == tensor.name { return ranges[hint] }
+        return rangeIndex[tensor.name].map { ranges[$0] }
+    }
 
     public func storedLocation(of tensor: TensorInfo) -> StoredLocation? {
         fileRange(of: tensor).map { StoredLocation(file: path, range: $0) }

@@ -3,18 +3,19 @@ struct SafetensorsHeader {
     struct Entry {
         var info: TensorInfo
         var fileRange: Range<Int>
+        /// The member's position in the header (`__metadata__` counted).
+        var headerPosition: Int = 0
     }
 
     var headerSize: Int
     /// The entries sorted by their data's position in the file.
     var tensors: [Entry]
     var metadata: [String: String]
-    /// Tensor name -> index into ``rangesInHeaderOrder``: the scanner's duplicate-key map, kept,
+    /// Tensor name -> the member's position in the header: the scanner's duplicate-key map, kept,
     /// so a file's names are hashed once (100,000 of them in a mixture-of-experts header).
     var memberIndex: [String: Int]
-    /// Each header member's data range in the file, in header order (the `__metadata__` member,
-    /// which ``memberIndex`` does not hold, has an empty placeholder).
-    var rangesInHeaderOrder: [Range<Int>]
+    /// For each header position, the member's index in ``tensors`` (-1 for `__metadata__`).
+    var dataOrderOfHeaderMembers: [Int]
 
     init(file: MappedFile) throws(CheckpointError) {
         try self.init(bytes: file.bytes, path: file.path)
@@ -52,17 +53,14 @@ struct SafetensorsHeader {
         var metadata: [String: String] = [:]
         var entries: [Entry] = []
         entries.reserveCapacity(members.count)
-        var ranges: [Range<Int>] = []
-        ranges.reserveCapacity(members.count)
         let dataStart = 8 + headerSize
         let dataSize = bytes.count - dataStart
-        for member in members {
+        for (position, member) in members.enumerated() {
             let name: String, info: TensorInfo, span: Range<Int>
             switch member {
             case .metadata(let value):
                 metadata = try SafetensorsHeader.parseMetadata(value, path: path)
                 memberIndex["__metadata__"] = nil
-                ranges.append(0..<0)
                 continue
             case let .entry(entryName, dtype, shape, begin, end):
                 name = entryName
@@ -74,8 +72,8 @@ struct SafetensorsHeader {
             guard span.upperBound <= dataSize else {
                 throw .truncated(path: path, reason: "tensor '\(name)' has data offsets \(span.lowerBound)..<\(span.upperBound) but the data section holds only \(dataSize) bytes")
             }
-            entries.append(Entry(info: info, fileRange: (dataStart + span.lowerBound)..<(dataStart + span.upperBound)))
-            ranges.append(entries[entries.count - 1].fileRange)
+            entries.append(Entry(info: info, fileRange: (dataStart + span.lowerBound)..<(dataStart + span.upperBound),
+                                 headerPosition: position))
         }
         entries.sort { ($0.fileRange.lowerBound, $0.fileRange.upperBound) < ($1.fileRange.lowerBound, $1.fileRange.upperBound) }
         var expected = dataStart
@@ -91,9 +89,11 @@ struct SafetensorsHeader {
         if expected != bytes.count {
             throw .invalidHeader(path: path, reason: "\(bytes.count - expected) trailing bytes after the last tensor")
         }
+        var dataOrder = [Int](repeating: -1, count: members.count)
+        for (index, entry) in entries.enumerated() { dataOrder[entry.headerPosition] = index }
         tensors = entries
         self.metadata = metadata
-        rangesInHeaderOrder = ranges
+        dataOrderOfHeaderMembers = dataOrder
     }
 
     /// The `__metadata__` object: string values only, each key and value at most
