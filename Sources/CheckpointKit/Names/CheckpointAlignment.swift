@@ -33,21 +33,23 @@ public struct CheckpointAlignment: Sendable {
         pairing.pairByCanonicalName()
         pairing.pairPaddingFreePositionTables()
         pairing.pairBySearchedPrefix()
-        var pairs: [TensorPair] = []
+        var matched: [(base: Int, finetuned: Int)] = []
+        matched.reserveCapacity(Swift.min(base.count, finetuned.count))
         var onlyInBase: [TensorInfo] = []
         for (b, tensor) in base.enumerated() {
-            guard let f = pairing.matchOfBase[b] else {
-                onlyInBase.append(tensor)
-                continue
-            }
+            if let f = pairing.matchOfBase[b] { matched.append((b, f)) } else { onlyInBase.append(tensor) }
+        }
+        // Each pair's role is read from its name alone: the pairs are built on every core.
+        let pairs = [TensorPair](parallelMapping: matched.count) { index in
+            let (b, f) = matched[index]
             // Pairs of equal names skipped the wrapper removal; their roles still need it (once
             // for both sides when the stored names are equal, the common case).
-            let baseName = pairing.baseStripped[b] ?? TrainingWrappers.strip(tensor.name)?.name
+            let baseName = pairing.baseStripped[b] ?? TrainingWrappers.strip(base[b].name)?.name
             let sameName = pairing.finetunedStripped[f] == nil && pairing.baseStripped[b] == nil
-                && tensor.name == finetuned[f].name
+                && base[b].name == finetuned[f].name
             let finetunedName = sameName ? baseName
                 : pairing.finetunedStripped[f] ?? TrainingWrappers.strip(finetuned[f].name)?.name
-            pairs.append(CheckpointAlignment.pair(base: tensor, finetuned: finetuned[f], baseName: baseName, finetunedName: finetunedName))
+            return CheckpointAlignment.pair(base: base[b], finetuned: finetuned[f], baseName: baseName, finetunedName: finetunedName)
         }
         self.pairs = pairs
         self.onlyInBase = onlyInBase
