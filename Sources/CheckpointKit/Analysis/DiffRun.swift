@@ -24,25 +24,16 @@ final class DiffRun: @unchecked Sendable {
         self.plan = plan
         self.start = start
         self.progress = progress
-        differences = []
-        differences.reserveCapacity(plan.pairs.count)
         remainingItems = plan.itemsOfPair.map(\.count)
         tensorsDone = remainingItems.filter { $0 == 0 }.count
-        // Pairs are read in place: a copied `TensorPair` costs a dozen reference counts.
-        plan.pairs.withUnsafeBufferPointer { pairs in
-            for index in pairs.indices { differences.append(DiffRun.unfinished(pairs[index], verdict: plan.verdicts[index])) }
+        var problems: [Int: String] = [:]
+        for (index, verdict) in plan.verdicts.enumerated() {
+            if case let .notCompared(problem) = verdict { problems[index] = problem }
+            if case let .bytesOnly(problem) = verdict { problems[index] = problem }
         }
-    }
-
-    /// The difference of a pair before its items run: final for a pair with no items (not
-    /// compared, replaced head); ``finish(_:sums:raw:bytesEqual:)`` adds the sums of the others.
-    private static func unfinished(_ pair: TensorPair, verdict: DiffPlan.Verdict) -> TensorDifference {
-        switch verdict {
-        case let .notCompared(problem), let .bytesOnly(problem):
-            return TensorDifference(pair: pair, sums: nil, problem: problem)
-        case .replaced, .numeric:
-            return TensorDifference(pair: pair, sums: nil, problem: nil)
-        }
+        // Every difference reads its names, role and shapes from the one shared pair list.
+        let pairs = DiffPairs(pairs: plan.pairs, problems: problems)
+        differences = (0..<plan.pairs.count).map { TensorDifference(pairs: pairs, index: $0) }
     }
 
     /// A finished work item's results, handed to ``finish(_:)`` with the rest of its batch.

@@ -25,53 +25,58 @@ public struct TensorDifference: Sendable {
     /// The framework-neutral parameter name (``ParameterRole/canonicalName``): the same whether the
     /// pair came from safetensors, a prefixed task model or a `tf_model.h5`.
     public var name: String {
-        get { identity.name }
-        set { identity.name = newValue }
+        get { read({ $0.role.canonicalName }, \.name) }
+        set { modifyIdentity { $0.name = newValue } }
     }
     /// The names as stored in each checkpoint.
     public var baseName: String {
-        get { identity.baseName }
-        set { identity.baseName = newValue }
+        get { read({ $0.base.name }, \.baseName) }
+        set { modifyIdentity { $0.baseName = newValue } }
     }
     public var finetunedName: String {
-        get { identity.finetunedName }
-        set { identity.finetunedName = newValue }
+        get { read({ $0.finetuned.name }, \.finetunedName) }
+        set { modifyIdentity { $0.finetunedName = newValue } }
     }
     public var role: ParameterRole {
-        get { identity.role }
-        set { identity.role = newValue }
+        get { read({ $0.role }, \.role) }
+        set { modifyIdentity { $0.role = newValue } }
     }
     public var baseDType: DType {
-        get { identity.baseDType }
-        set { identity.baseDType = newValue }
+        get { read({ $0.base.dtype }, \.baseDType) }
+        set { modifyIdentity { $0.baseDType = newValue } }
     }
     public var finetunedDType: DType {
-        get { identity.finetunedDType }
-        set { identity.finetunedDType = newValue }
+        get { read({ $0.finetuned.dtype }, \.finetunedDType) }
+        set { modifyIdentity { $0.finetunedDType = newValue } }
     }
     public var baseShape: [Int] {
-        get { identity.baseShape }
-        set { identity.baseShape = newValue }
+        get { read({ $0.base.shape }, \.baseShape) }
+        set { modifyIdentity { $0.baseShape = newValue } }
     }
     public var finetunedShape: [Int] {
-        get { identity.finetunedShape }
-        set { identity.finetunedShape = newValue }
+        get { read({ $0.finetuned.shape }, \.finetunedShape) }
+        set { modifyIdentity { $0.finetunedShape = newValue } }
     }
     /// Whether one side was stored transposed (a TF kernel) and compared in PyTorch order.
     public var transposed: Bool {
-        get { identity.transposed }
-        set { identity.transposed = newValue }
+        get { read({ !$0.isDirect }, \.transposed) }
+        set { modifyIdentity { $0.transposed = newValue } }
     }
     /// Why the pair was not compared (shape mismatch, a dtype that cannot be decoded), or nil.
     public var problem: String? {
-        get { identity.problem }
-        set { identity.problem = newValue }
+        get {
+            switch source {
+            case let .shared(pairs, index): return pairs.problems.isEmpty ? nil : pairs.problems[index]
+            case let .own(box): return box.identity.problem
+            }
+        }
+        set { modifyIdentity { $0.problem = newValue } }
     }
     /// Rows added or removed (the sums cover the shared rows only), or a replaced head (no sums: a
     /// new tensor); nil when the shapes match.
     public var shapeChange: ShapeChange? {
-        get { identity.shapeChange }
-        set { identity.shapeChange = newValue }
+        get { read({ $0.shapeChange }, \.shapeChange) }
+        set { modifyIdentity { $0.shapeChange = newValue } }
     }
     /// The sums, nil when ``problem`` prevented the comparison.
     public var sums: DifferenceSums?
@@ -90,17 +95,20 @@ public struct TensorDifference: Sendable {
     private var rawSumsBox: RawSumsBox?
 
     public init(pair: TensorPair, sums: DifferenceSums?, problem: String?, bytesEqual: Bool? = nil) {
-        identityBox = IdentityBox(Identity(
-            name: pair.role.canonicalName, baseName: pair.base.name, finetunedName: pair.finetuned.name, role: pair.role,
-            baseDType: pair.base.dtype, finetunedDType: pair.finetuned.dtype, baseShape: pair.base.shape,
-            finetunedShape: pair.finetuned.shape, transposed: !pair.isDirect, problem: problem, shapeChange: pair.shapeChange))
+        source = .own(IdentityBox(Identity(pair: pair, problem: problem)))
         self.sums = sums
         self.bytesEqual = bytesEqual
     }
 
-    /// What the pair is (names, role, dtypes, shapes, problem), held out of line in one shared
-    /// box: the report filters, ranks and groups these values, and an inline copy cost a dozen
-    /// reference counts (six strings and arrays and the role's name) where a box costs one.
+    /// The difference of pair `index` of a diff's shared ``DiffPairs``, which holds its names,
+    /// role, dtypes, shapes and problem.
+    init(pairs: DiffPairs, index: Int, sums: DifferenceSums? = nil) {
+        source = .shared(pairs, index)
+        self.sums = sums
+    }
+
+    /// What the pair is (names, role, dtypes, shapes, problem), for a value that was changed
+    /// after the diff or made by hand.
     struct Identity: Sendable {
         var name: String
         var baseName: String
@@ -113,17 +121,52 @@ public struct TensorDifference: Sendable {
         var transposed: Bool
         var problem: String?
         var shapeChange: ShapeChange?
+
+        init(pair: TensorPair, problem: String?) {
+            name = pair.role.canonicalName
+            baseName = pair.base.name
+            finetunedName = pair.finetuned.name
+            role = pair.role
+            baseDType = pair.base.dtype
+            finetunedDType = pair.finetuned.dtype
+            baseShape = pair.base.shape
+            finetunedShape = pair.finetuned.shape
+            transposed = !pair.isDirect
+            self.problem = problem
+            shapeChange = pair.shapeChange
+        }
     }
 
-    private var identityBox: IdentityBox
+    /// Where the identity lives: in the diff's pair list, shared by every difference of the
+    /// diff (no allocation a pair: a difference of a 1,000,000-tensor diff is about 180 bytes
+    /// where a box of its own cost 220 more), or, once a property is set, in an immutable box of
+    /// its own. A copy costs one reference count either way.
+    private enum Source: Sendable {
+        case shared(DiffPairs, Int)
+        case own(IdentityBox)
+    }
 
-    /// Copy on write: a setter copies the box first unless this value is its only owner.
-    private var identity: Identity {
-        _read { yield identityBox.identity }
-        _modify {
-            if !isKnownUniquelyReferenced(&identityBox) { identityBox = IdentityBox(identityBox.identity) }
-            yield &identityBox.identity
+    private var source: Source
+
+    /// A property of the identity, read in place from wherever it lives.
+    @inline(__always)
+    private func read<T>(_ fromPair: (TensorPair) -> T, _ fromIdentity: KeyPath<Identity, T>) -> T {
+        switch source {
+        case let .shared(pairs, index): return pairs.pairs.withUnsafeBufferPointer { fromPair($0[index]) }
+        case let .own(box): return box.identity[keyPath: fromIdentity]
         }
+    }
+
+    /// Sets a property: the identity moves to a new box of this value's own, so copies made
+    /// before keep theirs.
+    private mutating func modifyIdentity(_ change: (inout Identity) -> Void) {
+        var identity: Identity
+        switch source {
+        case let .shared(pairs, index): identity = Identity(pair: pairs.pairs[index], problem: pairs.problems[index])
+        case let .own(box): identity = box.identity
+        }
+        change(&identity)
+        source = .own(IdentityBox(identity))
     }
 
     /// Number of elements compared (of the base side; of the shared rows of a resized pair; of the
@@ -199,11 +242,23 @@ public struct TensorDifference: Sendable {
     }
 }
 
-/// The box of ``TensorDifference/Identity``; mutated only through the copy-on-write accessor,
-/// so a box shared between values (and threads) is never written.
-private final class IdentityBox: @unchecked Sendable {
-    var identity: TensorDifference.Identity
+/// The box of a ``TensorDifference/Identity`` of one value's own; never written after it is made.
+private final class IdentityBox: Sendable {
+    let identity: TensorDifference.Identity
     init(_ identity: TensorDifference.Identity) { self.identity = identity }
+}
+
+/// The pairs of one diff and the reason each pair was not compared, if any: the identities of
+/// all of the diff's ``TensorDifference`` values, stored once.
+final class DiffPairs: Sendable {
+    let pairs: [TensorPair]
+    /// Pair index -> why it was not compared; most pairs have no entry.
+    let problems: [Int: String]
+
+    init(pairs: [TensorPair], problems: [Int: String]) {
+        self.pairs = pairs
+        self.problems = problems
+    }
 }
 
 /// An immutable box for ``TensorDifference/rawSums`` (one pointer inline instead of 128 bytes).

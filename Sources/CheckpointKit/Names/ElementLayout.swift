@@ -1,5 +1,8 @@
 /// How one side's elements map onto PyTorch's row-major layout.
-public enum ElementLayout: Hashable, Sendable {
+///
+/// `indirect`: one pointer inline instead of 17 bytes (two a ``TensorPair``, a million pairs in a
+/// million-tensor diff); only TF and KerasHub kernels have a payload.
+public indirect enum ElementLayout: Hashable, Sendable {
     /// Same element order (possibly a different but compatible shape, such as a TF bias stored
     /// (heads, head_dim) against PyTorch's (heads x head_dim)).
     case identity

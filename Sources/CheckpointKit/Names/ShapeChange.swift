@@ -1,7 +1,10 @@
 /// Why a pair whose shapes differ is still handled rather than reported as a mismatch: rows added to
 /// (or removed from) an embedding or output matrix when a fine-tune adds tokens, or a task head
 /// replaced for a new task.
-public enum ShapeChange: Hashable, Sendable {
+///
+/// `indirect`: a payload of five integers inline would make every ``TensorPair`` 40 bytes larger
+/// (a million-tensor diff holds a million pairs), for the few pairs that have one.
+public indirect enum ShapeChange: Hashable, Sendable {
     /// The leading dimension grew or shrank, the other dimensions are equal and the dtype is equal or
     /// one ``DTypeConversion`` converts to (a fine-tune saved in another precision): a word-
     /// embedding matrix, an `lm_head` or an output bias that gained (or lost) vocabulary rows. Both
