@@ -55,7 +55,8 @@ public struct CheckpointDiff: Sendable {
     /// Whether the checkpoints hold the same tensors with bitwise-equal contents: every pair
     /// identical and nothing on one side only.
     public var isIdentical: Bool {
-        onlyInBase.isEmpty && onlyInFinetuned.isEmpty && tensors.allSatisfy(\.isIdentical)
+        // Read in place: `allSatisfy` copies every difference out.
+        onlyInBase.isEmpty && onlyInFinetuned.isEmpty && TensorSubset(tensors, where: { !$0.isIdentical }).isEmpty
     }
 
     /// Compares `finetuned` against `base`.

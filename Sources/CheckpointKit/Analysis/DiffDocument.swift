@@ -37,8 +37,7 @@ public struct DiffDocument: Encodable, Sendable {
         self.diff = diff
         self.metric = metric
         problems = NonFiniteProblem.list(diff)
-        groups = DifferenceGroups(diff.tensors)
-        regime = FineTuningRegime(diff)
+        (groups, regime) = concurrently({ DifferenceGroups(diff.tensors) }, { FineTuningRegime(diff) })
     }
 
     /// The document as pretty-printed JSON with sorted keys (``JSONOutput/report(_:)``).

@@ -32,16 +32,21 @@ public struct DifferenceGroup: Sendable {
 
     /// Pools one compared tensor into the group.
     public mutating func add(_ tensor: TensorDifference) {
-        guard let sums = tensor.sums, let max = tensor.maxAbsDelta else { return }
+        guard let sums = tensor.sums else { return }
+        add(sums, name: tensor.name)
+    }
+
+    /// Pools a compared tensor's sums, under its canonical `name`.
+    mutating func add(_ sums: DifferenceSums, name: String) {
         tensorCount += 1
         numel += sums.count
         baseSquares += sums.baseSquares
         deltaSquares += sums.deltaSquares
         absoluteDelta += sums.absoluteDelta
-        maxAbsDelta = Swift.max(maxAbsDelta, max)
+        maxAbsDelta = Swift.max(maxAbsDelta, sums.maxAbsoluteDelta)
         nonFinite += sums.nonFinite
         changed += sums.changed
-        tensors.append(tensor.name)
+        tensors.append(name)
     }
 
     public var baseL2: Double { baseSquares.squareRoot() }

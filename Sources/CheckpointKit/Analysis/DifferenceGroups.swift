@@ -26,25 +26,26 @@ public struct DifferenceGroups: Sendable {
         // cost more than pooling it.
         var cells: [CellKey: DifferenceGroup] = [:]
         var overall = DifferenceGroup(name: "all")
-        func pool(_ tensor: TensorDifference) {
-            let role = tensor.role
-            overall.add(tensor)
-            components[role.component.ordinal, default: DifferenceGroup(name: role.component.rawValue, component: role.component)].add(tensor)
-            kinds[role.kind, default: DifferenceGroup(name: role.kind.rawValue)].add(tensor)
+        // Each tensor is read once, in place, and its sums and name go to its five groups: a
+        // copied `TensorDifference` costs a reference count on the diff's shared pair list.
+        func pool(_ sums: DifferenceSums, _ name: String, _ role: ParameterRole) {
+            overall.add(sums, name: name)
+            components[role.component.ordinal, default: DifferenceGroup(name: role.component.rawValue, component: role.component)].add(sums, name: name)
+            kinds[role.kind, default: DifferenceGroup(name: role.kind.rawValue)].add(sums, name: name)
             if let biasType = role.biasType {
-                biasTypes[biasType, default: DifferenceGroup(name: biasType, component: role.component)].add(tensor)
+                biasTypes[biasType, default: DifferenceGroup(name: biasType, component: role.component)].add(sums, name: name)
                 biasOrder[biasType] = role.component.ordinal
             }
             if let layer = role.layer {
-                layers[layer, default: DifferenceGroup(name: String(layer), layer: layer)].add(tensor)
+                layers[layer, default: DifferenceGroup(name: String(layer), layer: layer)].add(sums, name: name)
                 let key = CellKey(layer: layer, component: role.component)
-                cells[key, default: DifferenceGroup(name: "\(layer) \(role.component.rawValue)", layer: layer, component: role.component)].add(tensor)
+                cells[key, default: DifferenceGroup(name: "\(layer) \(role.component.rawValue)", layer: layer, component: role.component)].add(sums, name: name)
             }
         }
-        // Each tensor read in place: `for tensor in tensors` copies every element (a dozen
-        // reference counts), which showed in the profile of a 100,000-tensor diff.
         tensors.withUnsafeBufferPointer { tensors in
-            for index in tensors.indices where tensors[index].isParameter { pool(tensors[index]) }
+            for index in tensors.indices where tensors[index].isParameter {
+                pool(tensors[index].sums!, tensors[index].name, tensors[index].role)
+            }
         }
         byComponent = components.keys.sorted().map { components[$0]! }  // ordinals sort as components do
         byKind = kinds.keys.sorted().map { kinds[$0]! }

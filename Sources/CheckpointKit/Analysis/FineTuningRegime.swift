@@ -60,7 +60,7 @@ public struct FineTuningRegime: Sendable {
     }
 
     public init(_ diff: CheckpointDiff) {
-        let parameters = TensorSubset(diff.tensors).filter(\.isParameter)
+        let parameters = TensorSubset(diff.tensors, where: \.isParameter)
         let changed = parameters.filter { ($0.changed ?? 0) > 0 }
         self.parameters = parameters.reduce(0) { $0 + $1.numel }
         changedParameters = changed.reduce(0) { $0 + ($1.changed ?? 0) }
@@ -75,8 +75,8 @@ public struct FineTuningRegime: Sendable {
         kind = verdict.kind
         lastLayerCount = verdict.lastLayerCount
         var detail = verdict.detail
-        resized = diff.tensors.filter { $0.shapeChange != nil && $0.shapeChange != .replacedHead }
-        replacedHeads = diff.tensors.filter { $0.shapeChange == .replacedHead }
+        resized = TensorSubset(diff.tensors, where: { $0.shapeChange != nil && $0.shapeChange != .replacedHead }).values
+        replacedHeads = TensorSubset(diff.tensors, where: { $0.shapeChange == .replacedHead }).values
         if kind == .unchanged, !replacedHeads.isEmpty {
             kind = .head
             detail = "no shared parameter changed; only the replaced head differs"
@@ -158,7 +158,7 @@ public struct FineTuningRegime: Sendable {
         var kind: Kind
         var lastLayerCount: Int? = nil
         let roles = changed.map(\.role)
-        let layerCount = (parameters.lazy.compactMap(\.role.layer).max() ?? -1) + 1
+        let layerCount = (parameters.map { $0.role.layer ?? -1 }.max() ?? -1) + 1
         let counts = "\(NumberText.grouped(changedParameters)) of \(NumberText.grouped(total)) parameters changed"
         var detail: String
         if parameters.isEmpty, !(diff.onlyInBase.isEmpty && diff.onlyInFinetuned.isEmpty) {

@@ -7,9 +7,13 @@ struct TensorSubset: RandomAccessCollection {
     let all: [TensorDifference]
     let members: [Int]
 
-    init(_ all: [TensorDifference]) {
-        self.all = all
-        members = Array(all.indices)
+    /// The tensors of `all` that satisfy `isIncluded`, each read in place.
+    init(_ all: [TensorDifference], where isIncluded: (TensorDifference) throws -> Bool) rethrows {
+        var kept: [Int] = []
+        try all.withUnsafeBufferPointer { all in
+            for index in all.indices where try isIncluded(all[index]) { kept.append(index) }
+        }
+        self.init(all, members: kept)
     }
 
     private init(_ all: [TensorDifference], members: [Int]) {
@@ -31,5 +35,23 @@ struct TensorSubset: RandomAccessCollection {
             for member in members where try isIncluded(all[member]) { kept.append(member) }
         }
         return TensorSubset(all, members: kept)
+    }
+
+    /// The members as values (copies of the kept ones only).
+    var values: [TensorDifference] { members.map { all[$0] } }
+
+    // Iterating a collection copies every element out (a reference count on the diff's shared
+    // pair list each); these read the members in place instead, and shadow the sequence methods.
+
+    func map<T>(_ transform: (TensorDifference) throws -> T) rethrows -> [T] {
+        try all.withUnsafeBufferPointer { all in try members.map { try transform(all[$0]) } }
+    }
+
+    func reduce<R>(_ initial: R, _ next: (R, TensorDifference) throws -> R) rethrows -> R {
+        try all.withUnsafeBufferPointer { all in try members.reduce(initial) { try next($0, all[$1]) } }
+    }
+
+    func contains(where predicate: (TensorDifference) throws -> Bool) rethrows -> Bool {
+        try all.withUnsafeBufferPointer { all in try members.contains { try predicate(all[$0]) } }
     }
 }

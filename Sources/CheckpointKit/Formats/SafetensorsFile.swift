@@ -70,6 +70,9 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
         fileRange(of: tensor).map { StoredLocation(file: path, range: $0) }
     }
 
+    /// The header's keys are checked for duplicates when it is parsed.
+    public var namesAreDistinct: Bool { true }
+
     /// Tensors are views of the file's read-only mapping.
     public var bytesAreFileMapped: Bool { true }
 

@@ -119,6 +119,9 @@ public final class ShardedSafetensors: Checkpoint, @unchecked Sendable {
         return try results.items.map { result throws(CheckpointError) in try result!.get() }
     }
 
+    /// A name in two shards is refused when the index is opened.
+    public var namesAreDistinct: Bool { true }
+
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let index = shardOfTensor[tensor.name] else {
             throw CheckpointError.noSuchTensor(path: path, tensor: tensor.name)

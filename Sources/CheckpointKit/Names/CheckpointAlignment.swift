@@ -27,9 +27,12 @@ public struct CheckpointAlignment: Sendable {
     /// checkpointing; ``TrainingWrappers``) are removed, then, for what is left, the leading path
     /// components whose removal makes the sides meet (``PrefixSearch``). Pairs come in the base's
     /// tensor order; each pair's role is read from its wrapper-free name.
-    public init(base: [TensorInfo], finetuned: [TensorInfo], renames: [String: String] = [:]) {
+    ///   - namesAreDistinct: whether each side's names are known to be distinct
+    ///     (``Checkpoint/namesAreDistinct``), which lets equal names at equal positions pair
+    ///     without a name index.
+    public init(base: [TensorInfo], finetuned: [TensorInfo], renames: [String: String] = [:], namesAreDistinct: Bool = false) {
         var pairing = NamePairing(base: base, finetuned: finetuned)
-        pairing.pairByName(renames: renames)
+        pairing.pairByName(renames: renames, namesAreDistinct: namesAreDistinct)
         pairing.pairByCanonicalName()
         pairing.pairPaddingFreePositionTables()
         pairing.pairBySearchedPrefix()
@@ -131,7 +134,8 @@ public struct CheckpointAlignment: Sendable {
     }
 
     public init(base: any Checkpoint, finetuned: any Checkpoint, renames: [String: String] = [:]) {
-        self.init(base: base.tensors, finetuned: finetuned.tensors, renames: renames)
+        self.init(base: base.tensors, finetuned: finetuned.tensors, renames: renames,
+                  namesAreDistinct: base.namesAreDistinct && finetuned.namesAreDistinct)
     }
 
     /// Works out how the two sides' elements correspond.

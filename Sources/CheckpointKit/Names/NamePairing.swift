@@ -37,8 +37,17 @@ struct NamePairing {
     var unpairedBase: [Int] { base.indices.filter { matchOfBase[$0] == nil } }
     var unpairedFinetuned: [Int] { finetuned.indices.filter { !finetunedTaken[$0] } }
 
-    /// Stage 1 and 2: the name map (fine-tuned name -> base name), then equal names.
-    mutating func pairByName(renames: [String: String]) {
+    /// Stage 1 and 2: the name map (fine-tuned name -> base name), then equal names. When each
+    /// side's names are distinct, equal names at equal positions (a fine-tune saved by the code
+    /// that saved its base) pair first without hashing: with distinct names that is the pairing
+    /// the name index gives, which then only sees what is left.
+    mutating func pairByName(renames: [String: String], namesAreDistinct: Bool = false) {
+        if renames.isEmpty && namesAreDistinct {
+            for index in 0..<min(base.count, finetuned.count) where base[index].name == finetuned[index].name {
+                link(base: index, finetuned: index)
+            }
+            if !finetunedTaken.contains(false) { return }
+        }
         var baseIndex: [String: Int] = [:]
         baseIndex.reserveCapacity(base.count)
         // Last to first, so that a repeated name keeps its first index (one hash a name, not two).

@@ -32,6 +32,10 @@ public protocol Checkpoint: AnyObject, Sendable {
     /// after the closure returns for as long as the checkpoint is retained (``HalfPrecisionGEMM``
     /// keeps such views instead of widening BF16/F16 weights). Default: false.
     var bytesAreFileMapped: Bool { get }
+    /// Whether no two of ``tensors`` share a name, as the format guarantees (a safetensors header
+    /// refuses duplicate keys): pairing may then match equal names at equal positions without a
+    /// name index. Default: false.
+    var namesAreDistinct: Bool { get }
     /// Objects of the file that are not read as tensors, in file order, with the reason. Default: none.
     var skipped: [SkippedObject] { get }
     /// The `__metadata__` a safetensors copy of this checkpoint carries. Default: ``metadata``; a
@@ -53,6 +57,7 @@ extension Checkpoint {
     public func storedLocation(of tensor: TensorInfo) -> StoredLocation? { nil }
     public var bytesAreFileMapped: Bool { false }
     public var skipped: [SkippedObject] { [] }
+    public var namesAreDistinct: Bool { false }
     public var copyMetadata: [String: String] { metadata }
     public var editCapabilities: CheckpointEdit.Capabilities { [.addsTensors, .changesDTypes] }
 }
