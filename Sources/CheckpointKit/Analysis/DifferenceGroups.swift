@@ -17,29 +17,28 @@ public struct DifferenceGroups: Sendable {
     public var overall: DifferenceGroup
 
     public init(_ tensors: [TensorDifference]) {
-        var components: [Int: DifferenceGroup] = [:]
-        var kinds: [ParameterKind: DifferenceGroup] = [:]
-        var biasTypes: [String: DifferenceGroup] = [:]
-        var biasOrder: [String: Int] = [:]
-        var layers: [Int: DifferenceGroup] = [:]
+        var components = GroupTable<Int>(), kinds = GroupTable<ParameterKind>(), biasTypes = GroupTable<String>()
+        var layers = GroupTable<Int>()
         // Keyed by (layer, component), not by the cell's name: formatting a name for every tensor
         // cost more than pooling it.
-        var cells: [CellKey: DifferenceGroup] = [:]
+        var cells = GroupTable<CellKey>()
+        var biasOrder: [String: Int] = [:]
         var overall = DifferenceGroup(name: "all")
         // Each tensor is read once, in place, and its sums and name go to its five groups: a
         // copied `TensorDifference` costs a reference count on the diff's shared pair list.
         func pool(_ sums: DifferenceSums, _ name: String, _ role: ParameterRole) {
             overall.add(sums, name: name)
-            components[role.component.ordinal, default: DifferenceGroup(name: role.component.rawValue, component: role.component)].add(sums, name: name)
-            kinds[role.kind, default: DifferenceGroup(name: role.kind.rawValue)].add(sums, name: name)
+            components.add(sums, name: name, to: role.component.ordinal) { DifferenceGroup(name: role.component.rawValue, component: role.component) }
+            kinds.add(sums, name: name, to: role.kind) { DifferenceGroup(name: role.kind.rawValue) }
             if let biasType = role.biasType {
-                biasTypes[biasType, default: DifferenceGroup(name: biasType, component: role.component)].add(sums, name: name)
+                biasTypes.add(sums, name: name, to: biasType) { DifferenceGroup(name: biasType, component: role.component) }
                 biasOrder[biasType] = role.component.ordinal
             }
             if let layer = role.layer {
-                layers[layer, default: DifferenceGroup(name: String(layer), layer: layer)].add(sums, name: name)
-                let key = CellKey(layer: layer, component: role.component)
-                cells[key, default: DifferenceGroup(name: "\(layer) \(role.component.rawValue)", layer: layer, component: role.component)].add(sums, name: name)
+                layers.add(sums, name: name, to: layer) { DifferenceGroup(name: String(layer), layer: layer) }
+                cells.add(sums, name: name, to: CellKey(layer: layer, component: role.component)) {
+                    DifferenceGroup(name: "\(layer) \(role.component.rawValue)", layer: layer, component: role.component)
+                }
             }
         }
         tensors.withUnsafeBufferPointer { tensors in
@@ -47,12 +46,42 @@ public struct DifferenceGroups: Sendable {
                 pool(tensors[index].sums!, tensors[index].name, tensors[index].role)
             }
         }
-        byComponent = components.keys.sorted().map { components[$0]! }  // ordinals sort as components do
-        byKind = kinds.keys.sorted().map { kinds[$0]! }
-        byBiasType = biasTypes.keys.sorted { (biasOrder[$0]!, $0) < (biasOrder[$1]!, $1) }.map { biasTypes[$0]! }
-        byLayer = layers.keys.sorted().map { layers[$0]! }
-        self.cells = cells.values.sorted { ($0.layer!, $0.component!) < ($1.layer!, $1.component!) }
+        byComponent = components.sorted { $0 < $1 }  // ordinals sort as components do
+        byKind = kinds.sorted { $0 < $1 }
+        byBiasType = biasTypes.sorted { (biasOrder[$0]!, $0) < (biasOrder[$1]!, $1) }
+        byLayer = layers.sorted { $0 < $1 }
+        self.cells = cells.sorted { ($0.layer, $0.component) < ($1.layer, $1.component) }
         self.overall = overall
+    }
+
+    /// Groups by key, in a list with a key -> slot index; the last key's slot is remembered, as
+    /// neighbouring tensors mostly share their layer, component and kind (no hashing for them).
+    private struct GroupTable<Key: Hashable> {
+        private var slots: [Key: Int] = [:]
+        private var groups: [DifferenceGroup] = []
+        private var keys: [Key] = []
+        private var last: (key: Key, slot: Int)?
+
+        mutating func add(_ sums: DifferenceSums, name: String, to key: Key, newGroup: () -> DifferenceGroup) {
+            let slot: Int
+            if let last, last.key == key {
+                slot = last.slot
+            } else if let found = slots[key] {
+                slot = found
+            } else {
+                slot = groups.count
+                slots[key] = slot
+                groups.append(newGroup())
+                keys.append(key)
+            }
+            last = (key, slot)
+            groups[slot].add(sums, name: name)
+        }
+
+        /// The groups ordered by their keys.
+        func sorted(by areInIncreasingOrder: (Key, Key) -> Bool) -> [DifferenceGroup] {
+            keys.indices.sorted { areInIncreasingOrder(keys[$0], keys[$1]) }.map { groups[$0] }
+        }
     }
 
     /// A heatmap cell's identity.

@@ -31,8 +31,10 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
     public let headerSize: Int
 
     private let file: MappedFile
-    /// Tensor name -> index into ``tensors`` and ``ranges`` (the header's one name index).
-    private let rangeIndex: [String: Int]
+    /// Tensor name -> its member's position in the header (the header's one name index).
+    private let headerPositions: [String: Int]
+    /// Header position -> index into ``tensors`` and ``ranges`` (-1 for `__metadata__`).
+    private let dataOrder: [Int]
     /// Byte range of each tensor's data inside the file, in the order of ``tensors``.
     private let ranges: [Range<Int>]
 
@@ -41,15 +43,11 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
         file = try MappedFile(path: path)
         let header = try SafetensorsHeader(file: file)
         headerSize = header.headerSize
-        var tensors = header.tensors.map(\.info)
-        for index in tensors.indices { tensors[index].storageIndex = Int32(index) }
-        self.tensors = tensors
+        tensors = header.infos
         metadata = header.metadata
-        ranges = header.tensors.map(\.fileRange)
-        // The scanner's map, from header positions to positions in the data order of `tensors`;
-        // `mapValues` keeps the hash table, so no name is hashed again.
-        let inDataOrder = header.dataOrderOfHeaderMembers
-        rangeIndex = header.memberIndex.mapValues { inDataOrder[$0] }
+        ranges = header.fileRanges
+        headerPositions = header.memberIndex
+        dataOrder = header.dataOrderOfHeaderMembers
     }
 
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
@@ -63,7 +61,7 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
     public func fileRange(of tensor: TensorInfo) -> Range<Int>? {
         let hint = Int(tensor.storageIndex)
         if hint >= 0, hint < tensors.count, tensors[hint].name == tensor.name { return ranges[hint] }
-        return rangeIndex[tensor.name].map { ranges[$0] }
+        return headerPositions[tensor.name].map { ranges[dataOrder[$0]] }
     }
 
     public func storedLocation(of tensor: TensorInfo) -> StoredLocation? {

@@ -3,13 +3,16 @@ struct SafetensorsHeader {
     struct Entry {
         var info: TensorInfo
         var fileRange: Range<Int>
-        /// The member's position in the header (`__metadata__` counted).
-        var headerPosition: Int = 0
     }
 
     var headerSize: Int
+    /// The tensors sorted by their data's position in the file, each with its position in this
+    /// list as its ``TensorInfo/storageIndex``.
+    var infos: [TensorInfo]
+    /// Each tensor's data range in the file, in the order of ``infos``.
+    var fileRanges: [Range<Int>]
     /// The entries sorted by their data's position in the file.
-    var tensors: [Entry]
+    var tensors: [Entry] { zip(infos, fileRanges).map { Entry(info: $0, fileRange: $1) } }
     var metadata: [String: String]
     /// Tensor name -> the member's position in the header: the scanner's duplicate-key map, kept,
     /// so a file's names are hashed once (100,000 of them in a mixture-of-experts header).
@@ -51,8 +54,11 @@ struct SafetensorsHeader {
         }
 
         var metadata: [String: String] = [:]
-        var entries: [Entry] = []
-        entries.reserveCapacity(members.count)
+        // In header order first; `headerPositions` says where each tensor's member was.
+        var infos: [TensorInfo] = [], ranges: [Range<Int>] = [], headerPositions: [Int] = []
+        infos.reserveCapacity(members.count)
+        ranges.reserveCapacity(members.count)
+        headerPositions.reserveCapacity(members.count)
         let dataStart = 8 + headerSize
         let dataSize = bytes.count - dataStart
         for (position, member) in members.enumerated() {
@@ -72,26 +78,40 @@ struct SafetensorsHeader {
             guard span.upperBound <= dataSize else {
                 throw .truncated(path: path, reason: "tensor '\(name)' has data offsets \(span.lowerBound)..<\(span.upperBound) but the data section holds only \(dataSize) bytes")
             }
-            entries.append(Entry(info: info, fileRange: (dataStart + span.lowerBound)..<(dataStart + span.upperBound),
-                                 headerPosition: position))
+            infos.append(info)
+            ranges.append((dataStart + span.lowerBound)..<(dataStart + span.upperBound))
+            headerPositions.append(position)
         }
-        entries.sort { ($0.fileRange.lowerBound, $0.fileRange.upperBound) < ($1.fileRange.lowerBound, $1.fileRange.upperBound) }
+        // Data order: a permutation sorted by range (the same stable sort the entries had), and
+        // no copying when the header already lists the tensors in data order.
+        var order = Array(infos.indices)
+        let key = { (i: Int) in (ranges[i].lowerBound, ranges[i].upperBound) }
+        if !zip(order, order.dropFirst()).allSatisfy({ key($0) <= key($1) }) { order.sort { key($0) < key($1) } }
         var expected = dataStart
-        for entry in entries {
-            if entry.fileRange.lowerBound < expected {
-                throw .invalidTensor(path: path, tensor: entry.info.name, reason: "data offsets overlap the previous tensor")
+        for index in order {
+            if ranges[index].lowerBound < expected {
+                throw .invalidTensor(path: path, tensor: infos[index].name, reason: "data offsets overlap the previous tensor")
             }
-            if entry.fileRange.lowerBound > expected {
-                throw .invalidTensor(path: path, tensor: entry.info.name, reason: "gap of \(entry.fileRange.lowerBound - expected) bytes before this tensor's data (offsets must be contiguous)")
+            if ranges[index].lowerBound > expected {
+                throw .invalidTensor(path: path, tensor: infos[index].name, reason: "gap of \(ranges[index].lowerBound - expected) bytes before this tensor's data (offsets must be contiguous)")
             }
-            expected = entry.fileRange.upperBound
+            expected = ranges[index].upperBound
         }
         if expected != bytes.count {
             throw .invalidHeader(path: path, reason: "\(bytes.count - expected) trailing bytes after the last tensor")
         }
+        if order.elementsEqual(infos.indices) {
+            self.fileRanges = ranges
+        } else {
+            infos = order.map { infos[$0] }
+            self.fileRanges = order.map { ranges[$0] }
+        }
         var dataOrder = [Int](repeating: -1, count: members.count)
-        for (index, entry) in entries.enumerated() { dataOrder[entry.headerPosition] = index }
-        tensors = entries
+        for (index, original) in order.enumerated() {
+            infos[index].storageIndex = Int32(index)
+            dataOrder[headerPositions[original]] = index
+        }
+        self.infos = infos
         self.metadata = metadata
         dataOrderOfHeaderMembers = dataOrder
     }
