@@ -143,7 +143,7 @@ struct SafetensorsHeader {
         guard name.utf8.count <= SafetensorsFile.maxTensorNameBytes else {
             throw .invalidTensor(path: path, tensor: String(name.prefix(64)) + "...", reason: "name is \(name.utf8.count) bytes long (the limit is \(SafetensorsFile.maxTensorNameBytes))")
         }
-        guard let dtype = DType(rawValue: dtypeName) else {
+        guard let dtype = DType.named(dtypeName) else {
             throw .unknownDType(path: path, tensor: name, dtype: dtypeName)
         }
         guard end >= begin else {
