@@ -108,8 +108,10 @@ public struct CheckpointSummary: Sendable, Encodable {
         var elements = 0, parameters = 0, base = 0, bytes = 0, layers = 0
         var layerNorm = 0, bias = 0, head = 0
         var perLayer: [Int: Int] = [:]
-        for tensor in checkpoint.tensors {
-            let role = ParameterNames.role(of: tensor.name, dtype: tensor.dtype)
+        // Naming is most of the work and each name is read alone: the roles are read on every core.
+        let infos = checkpoint.tensors
+        let roles = [ParameterRole](parallelMapping: infos.count) { ParameterNames.role(of: infos[$0].name, dtype: infos[$0].dtype) }
+        for (tensor, role) in zip(infos, roles) {
             let n = tensor.elementCount
             entries.append(TensorEntry(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape,
                                        component: role.component, kind: role.kind, layer: role.layer,
