@@ -55,8 +55,9 @@ public struct CheckpointDiff: Sendable {
     /// Whether the checkpoints hold the same tensors with bitwise-equal contents: every pair
     /// identical and nothing on one side only.
     public var isIdentical: Bool {
-        // Read in place: `allSatisfy` copies every difference out.
-        onlyInBase.isEmpty && onlyInFinetuned.isEmpty && TensorSubset(tensors, where: { !$0.isIdentical }).isEmpty
+        // Read in place by index: iterating copies every difference out.
+        onlyInBase.isEmpty && onlyInFinetuned.isEmpty
+            && tensors.withUnsafeBufferPointer { tensors in tensors.indices.allSatisfy { tensors[$0].isIdentical } }
     }
 
     /// Compares `finetuned` against `base`.

@@ -50,8 +50,4 @@ struct TensorSubset: RandomAccessCollection {
     func reduce<R>(_ initial: R, _ next: (R, TensorDifference) throws -> R) rethrows -> R {
         try all.withUnsafeBufferPointer { all in try members.reduce(initial) { try next($0, all[$1]) } }
     }
-
-    func contains(where predicate: (TensorDifference) throws -> Bool) rethrows -> Bool {
-        try all.withUnsafeBufferPointer { all in try members.contains { try predicate(all[$0]) } }
-    }
 }

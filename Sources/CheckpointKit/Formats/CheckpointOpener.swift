@@ -36,11 +36,10 @@ public enum CheckpointOpener {
     /// side by side (two 100,000-tensor headers parse in the time of one). Throws the error of the
     /// first path, in the order given, that fails.
     public static func openAll(_ paths: [String], options: Options = Options()) throws -> [any Checkpoint] {
-        let results = OpenResults(count: paths.count)
-        DispatchQueue.concurrentPerform(iterations: paths.count) { index in
-            results.set(index, Result { try open(paths[index], options: options) })
+        let results = [Result<any Checkpoint, any Error>](parallelMapping: paths.count, minimumParallelCount: 2) { index in
+            Result { try open(paths[index], options: options) }
         }
-        return try results.values.map { try $0!.get() }
+        return try results.map { try $0.get() }
     }
 
     /// Picks the weights of a model directory.
@@ -90,18 +89,4 @@ public enum CheckpointOpener {
         case nil: return try SafetensorsFile(path: path)
         }
     }
-}
-
-/// The results of ``CheckpointOpener/openAll(_:options:)``, each written once by its own thread.
-private final class OpenResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [Result<any Checkpoint, any Error>?]
-
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ result: Result<any Checkpoint, any Error>) {
-        lock.withLock { results[index] = result }
-    }
-
-    var values: [Result<any Checkpoint, any Error>?] { lock.withLock { results } }
 }
