@@ -28,6 +28,10 @@ struct DiffTerminalReport {
             lines.append("precision  every measure and ranking compares the fine-tune with the base converted to \(savedAs.rawValue) "
                 + "as PyTorch converts it; --json and --csv also give the raw difference from the stored base (raw_*)")
         }
+        if let rounded = document.regime.roundedThrough {
+            lines.append("precision  the fine-tune's \(Format.count(diff.tensors.filter { $0.roundedThrough != nil }.count)) F32 tensors that hold only \(rounded.rawValue) values "
+                + "are compared with the base rounded to \(rounded.rawValue) as PyTorch rounds it; --json and --csv also give the raw difference from the stored base (raw_*)")
+        }
         lines.append("overall    relative change \(NumberText.short(overall.relativeChange)), mean |delta| \(NumberText.short(overall.meanAbsDelta)), max |delta| \(NumberText.short(overall.maxAbsDelta))"
             + (overall.nonFinite > 0 ? " over finite values (\(Format.count(overall.nonFinite)) NaN/Inf left out)" : ""))
         for sentence in DiffHighlights(document: document).sentences { lines.append("finding    \(sentence)") }

@@ -11,6 +11,8 @@ final class PrecisionDiffTests: XCTestCase {
         ("base", "precision/ft-layernorm-bf16", "layernorm", ", saved as BF16 (the other 77 tensors are the base rounded to BF16)"),
         ("base", "precision/ft-bias-f16", "bias", ", saved as F16 (the other 53 tensors are the base rounded to F16)"),
         ("precision/base-bf16", "precision/ft-layernorm-f32-from-bf16", "layernorm", ", saved as F32 (the other 77 tensors are the base widened to F32)"),
+        // Against the F32 base, the untouched tensors are the base rounded to BF16 (BF16Rounding).
+        ("base", "precision/ft-layernorm-f32-from-bf16", "layernorm", ", rounded through BF16 (all 76 tensors are the base rounded to BF16, saved as F32)"),
     ]
 
     func open(_ name: String) throws -> any Checkpoint {
@@ -37,7 +39,7 @@ final class PrecisionDiffTests: XCTestCase {
             for t in diff.tensors {
                 guard let e = values[t.baseName] else { continue }
                 checked += 1
-                XCTAssertEqual(t.conversion, t.finetunedDType, t.baseName)
+                XCTAssertEqual(t.conversion?.rawValue, e["converted_to"] as? String, t.baseName)
                 XCTAssertEqual(t.changed, e["changed"] as? Int, t.baseName)
                 XCTAssertEqual(t.raw.changed, e["raw_changed"] as? Int, t.baseName)
                 let deltaL2 = try XCTUnwrap(e["delta_l2"] as? Double), rawDeltaL2 = try XCTUnwrap(e["raw_delta_l2"] as? Double)

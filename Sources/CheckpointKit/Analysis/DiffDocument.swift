@@ -23,8 +23,11 @@ import Foundation
 /// When the dtypes differ, those measures compare the base converted to the fine-tune's dtype
 /// (`converted_to`, null otherwise) and `raw_delta_l2`, `raw_relative_change`,
 /// `raw_mean_abs_delta`, `raw_max_abs_delta` and `raw_changed` compare the base as stored (equal
-/// to the others when no conversion took place). The regime's `saved_as` is the dtype the base was
-/// converted to (null when none was). Non-finite numbers are written as the strings "inf", "-inf" and "nan".
+/// to the others when no conversion took place). An F32 fine-tune whose values are all BF16 values
+/// (trained or stored in BF16, saved as F32) is compared with the F32 base rounded to BF16 when
+/// that rounding explains at least one tensor completely: those tensors have `converted_to` "BF16"
+/// and the regime's `rounded_through` is "BF16" (null otherwise). The regime's `saved_as` is the
+/// dtype the base was converted to when the dtypes differ (null when none was). Non-finite numbers are written as the strings "inf", "-inf" and "nan".
 public struct DiffDocument: Encodable, Sendable {
     public var diff: CheckpointDiff
     public var groups: DifferenceGroups
@@ -217,7 +220,7 @@ public struct DiffDocument: Encodable, Sendable {
             case lastLayers = "last_layers", changedParameters = "changed_parameters"
             case changedTensors = "changed_tensors", newHead = "new_head"
             case resized, replacedHeads = "replaced_heads"
-            case savedAs = "saved_as"
+            case savedAs = "saved_as", roundedThrough = "rounded_through"
         }
 
         func encode(to encoder: Encoder) throws {
@@ -232,6 +235,7 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(r.tensors, forKey: .tensors)
             try c.encode(r.newTensors.map(\.name), forKey: .newHead)
             try c.encode(r.savedAs, forKey: .savedAs)
+            try c.encode(r.roundedThrough, forKey: .roundedThrough)
             try c.encode(r.resized.map { ResizeEntry(t: $0) }, forKey: .resized)
             try c.encode(r.replacedHeads.map { ResizeEntry(t: $0) }, forKey: .replacedHeads)
         }

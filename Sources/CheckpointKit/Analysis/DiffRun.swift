@@ -14,7 +14,10 @@ final class DiffRun: @unchecked Sendable {
     private(set) var differences: [TensorDifference]
     /// Sums of finished items whose pair still has items running, by item index: a split pair's
     /// sums are merged in element order whatever order its items finish in.
-    private var pendingSums: [Int: (sums: DifferenceSums, raw: DifferenceSums?)] = [:]
+    private var pendingSums: [Int: ItemSums] = [:]
+    /// F32 pairs whose fine-tune holds only BF16 values and whose base does not -> their sums
+    /// against the base rounded to BF16 (``BF16Rounding``); used only when they explain a tensor.
+    private(set) var roundedSums: [Int: DifferenceSums] = [:]
     private(set) var firstError: Error?
     private var remainingItems: [Int]
     private var tensorsDone = 0
@@ -39,9 +42,17 @@ final class DiffRun: @unchecked Sendable {
     /// A finished work item's results, handed to ``finish(_:)`` with the rest of its batch.
     private struct Finished {
         var item: Int
-        var sums: DifferenceSums
-        var raw: DifferenceSums?
+        var sums: ItemSums
         var bytesEqual: Bool?
+    }
+
+    /// What comparing one work item's elements gave: the sums (against the converted base for a
+    /// converted pair), those against the base as stored for a converted pair, and an F32 pair's
+    /// ``BF16Rounding`` check.
+    struct ItemSums {
+        var sums = DifferenceSums()
+        var raw: DifferenceSums?
+        var rounding: BF16Rounding.Check?
     }
 
     /// Most items a worker takes in one go, and the bytes (both sides) after which a batch stops
@@ -78,11 +89,11 @@ final class DiffRun: @unchecked Sendable {
         let item = plan.items[index]
         if case .bytesOnly = plan.verdicts[item.pair] {
             let equal = try compareBytes(pairs[item.pair], base: base, finetuned: finetuned)
-            return Finished(item: index, sums: DifferenceSums(), raw: nil, bytesEqual: equal)
+            return Finished(item: index, sums: ItemSums(), bytesEqual: equal)
         }
-        let (sums, raw) = try accumulate(pairs[item.pair], conversion: plan.conversions[item.pair], elements: item.elements,
-                                         base: base, finetuned: finetuned, scratch: scratch)
-        return Finished(item: index, sums: sums, raw: raw, bytesEqual: nil)
+        let sums = try accumulate(pairs[item.pair], conversion: plan.conversions[item.pair], elements: item.elements,
+                                  base: base, finetuned: finetuned, scratch: scratch)
+        return Finished(item: index, sums: sums, bytesEqual: nil)
     }
 
     /// The next batch: consecutive items up to ``batchItems`` of them or ``batchBytes`` (at least one).
@@ -118,9 +129,9 @@ final class DiffRun: @unchecked Sendable {
                 differences[item.pair].bytesEqual = equal
             } else if plan.itemsOfPair[item.pair].count == 1 {
                 // The common case, a pair of one item: no detour through the dictionary.
-                setSums(ofPair: item.pair, CollectionOfOne((done.sums, done.raw)))
+                setSums(ofPair: item.pair, CollectionOfOne(done.sums))
             } else {
-                pendingSums[done.item] = (done.sums, done.raw)
+                pendingSums[done.item] = done.sums
                 if remainingItems[item.pair] == 0 {
                     setSums(ofPair: item.pair, plan.itemsOfPair[item.pair].map { (pendingSums.removeValue(forKey: $0)!) })
                 }
@@ -133,13 +144,16 @@ final class DiffRun: @unchecked Sendable {
 
     /// Merges the sums of a numeric pair's items, given in element order, into its difference.
     /// Called with `lock` held.
-    private func setSums<Items: Sequence>(ofPair pair: Int, _ items: Items) where Items.Element == (DifferenceSums, DifferenceSums?) {
+    private func setSums<Items: Sequence>(ofPair pair: Int, _ items: Items) where Items.Element == ItemSums {
         var sums = DifferenceSums()
         var raw = DifferenceSums()
-        for (itemSums, itemRaw) in items {
-            sums.merge(itemSums)
-            raw.merge(itemRaw ?? DifferenceSums())
+        var rounding = BF16Rounding.Merge()
+        for item in items {
+            sums.merge(item.sums)
+            raw.merge(item.raw ?? DifferenceSums())
+            rounding.add(item.rounding, stored: item.sums)
         }
+        if let rounded = rounding.result { roundedSums[pair] = rounded }
         differences[pair].sums = sums
         if let conversion = plan.conversions[pair] {
             differences[pair].conversion = conversion
@@ -149,9 +163,9 @@ final class DiffRun: @unchecked Sendable {
 
     /// Runs the kernel over `elements` of one pair, reordering a transposed side first. With a
     /// `conversion`, the base is first converted to that dtype (the fine-tune's) and compared
-    /// with the fine-tune in one dtype; the sums against the base as stored come second.
+    /// with the fine-tune in one dtype, and the sums against the base as stored are kept as `raw`.
     private func accumulate(_ pair: TensorPair, conversion: DType?, elements: Range<Int>, base: any Checkpoint, finetuned: any Checkpoint,
-                            scratch: DifferenceScratch) throws -> (DifferenceSums, DifferenceSums?) {
+                            scratch: DifferenceScratch) throws -> ItemSums {
         let baseWidth = pair.base.dtype.bitWidth / 8
         let finetunedWidth = pair.finetuned.dtype.bitWidth / 8
         // Each side's compared rows start at its own row (KerasHub RoBERTa's position table vs
@@ -176,13 +190,15 @@ final class DiffRun: @unchecked Sendable {
                     sums = DifferenceKernel.accumulate(base: UnsafeRawBufferPointer(converted), conversion, finetuned: f, conversion,
                                                        count: elements.count, scratch: scratch)
                 }
-                if EmbeddingRows.counts(pair) {
-                    sums.changedRows = EmbeddingRows.changed(base: baseBytes, finetuned: finetunedBytes, pair: pair,
-                                                             elements: elements, changedInChunk: sums.changed)
+                let rows = EmbeddingRows.counts(pair) ? EmbeddingRows.Chunk(base: baseBytes, finetuned: finetunedBytes, pair: pair, elements: elements) : nil
+                sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
+                var rounding: BF16Rounding.Check? = nil
+                if BF16Rounding.applies(pair, conversion: conversion) {
+                    rounding = BF16Rounding.check(base: b, finetuned: f, count: elements.count, scratch: scratch, rows: rows)
                 }
                 if plan.baseIsMapped { MappedPages.release(slice(baseBytes, baseElements, width: baseWidth)) }
                 if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, finetunedElements, width: finetunedWidth)) }
-                return (sums, raw)
+                return ItemSums(sums: sums, raw: raw, rounding: rounding)
             }
         }
     }

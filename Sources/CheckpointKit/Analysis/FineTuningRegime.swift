@@ -51,6 +51,9 @@ public struct FineTuningRegime: Sendable {
     /// The dtype the fine-tune was saved in when it differs from the base's and the base was
     /// converted to it before comparing (the most common such dtype), else nil.
     public var savedAs: DType?
+    /// BF16 when the fine-tune's F32 tensors hold only BF16 values and were compared with the base
+    /// rounded to BF16 (``BF16Rounding``: trained or stored in BF16, saved as F32), else nil.
+    public var roundedThrough: DType?
     /// The one-line verdict, starting with "regime: ".
     public var line: String
 
@@ -83,15 +86,20 @@ public struct FineTuningRegime: Sendable {
         }
         let name = FineTuningRegime.title(of: kind, lastLayerCount: lastLayerCount, identical: diff.isIdentical)
         // A replaced head is not compared (no sums), so its own dtype never counts here.
-        let converted = parameters.filter { $0.conversion != nil }
+        let converted = parameters.filter { $0.conversion != nil && $0.roundedThrough == nil }
         let savedAs = FineTuningRegime.mostCommon(converted.compactMap(\.conversion))
         self.savedAs = savedAs
+        let rounded = parameters.filter { $0.roundedThrough != nil }
+        roundedThrough = FineTuningRegime.mostCommon(rounded.compactMap(\.roundedThrough))
         if let first = parameters.first(where: { $0.baseDType != $0.finetunedDType && $0.conversion == nil }) {
             detail += "; dtypes differ (\(first.baseDType.rawValue) vs \(first.finetunedDType.rawValue)), so rounding counts as change"
         }
         var line = "regime: \(name) (\(detail))"
         if let savedAs {
             line += FineTuningRegime.conversionClause(savedAs, converted: converted)
+        }
+        if let roundedThrough {
+            line += FineTuningRegime.roundingClause(roundedThrough, rounded: rounded)
         }
         if kind != .unrelated {
             // Only a head is called a head: a tensor the base lacks under another role (a KerasHub
@@ -315,6 +323,15 @@ public struct FineTuningRegime: Sendable {
         let verb = converted.allSatisfy { DTypeConversion.isWidening(from: $0.baseDType, to: $0.finetunedDType) } ? "widened" : "rounded"
         let other = converted.count == untouched ? "all \(untouched)" : "the other \(untouched)"
         return ", saved as \(dtype.rawValue) (\(other) tensor\(untouched == 1 ? " is" : "s are") the base \(verb) to \(dtype.rawValue))"
+    }
+
+    /// ", rounded through BF16 (the other 77 tensors are the base rounded to BF16, saved as F32)":
+    /// a fine-tune trained or stored in BF16 and saved as F32, compared with the rounded base.
+    static func roundingClause(_ dtype: DType, rounded: TensorSubset) -> String {
+        let untouched = rounded.filter { $0.changed == 0 }.count
+        let other = rounded.count == untouched ? "all \(untouched)" : "the other \(untouched)"
+        let saved = rounded.first?.finetunedDType.rawValue ?? "F32"
+        return ", rounded through \(dtype.rawValue) (\(other) tensor\(untouched == 1 ? " is" : "s are") the base rounded to \(dtype.rawValue), saved as \(saved))"
     }
 
     static func mostCommon(_ dtypes: [DType]) -> DType? {

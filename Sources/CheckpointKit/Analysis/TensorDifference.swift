@@ -16,7 +16,9 @@
 ///   where ckpt does not reproduce that conversion, whose values widened to a common type differ
 ///   bitwise).
 /// When the base is converted, every measure above compares the converted base with the fine-tune
-/// and ``rawSums`` holds the same sums against the base as stored.
+/// and ``rawSums`` holds the same sums against the base as stored. An F32 fine-tune whose values
+/// are all BF16 values is compared with the F32 base rounded to BF16 (``BF16Rounding``,
+/// ``roundedThrough``).
 /// Sums, the mean and the max run over the pairs whose two values are finite (numel still counts
 /// every element): a pair holding a NaN or an infinity is left out (``DifferenceSums/nonFinite`` counts them, the NaN/Inf counts say which
 /// side holds what), so one broken value never turns the numbers into NaN. `changed` still counts
@@ -82,9 +84,17 @@ public struct TensorDifference: Sendable {
     public var sums: DifferenceSums?
     /// For pairs that could not be compared numerically: whether the raw bytes are equal.
     public var bytesEqual: Bool?
-    /// The dtype the base was converted to before comparing (the fine-tune's), or nil when the
-    /// dtypes are the same or the conversion is not one ckpt reproduces.
+    /// The dtype the base was converted to before comparing (the fine-tune's, or BF16 for a
+    /// fine-tune rounded through BF16: see ``roundedThrough``), or nil when the dtypes are the
+    /// same and nothing was rounded, or the conversion is not one ckpt reproduces.
     public var conversion: DType?
+    /// For an F32 pair whose fine-tune holds only BF16 values (trained or stored in BF16, saved
+    /// as F32): BF16, the dtype the base was rounded to and widened back from before comparing
+    /// (``BF16Rounding``); nil otherwise.
+    public var roundedThrough: DType? {
+        guard let conversion, conversion != finetunedDType else { return nil }
+        return conversion
+    }
     /// For a converted pair: the sums against the base as stored (rounding included).
     public var rawSums: DifferenceSums? {
         get { rawSumsBox?.sums }

@@ -1,0 +1,98 @@
+import Foundation
+import XCTest
+@testable import CheckpointKit
+
+/// Fine-tunes trained or stored in BF16 and saved as F32, diffed against their F32 base
+/// (``BF16Rounding``): each regime of fixtures/regime rounded through BF16, LayerNorm tuning in F32
+/// on a BF16 copy of the base, a base holding NaN and infinity, and an F32 fine-tune whose few
+/// changed tensors hold BF16 values by accident. Expected values are PyTorch's
+/// (fixtures/make_rounding_fixtures.py, fixtures/rounding/expected.json).
+final class BF16RoundingTests: XCTestCase {
+    func expected() throws -> [String: [String: Any]] {
+        try XCTUnwrap(try Fixtures.json("rounding/expected.json") as? [String: [String: Any]])
+    }
+
+    func diff(_ name: String, _ want: [String: Any], options: CheckpointDiff.Options = .init()) throws -> CheckpointDiff {
+        let base = try XCTUnwrap(want["base"] as? String)
+        return try CheckpointDiff(base: try CheckpointOpener.open(Fixtures.path(base)),
+                                  finetuned: try CheckpointOpener.open(Fixtures.path("rounding/ft-\(name).safetensors")), options: options)
+    }
+
+    func testRegimesAndCountsMatchPyTorch() throws {
+        for (name, want) in try expected().sorted(by: { $0.key < $1.key }) {
+            let diff = try diff(name, want)
+            let regime = FineTuningRegime(diff)
+            XCTAssertEqual(regime.identifier, want["identifier"] as? String, "\(name): \(regime.line)")
+            XCTAssertEqual(regime.roundedThrough?.rawValue, want["rounded_through"] as? String, name)
+            XCTAssertNil(regime.savedAs, name)
+            try checkTensors(diff, want, name)
+        }
+    }
+
+    func checkTensors(_ diff: CheckpointDiff, _ want: [String: Any], _ name: String) throws {
+        let tensors = try XCTUnwrap(want["tensors"] as? [String: [String: Any]])
+        XCTAssertEqual(diff.tensors.count, tensors.count, name)
+        for t in diff.tensors {
+            let e = try XCTUnwrap(tensors[t.name], "\(name) \(t.name)")
+            let label = "\(name) \(t.name)"
+            XCTAssertEqual(t.changed, e["changed"] as? Int, label)
+            XCTAssertEqual(t.raw.changed, e["raw_changed"] as? Int, label)
+            XCTAssertEqual(t.roundedThrough == .bf16, e["rounded"] as? Bool, label)
+            let deltaL2 = try XCTUnwrap(e["delta_l2"] as? Double)
+            XCTAssertEqual(try XCTUnwrap(t.deltaL2), deltaL2, accuracy: 1e-6 * max(deltaL2, 1e-30), label)
+            XCTAssertEqual(t.changedRows, e["changed_rows"] as? Int, label)
+        }
+    }
+
+    /// The same numbers however the tensors are cut into work items (a chunk may hold BF16 values
+    /// only on both sides while another of the same pair does not).
+    func testChunkingDoesNotChangeTheAnswer() throws {
+        let all = try expected()
+        for name in ["full", "mixed", "nan"] {
+            let want = try XCTUnwrap(all[name])
+            for chunk in [5, 8, 100, 1000] {
+                try checkTensors(try diff(name, want, options: .init(workers: 2, chunkElements: chunk)), want, "\(name) chunk \(chunk)")
+            }
+        }
+    }
+
+    /// The regime line names the rounding, and the JSON document carries it.
+    func testLineAndJSON() throws {
+        let want = try XCTUnwrap(try expected()["layernorm"])
+        let diff = try diff("layernorm", want)
+        let regime = FineTuningRegime(diff)
+        XCTAssertTrue(regime.line.hasPrefix("regime: LayerNorm-only fine-tuning (112 of 5,232 parameters changed, all in LayerNorm), "
+            + "rounded through BF16 (the other 41 tensors are the base rounded to BF16, saved as F32)"), regime.line)
+        let document = DiffDocument(diff: diff, metric: .relative)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: try document.jsonData()) as? [String: Any])
+        let entry = try XCTUnwrap(json["regime"] as? [String: Any])
+        XCTAssertEqual(entry["rounded_through"] as? String, "BF16")
+        XCTAssertTrue(entry["saved_as"] is NSNull)
+        let tensors = try XCTUnwrap(json["tensors"] as? [[String: Any]])
+        let query = try XCTUnwrap(tensors.first { $0["name"] as? String == "encoder.layer.0.attention.self.query.weight" })
+        XCTAssertEqual(query["converted_to"] as? String, "BF16")
+        XCTAssertEqual(query["changed"] as? Int, 0)
+        XCTAssertEqual(query["raw_changed"] as? Int, 64)
+    }
+
+    /// A plain F32 fine-tune is never compared with a rounded base.
+    func testF32FineTunesAreUntouched() throws {
+        for regime in RegimeRuleTests.regimes {
+            let diff = try CheckpointDiff(base: try CheckpointOpener.open(Fixtures.path("regime/base.safetensors")),
+                                          finetuned: try CheckpointOpener.open(Fixtures.path("regime/ft-\(regime).safetensors")))
+            XCTAssertTrue(diff.tensors.allSatisfy { $0.conversion == nil && $0.rawSums == nil }, regime)
+            XCTAssertNil(FineTuningRegime(diff).roundedThrough, regime)
+        }
+    }
+
+    func testBF16Check() {
+        let values: [Float] = [1, -2.5, 0, .infinity, Float(bitPattern: 0xFFFF_0000)]
+        values.withUnsafeBytes { XCTAssertTrue(BF16Rounding.isBF16($0, count: values.count)) }
+        var more = Array(repeating: Float(1), count: 3000)
+        more[2999] = 1.0000001
+        more.withUnsafeBytes {
+            XCTAssertFalse(BF16Rounding.isBF16($0, count: 3000))
+            XCTAssertTrue(BF16Rounding.isBF16($0, count: 2999))
+        }
+    }
+}
