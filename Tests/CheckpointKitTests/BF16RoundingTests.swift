@@ -75,6 +75,16 @@ final class BF16RoundingTests: XCTestCase {
         XCTAssertEqual(query["raw_changed"] as? Int, 64)
     }
 
+    /// Through a rounding to BF16 a masked update is not told from a dense one whose small steps
+    /// vanished: the line says sparsity is not judged.
+    func testSparsityIsNotJudgedThroughTheRounding() throws {
+        let want = try XCTUnwrap(try expected()["sparse"])
+        let regime = FineTuningRegime(try diff("sparse", want))
+        XCTAssertEqual(regime.kind, .full, regime.line)
+        XCTAssertTrue(regime.line.contains("rounded through BF16 (55 tensors compared with the base rounded to BF16, saved as F32; "
+            + "steps under half a BF16 step do not show, so sparsity is not judged)"), regime.line)
+    }
+
     /// A plain F32 fine-tune is never compared with a rounded base.
     func testF32FineTunesAreUntouched() throws {
         for regime in RegimeRuleTests.regimes {

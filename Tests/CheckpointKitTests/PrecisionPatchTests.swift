@@ -29,7 +29,8 @@ final class PrecisionPatchTests: XCTestCase {
 
     func testDefaultPatchesReproduceEveryTensorOfTheFinetune() throws {
         let fixture = try XCTUnwrap(Fixtures.json("minilm/precision.json") as? [String: Any])
-        for c in PrecisionDiffTests.cases {
+        // The pairs whose dtypes differ: a patch records a conversion, not a rounding through BF16.
+        for c in PrecisionDiffTests.cases where !c.clause.contains("rounded through") {
             let base = try DiffRealCheckpointTests.present(c.base), finetuned = try DiffRealCheckpointTests.present(c.finetuned)
             let name = String(c.finetuned.dropFirst("precision/".count))
             let torch = try XCTUnwrap((fixture[name] as? [String: Any])?["sha256"] as? [String: String])

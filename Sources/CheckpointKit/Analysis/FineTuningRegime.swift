@@ -73,8 +73,9 @@ public struct FineTuningRegime: Sendable {
         let newRoles = diff.onlyInFinetuned.filter(\.dtype.isFloatingPoint)
             .map { ($0, ParameterNames.role(of: $0.name, dtype: $0.dtype)) }.filter { $0.1.kind != .buffer }
         newTensors = newRoles.map(\.0)
+        let rounded = parameters.filter { $0.roundedThrough != nil }
         let verdict = FineTuningRegime.classify(diff, parameters: parameters, changed: changed, newTensors: newTensors,
-                                                changedParameters: changedParameters, total: self.parameters)
+                                                changedParameters: changedParameters, total: self.parameters, rounded: !rounded.isEmpty)
         kind = verdict.kind
         lastLayerCount = verdict.lastLayerCount
         var detail = verdict.detail
@@ -89,7 +90,6 @@ public struct FineTuningRegime: Sendable {
         let converted = parameters.filter { $0.conversion != nil && $0.roundedThrough == nil }
         let savedAs = FineTuningRegime.mostCommon(converted.compactMap(\.conversion))
         self.savedAs = savedAs
-        let rounded = parameters.filter { $0.roundedThrough != nil }
         roundedThrough = FineTuningRegime.mostCommon(rounded.compactMap(\.roundedThrough))
         if let first = parameters.first(where: { $0.baseDType != $0.finetunedDType && $0.conversion == nil }) {
             detail += "; dtypes differ (\(first.baseDType.rawValue) vs \(first.finetunedDType.rawValue)), so rounding counts as change"
@@ -161,8 +161,11 @@ public struct FineTuningRegime: Sendable {
     }
 
     /// Which regime the changed tensors point to, and the detail of the one-line verdict.
+    /// With `rounded` (tensors compared with the base rounded to BF16), no update is called
+    /// sparse: training in BF16 loses every step smaller than half a BF16 step (about 0.2% of the
+    /// value), so a dense update leaves most elements equal to the rounded base.
     static func classify(_ diff: CheckpointDiff, parameters: TensorSubset, changed: TensorSubset, newTensors: [TensorInfo],
-                         changedParameters: Int, total: Int) -> (kind: Kind, lastLayerCount: Int?, detail: String) {
+                         changedParameters: Int, total: Int, rounded: Bool) -> (kind: Kind, lastLayerCount: Int?, detail: String) {
         var kind: Kind
         var lastLayerCount: Int? = nil
         let roles = changed.map(\.role)
@@ -187,10 +190,10 @@ public struct FineTuningRegime: Sendable {
         } else if roles.allSatisfy({ headComponents.contains($0.component) }) {
             kind = .head
             detail = "\(counts), all in \(FineTuningRegime.describe(Set(roles.map(\.component))))"
-        } else if FineTuningRegime.isFullFineTune(parameters: parameters, changed: changed) {
+        } else if changed.count == parameters.count && !(FineTuningRegime.isSparse(changed) && !rounded) {
             kind = .full
             detail = "\(counts), in every tensor" + FineTuningRegime.untouchedRowsDetail(changed)
-        } else if FineTuningRegime.isSparse(changed) {
+        } else if FineTuningRegime.isSparse(changed) && !rounded {
             kind = .sparse
             let share = Double(changedParameters) / Double(max(1, total)) * 100
             detail = "\(counts) (\(String(format: "%.2f", share))%), spread over \(changed.count) tensors"
@@ -259,10 +262,6 @@ public struct FineTuningRegime: Sendable {
     /// changed in at least half of their elements, not counting the untouched rows of embedding
     /// tables (tokens absent from the training data keep their rows bit for bit in a full
     /// fine-tune).
-    static func isFullFineTune(parameters: TensorSubset, changed: TensorSubset) -> Bool {
-        changed.count == parameters.count && !isSparse(changed)
-    }
-
     /// Whether changes touch several tensors but under half of those tensors' elements (masked
     /// fine-tuning such as FISH, or a DARE-style dropped update), where the elements of an
     /// embedding table's untouched rows are not counted: a row-sparse embedding is not a sparse
@@ -329,9 +328,13 @@ public struct FineTuningRegime: Sendable {
     /// a fine-tune trained or stored in BF16 and saved as F32, compared with the rounded base.
     static func roundingClause(_ dtype: DType, rounded: TensorSubset) -> String {
         let untouched = rounded.filter { $0.changed == 0 }.count
-        let other = rounded.count == untouched ? "all \(untouched)" : "the other \(untouched)"
         let saved = rounded.first?.finetunedDType.rawValue ?? "F32"
-        return ", rounded through \(dtype.rawValue) (\(other) tensor\(untouched == 1 ? " is" : "s are") the base rounded to \(dtype.rawValue), saved as \(saved))"
+        let sparsity = isSparse(rounded.filter { ($0.changed ?? 0) > 0 }) ? "; steps under half a \(dtype.rawValue) step do not show, so sparsity is not judged" : ""
+        if untouched == 0 {
+            return ", rounded through \(dtype.rawValue) (\(rounded.count) tensors compared with the base rounded to \(dtype.rawValue), saved as \(saved)\(sparsity))"
+        }
+        let other = rounded.count == untouched ? "all \(untouched)" : "the other \(untouched)"
+        return ", rounded through \(dtype.rawValue) (\(other) tensor\(untouched == 1 ? " is" : "s are") the base rounded to \(dtype.rawValue), saved as \(saved)\(sparsity))"
     }
 
     static func mostCommon(_ dtypes: [DType]) -> DType? {
