@@ -82,7 +82,7 @@ final class BF16RoundingTests: XCTestCase {
         let regime = FineTuningRegime(try diff("sparse", want))
         XCTAssertEqual(regime.kind, .full, regime.line)
         XCTAssertTrue(regime.line.contains("rounded through BF16 (55 tensors compared with the base rounded to BF16, saved as F32; "
-            + "steps under half a BF16 step do not show, so sparsity is not judged)"), regime.line)
+            + "changes under half a BF16 step do not show, so sparsity is not judged)"), regime.line)
     }
 
     /// A plain F32 fine-tune is never compared with a rounded base.

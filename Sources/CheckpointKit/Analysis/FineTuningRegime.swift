@@ -74,8 +74,9 @@ public struct FineTuningRegime: Sendable {
             .map { ($0, ParameterNames.role(of: $0.name, dtype: $0.dtype)) }.filter { $0.1.kind != .buffer }
         newTensors = newRoles.map(\.0)
         let rounded = parameters.filter { $0.roundedThrough != nil }
+        let narrowed = parameters.filter(FineTuningRegime.isNarrowed)
         let verdict = FineTuningRegime.classify(diff, parameters: parameters, changed: changed, newTensors: newTensors,
-                                                changedParameters: changedParameters, total: self.parameters, rounded: !rounded.isEmpty)
+                                                changedParameters: changedParameters, total: self.parameters, rounded: !narrowed.isEmpty)
         kind = verdict.kind
         lastLayerCount = verdict.lastLayerCount
         var detail = verdict.detail
@@ -161,9 +162,10 @@ public struct FineTuningRegime: Sendable {
     }
 
     /// Which regime the changed tensors point to, and the detail of the one-line verdict.
-    /// With `rounded` (tensors compared with the base rounded to BF16), no update is called
-    /// sparse: training in BF16 loses every step smaller than half a BF16 step (about 0.2% of the
-    /// value), so a dense update leaves most elements equal to the rounded base.
+    /// With `rounded` (tensors compared with the base rounded to a narrower dtype, ``isNarrowed``),
+    /// no update is called sparse: a change smaller than half a step of the narrower dtype (about
+    /// 0.2% of the value in BF16) does not survive the rounding, so a dense update leaves most
+    /// elements equal to the rounded base.
     static func classify(_ diff: CheckpointDiff, parameters: TensorSubset, changed: TensorSubset, newTensors: [TensorInfo],
                          changedParameters: Int, total: Int, rounded: Bool) -> (kind: Kind, lastLayerCount: Int?, detail: String) {
         var kind: Kind
@@ -318,23 +320,39 @@ public struct FineTuningRegime: Sendable {
     /// ", saved as BF16 (the other 102 tensors are the base rounded to BF16)": what a change of
     /// precision did, apart from training.
     static func conversionClause(_ dtype: DType, converted: TensorSubset) -> String {
-        let untouched = converted.filter { $0.changed == 0 }.count
         let verb = converted.allSatisfy { DTypeConversion.isWidening(from: $0.baseDType, to: $0.finetunedDType) } ? "widened" : "rounded"
-        let other = converted.count == untouched ? "all \(untouched)" : "the other \(untouched)"
-        return ", saved as \(dtype.rawValue) (\(other) tensor\(untouched == 1 ? " is" : "s are") the base \(verb) to \(dtype.rawValue))"
+        return ", saved as \(dtype.rawValue) (" + untouchedText(converted, "the base \(verb) to \(dtype.rawValue)")
+            + sparsityCaveat(dtype, converted.filter(isNarrowed)) + ")"
+    }
+
+    /// "the other 77 tensors are BASE", "all 77 tensors are BASE", or, when every one changed,
+    /// "77 tensors compared with BASE".
+    static func untouchedText(_ tensors: TensorSubset, _ base: String) -> String {
+        let untouched = tensors.filter { $0.changed == 0 }.count
+        if untouched == 0 { return "\(tensors.count) tensor\(tensors.count == 1 ? "" : "s") compared with \(base)" }
+        let other = tensors.count == untouched ? "all \(untouched)" : "the other \(untouched)"
+        return "\(other) tensor\(untouched == 1 ? " is" : "s are") \(base)"
+    }
+
+    /// Whether a pair was compared with its base rounded to a narrower dtype: converted to a
+    /// fine-tune saved in a narrower dtype, or rounded through BF16.
+    static func isNarrowed(_ tensor: TensorDifference) -> Bool {
+        guard let conversion = tensor.conversion else { return false }
+        return !DTypeConversion.isWidening(from: tensor.baseDType, to: conversion)
+    }
+
+    /// "; changes under half a BF16 step do not show, so sparsity is not judged" when the changed
+    /// tensors among `narrowed` changed in under half their elements (what would read as sparse).
+    static func sparsityCaveat(_ dtype: DType, _ narrowed: TensorSubset) -> String {
+        isSparse(narrowed.filter { ($0.changed ?? 0) > 0 }) ? "; changes under half a \(dtype.rawValue) step do not show, so sparsity is not judged" : ""
     }
 
     /// ", rounded through BF16 (the other 77 tensors are the base rounded to BF16, saved as F32)":
     /// a fine-tune trained or stored in BF16 and saved as F32, compared with the rounded base.
     static func roundingClause(_ dtype: DType, rounded: TensorSubset) -> String {
-        let untouched = rounded.filter { $0.changed == 0 }.count
         let saved = rounded.first?.finetunedDType.rawValue ?? "F32"
-        let sparsity = isSparse(rounded.filter { ($0.changed ?? 0) > 0 }) ? "; steps under half a \(dtype.rawValue) step do not show, so sparsity is not judged" : ""
-        if untouched == 0 {
-            return ", rounded through \(dtype.rawValue) (\(rounded.count) tensors compared with the base rounded to \(dtype.rawValue), saved as \(saved)\(sparsity))"
-        }
-        let other = rounded.count == untouched ? "all \(untouched)" : "the other \(untouched)"
-        return ", rounded through \(dtype.rawValue) (\(other) tensor\(untouched == 1 ? " is" : "s are") the base rounded to \(dtype.rawValue), saved as \(saved)\(sparsity))"
+        return ", rounded through \(dtype.rawValue) (" + untouchedText(rounded, "the base rounded to \(dtype.rawValue)")
+            + ", saved as \(saved)" + sparsityCaveat(dtype, rounded) + ")"
     }
 
     static func mostCommon(_ dtypes: [DType]) -> DType? {
