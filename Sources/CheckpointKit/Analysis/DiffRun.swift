@@ -147,9 +147,10 @@ final class DiffRun: @unchecked Sendable {
         }
     }
 
-    /// Runs the kernel over `elements` of one pair, reordering a transposed side first. With a
-    /// `conversion`, the base is first converted to that dtype (the fine-tune's) and compared
-    /// with the fine-tune in one dtype; the sums against the base as stored come second.
+    /// Runs the kernel over `elements` of one pair, a reordered side (a transposed TF kernel)
+    /// block by block (``ReorderedBlocks``). With a `conversion`, the base is first converted to
+    /// that dtype (the fine-tune's) and compared with the fine-tune in one dtype; the sums against
+    /// the base as stored come second.
     private func accumulate(_ pair: TensorPair, conversion: DType?, elements: Range<Int>, base: any Checkpoint, finetuned: any Checkpoint,
                             scratch: DifferenceScratch) throws -> (DifferenceSums, DifferenceSums?) {
         let baseWidth = pair.base.dtype.bitWidth / 8
@@ -161,20 +162,18 @@ final class DiffRun: @unchecked Sendable {
         let finetunedElements = elements.lowerBound + first.finetuned..<elements.upperBound + first.finetuned
         return try base.withBytes(of: pair.base) { baseBytes in
             try finetuned.withBytes(of: pair.finetuned) { finetunedBytes in
-                var b = slice(baseBytes, baseElements, width: baseWidth)
-                var f = slice(finetunedBytes, finetunedElements, width: finetunedWidth)
-                if pair.baseLayout != .identity { b = reorder(b, pair.baseLayout, width: baseWidth, scratch: scratch) }
-                if pair.finetunedLayout != .identity { f = reorder(f, pair.finetunedLayout, width: finetunedWidth, scratch: scratch) }
-                var raw: DifferenceSums? = nil
-                var sums = DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype,
-                                                       count: elements.count, scratch: scratch)
-                if let conversion {
-                    let converted = scratch.conversionBuffer(byteCount: elements.count * conversion.bitWidth / 8)
-                    try DTypeConversion.convert(b, from: pair.base.dtype, to: conversion, count: elements.count, into: converted,
-                                                path: base.path, tensor: pair.base.name)
-                    raw = sums
-                    sums = DifferenceKernel.accumulate(base: UnsafeRawBufferPointer(converted), conversion, finetuned: f, conversion,
-                                                       count: elements.count, scratch: scratch)
+                var sums = DifferenceSums()
+                var raw = DifferenceSums()
+                if ReorderedBlocks.applies(to: pair) {
+                    try ReorderedBlocks.forEach(pair, elements: elements, base: baseBytes, finetuned: finetunedBytes, scratch: scratch) { b, f, count in
+                        try compare(b, f, count: count, pair, conversion: conversion, basePath: base.path, scratch: scratch, sums: &sums, raw: &raw)
+                    }
+                } else {
+                    var b = slice(baseBytes, baseElements, width: baseWidth)
+                    var f = slice(finetunedBytes, finetunedElements, width: finetunedWidth)
+                    if pair.baseLayout != .identity { b = reorder(b, pair.baseLayout, width: baseWidth, scratch: scratch) }
+                    if pair.finetunedLayout != .identity { f = reorder(f, pair.finetunedLayout, width: finetunedWidth, scratch: scratch) }
+                    try compare(b, f, count: elements.count, pair, conversion: conversion, basePath: base.path, scratch: scratch, sums: &sums, raw: &raw)
                 }
                 if EmbeddingRows.counts(pair) {
                     sums.changedRows = EmbeddingRows.changed(base: baseBytes, finetuned: finetunedBytes, pair: pair,
@@ -182,9 +181,24 @@ final class DiffRun: @unchecked Sendable {
                 }
                 if plan.baseIsMapped { MappedPages.release(slice(baseBytes, baseElements, width: baseWidth)) }
                 if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, finetunedElements, width: finetunedWidth)) }
-                return (sums, raw)
+                return (sums, conversion == nil ? nil : raw)
             }
         }
+    }
+
+    /// Adds `count` elements of `b` and `f` (same element order) to `sums`; with a `conversion`,
+    /// adds them to `raw` as stored and to `sums` with `b` converted to the fine-tune's dtype.
+    private func compare(_ b: UnsafeRawBufferPointer, _ f: UnsafeRawBufferPointer, count: Int, _ pair: TensorPair, conversion: DType?,
+                         basePath: String, scratch: DifferenceScratch, sums: inout DifferenceSums, raw: inout DifferenceSums) throws {
+        guard let conversion else {
+            DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype, count: count, scratch: scratch, into: &sums)
+            return
+        }
+        DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype, count: count, scratch: scratch, into: &raw)
+        let converted = scratch.conversionBuffer(byteCount: count * conversion.bitWidth / 8)
+        try DTypeConversion.convert(b, from: pair.base.dtype, to: conversion, count: count, into: converted, path: basePath, tensor: pair.base.name)
+        DifferenceKernel.accumulate(base: UnsafeRawBufferPointer(converted), conversion, finetuned: f, conversion, count: count, scratch: scratch,
+                                    into: &sums)
     }
 
     private func slice(_ bytes: UnsafeRawBufferPointer, _ elements: Range<Int>, width: Int) -> UnsafeRawBufferPointer {
