@@ -594,4 +594,7 @@ CKPT_ATTR void CKPT_NAME(ckpt_round_f32)(const void *src, int target, uint16_t n
 /* The encoder's activations (GELU, softmax). */
 #include "activation_body.h"
 
+/* Block transposes (TF kernels against PyTorch weights). */
+#include "transpose_body.h"
+
 #undef CKPT_INLINE

@@ -134,6 +134,18 @@ void ckpt_round_f32(const void *src, ckpt_lane_type target, uint16_t nan_bits, v
     ckpt_round_f32_isa(ckpt_best_isa(), src, target, nan_bits, dst, count);
 }
 
+void ckpt_transpose_columns_isa(ckpt_isa isa, const void *src, int64_t rows, int64_t columns, int64_t width,
+                                int64_t first, int64_t end, void *dst) {
+#if defined(__x86_64__)
+    if (isa == CKPT_ISA_AVX2) { ckpt_transpose_columns_avx2(src, rows, columns, width, first, end, dst); return; }
+#endif
+    ckpt_transpose_columns_portable(src, rows, columns, width, first, end, dst);
+}
+
+void ckpt_transpose_columns(const void *src, int64_t rows, int64_t columns, int64_t width, int64_t first, int64_t end, void *dst) {
+    ckpt_transpose_columns_isa(ckpt_best_isa(), src, rows, columns, width, first, end, dst);
+}
+
 void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count) {
     for (int64_t i = 0; i < count; i++) dst[i] = table[src[i]];
 }

@@ -270,3 +270,33 @@ extension KernelDispatchTests {
         }
     }
 }
+
+extension KernelDispatchTests {
+    /// The block transpose (``ElementTransposition``): every copy writes column `first + i` of the
+    /// source as row `i`, for 2- and 4-byte elements, sizes around the 8 x 8 tiles, column ranges
+    /// that start and end off a tile, and an unaligned source.
+    func testTransposeColumnsMatchesDefinitionInEveryCopy() {
+        let isas = [CKPT_ISA_PORTABLE] + (ckpt_isa_available(CKPT_ISA_AVX2) != 0 ? [CKPT_ISA_AVX2] : [])
+        for width in [2, 4] {
+            for (rows, columns) in [(1, 1), (3, 5), (8, 8), (9, 17), (16, 24), (33, 65)] {
+                let source = (0..<(rows * columns * width + 1)).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ $0 >> 8) }
+                for range in [0..<columns, 1..<columns, (columns / 2)..<columns, 0..<min(columns, 9)] where !range.isEmpty {
+                    var expected = [UInt8](repeating: 0, count: range.count * rows * width)
+                    for c in range {
+                        for r in 0..<rows {
+                            for b in 0..<width { expected[((c - range.lowerBound) * rows + r) * width + b] = source[1 + (r * columns + c) * width + b] }
+                        }
+                    }
+                    for isa in isas {
+                        var out = [UInt8](repeating: 0, count: expected.count)
+                        source.withUnsafeBytes { s in
+                            ckpt_transpose_columns_isa(isa, s.baseAddress! + 1, Int64(rows), Int64(columns), Int64(width),
+                                                       Int64(range.lowerBound), Int64(range.upperBound), &out)
+                        }
+                        XCTAssertEqual(out, expected, "isa \(isa.rawValue), width \(width), \(rows) x \(columns), columns \(range)")
+                    }
+                }
+            }
+        }
+    }
+}

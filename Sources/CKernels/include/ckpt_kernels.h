@@ -122,6 +122,13 @@ void ckpt_widen(const void *src, ckpt_lane_type type, double *dst, int64_t count
 void ckpt_round_f32_isa(ckpt_isa isa, const void *src, ckpt_lane_type target, uint16_t nan_bits, void *dst, int64_t count);
 void ckpt_round_f32(const void *src, ckpt_lane_type target, uint16_t nan_bits, void *dst, int64_t count);
 
+/** Columns [first, end) of a `rows x columns` row-major matrix of `width`-byte elements (2 or 4),
+ * transposed into `dst`: (end - first) rows of `rows` elements, row i holding column first + i.
+ * Bytes are moved as they are; the source need not be aligned. `isa` must be available. */
+void ckpt_transpose_columns_isa(ckpt_isa isa, const void *src, int64_t rows, int64_t columns, int64_t width,
+                                int64_t first, int64_t end, void *dst);
+void ckpt_transpose_columns(const void *src, int64_t rows, int64_t columns, int64_t width, int64_t first, int64_t end, void *dst);
+
 /** One byte per element through a 256-entry table (the 8-bit float formats). */
 void ckpt_decode_table8(const uint8_t *src, const float *table, float *dst, int64_t count);
 

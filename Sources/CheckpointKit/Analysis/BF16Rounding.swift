@@ -16,15 +16,14 @@
 /// the first fine-tuned value that is not a BF16 value ends the check of its chunk (a fine-tune
 /// trained in F32 is found out by its first element).
 enum BF16Rounding {
-    /// What one work item (a chunk of a pair) found.
+    /// What one stretch of a pair's elements (a chunk, or a block of a reordered chunk) found.
     enum Check: Sendable {
-        /// A fine-tuned value in the chunk is not a BF16 value: the pair was not rounded.
+        /// A fine-tuned value in the stretch is not a BF16 value: the pair was not rounded.
         case notBF16
-        /// Both sides' values in the chunk are all BF16 values: rounding changes nothing.
-        case bothBF16
-        /// The fine-tune's values are BF16 values and the base's are not: the sums (and changed
-        /// rows) against the base rounded to BF16.
-        case rounded(DifferenceSums)
+        /// The fine-tune's values are all BF16 values: the sums (and changed rows) against the base
+        /// rounded to BF16, and whether that rounding changed the base (false when the base's
+        /// values are BF16 values too, where the rounded base is the base).
+        case compared(DifferenceSums, rounded: Bool)
     }
 
     /// Whether the pair's chunks are checked: F32 on both sides, compared without a conversion.
@@ -38,7 +37,11 @@ enum BF16Rounding {
     static func check(base: UnsafeRawBufferPointer, finetuned: UnsafeRawBufferPointer, count: Int,
                       scratch: DifferenceScratch, rows: EmbeddingRows.Chunk?) -> Check {
         guard isBF16(finetuned, count: count) else { return .notBF16 }
-        if isBF16(base, count: count) { return .bothBF16 }
+        if isBF16(base, count: count) {
+            var sums = DifferenceKernel.accumulate(base: base, .f32, finetuned: finetuned, .f32, count: count, scratch: scratch)
+            sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
+            return .compared(sums, rounded: false)
+        }
         let rounded = scratch.conversionBuffer(byteCount: count * 4)
         round(base, count: count, into: rounded)
         var sums = DifferenceKernel.accumulate(base: UnsafeRawBufferPointer(rounded), .f32, finetuned: finetuned, .f32,
@@ -48,7 +51,7 @@ enum BF16Rounding {
                 round(UnsafeRawBufferPointer(start: row, count: length * 4), count: length, into: into)
             }
         }
-        return .rounded(sums)
+        return .compared(sums, rounded: true)
     }
 
     /// Whether every one of `count` little-endian F32 values has zero low 16 bits. Reads in blocks
@@ -84,25 +87,35 @@ enum BF16Rounding {
         }
     }
 
-    /// A pair's chunk checks merged in element order: the sums against the rounded base when the
-    /// whole fine-tuned tensor holds BF16 values and some of the base does not, else nil.
-    struct Merge {
+    /// Checks merged in element order, over a chunk and then over a pair's chunks: the sums
+    /// against the rounded base when the whole fine-tuned tensor holds BF16 values and some of the
+    /// base does not, else nil.
+    struct Merge: Sendable {
         private var notBF16 = false
-        private var anyRounded = false
+        private var rounded = false
         private var sums = DifferenceSums()
 
-        /// Adds a chunk's check; `stored` are the chunk's sums against the stored base.
-        mutating func add(_ check: Check?, stored: DifferenceSums) {
+        mutating func add(_ check: Check) {
             switch check {
-            case nil, .notBF16?: notBF16 = true
-            case .bothBF16?: sums.merge(stored)
-            case let .rounded(rounded)?:
-                anyRounded = true
-                sums.merge(rounded)
+            case .notBF16: notBF16 = true
+            case let .compared(stretch, rounded: wasRounded):
+                rounded = rounded || wasRounded
+                sums.merge(stretch)
             }
         }
 
-        var result: DifferenceSums? { !notBF16 && anyRounded ? sums : nil }
+        /// Adds a later chunk's merge; nil (a chunk not checked) rules the rounding out.
+        mutating func merge(_ other: Merge?) {
+            guard let other else {
+                notBF16 = true
+                return
+            }
+            notBF16 = notBF16 || other.notBF16
+            rounded = rounded || other.rounded
+            sums.merge(other.sums)
+        }
+
+        var result: DifferenceSums? { !notBF16 && rounded ? sums : nil }
     }
 
     /// Switches the candidate pairs (pair index -> sums against the rounded base) to the rounded

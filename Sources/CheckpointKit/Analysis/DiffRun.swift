@@ -52,7 +52,7 @@ final class DiffRun: @unchecked Sendable {
     struct ItemSums {
         var sums = DifferenceSums()
         var raw: DifferenceSums?
-        var rounding: BF16Rounding.Check?
+        var rounding: BF16Rounding.Merge?
     }
 
     /// Most items a worker takes in one go, and the bytes (both sides) after which a batch stops
@@ -151,7 +151,7 @@ final class DiffRun: @unchecked Sendable {
         for item in items {
             sums.merge(item.sums)
             raw.merge(item.raw ?? DifferenceSums())
-            rounding.add(item.rounding, stored: item.sums)
+            rounding.merge(item.rounding)
         }
         if let rounded = rounding.result { roundedSums[pair] = rounded }
         differences[pair].sums = sums
@@ -161,9 +161,11 @@ final class DiffRun: @unchecked Sendable {
         }
     }
 
-    /// Runs the kernel over `elements` of one pair, reordering a transposed side first. With a
-    /// `conversion`, the base is first converted to that dtype (the fine-tune's) and compared
-    /// with the fine-tune in one dtype, and the sums against the base as stored are kept as `raw`.
+    /// Runs the kernel over `elements` of one pair, a reordered side (a transposed TF kernel)
+    /// block by block (``ReorderedBlocks``). With a `conversion`, the base is first converted to
+    /// that dtype (the fine-tune's) and compared with the fine-tune in one dtype, and the sums
+    /// against the base as stored are kept as `raw`. An F32 pair is also checked for a rounding
+    /// through BF16 (``BF16Rounding``).
     private func accumulate(_ pair: TensorPair, conversion: DType?, elements: Range<Int>, base: any Checkpoint, finetuned: any Checkpoint,
                             scratch: DifferenceScratch) throws -> ItemSums {
         let baseWidth = pair.base.dtype.bitWidth / 8
@@ -175,32 +177,45 @@ final class DiffRun: @unchecked Sendable {
         let finetunedElements = elements.lowerBound + first.finetuned..<elements.upperBound + first.finetuned
         return try base.withBytes(of: pair.base) { baseBytes in
             try finetuned.withBytes(of: pair.finetuned) { finetunedBytes in
-                var b = slice(baseBytes, baseElements, width: baseWidth)
-                var f = slice(finetunedBytes, finetunedElements, width: finetunedWidth)
-                if pair.baseLayout != .identity { b = reorder(b, pair.baseLayout, width: baseWidth, scratch: scratch) }
-                if pair.finetunedLayout != .identity { f = reorder(f, pair.finetunedLayout, width: finetunedWidth, scratch: scratch) }
-                var raw: DifferenceSums? = nil
-                var sums = DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype,
-                                                       count: elements.count, scratch: scratch)
-                if let conversion {
-                    let converted = scratch.conversionBuffer(byteCount: elements.count * conversion.bitWidth / 8)
-                    try DTypeConversion.convert(b, from: pair.base.dtype, to: conversion, count: elements.count, into: converted,
-                                                path: base.path, tensor: pair.base.name)
-                    raw = sums
-                    sums = DifferenceKernel.accumulate(base: UnsafeRawBufferPointer(converted), conversion, finetuned: f, conversion,
-                                                       count: elements.count, scratch: scratch)
-                }
+                var sums = DifferenceSums()
+                var raw = DifferenceSums()
+                // Only an embedding table counts rows, and it is never reordered.
                 let rows = EmbeddingRows.counts(pair) ? EmbeddingRows.Chunk(base: baseBytes, finetuned: finetunedBytes, pair: pair, elements: elements) : nil
-                sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
-                var rounding: BF16Rounding.Check? = nil
-                if BF16Rounding.applies(pair, conversion: conversion) {
-                    rounding = BF16Rounding.check(base: b, finetuned: f, count: elements.count, scratch: scratch, rows: rows)
+                var rounding = BF16Rounding.applies(pair, conversion: conversion) ? BF16Rounding.Merge() : nil
+                if ReorderedBlocks.applies(to: pair) {
+                    try ReorderedBlocks.forEach(pair, elements: elements, base: baseBytes, finetuned: finetunedBytes, scratch: scratch) { b, f, count in
+                        try compare(b, f, count: count, pair, conversion: conversion, basePath: base.path, scratch: scratch, sums: &sums, raw: &raw)
+                        rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: count, scratch: scratch, rows: nil))
+                    }
+                } else {
+                    var b = slice(baseBytes, baseElements, width: baseWidth)
+                    var f = slice(finetunedBytes, finetunedElements, width: finetunedWidth)
+                    if pair.baseLayout != .identity { b = reorder(b, pair.baseLayout, width: baseWidth, scratch: scratch) }
+                    if pair.finetunedLayout != .identity { f = reorder(f, pair.finetunedLayout, width: finetunedWidth, scratch: scratch) }
+                    try compare(b, f, count: elements.count, pair, conversion: conversion, basePath: base.path, scratch: scratch, sums: &sums, raw: &raw)
+                    rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: elements.count, scratch: scratch, rows: rows))
                 }
+                sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
                 if plan.baseIsMapped { MappedPages.release(slice(baseBytes, baseElements, width: baseWidth)) }
                 if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, finetunedElements, width: finetunedWidth)) }
-                return ItemSums(sums: sums, raw: raw, rounding: rounding)
+                return ItemSums(sums: sums, raw: conversion == nil ? nil : raw, rounding: rounding)
             }
         }
+    }
+
+    /// Adds `count` elements of `b` and `f` (same element order) to `sums`; with a `conversion`,
+    /// adds them to `raw` as stored and to `sums` with `b` converted to the fine-tune's dtype.
+    private func compare(_ b: UnsafeRawBufferPointer, _ f: UnsafeRawBufferPointer, count: Int, _ pair: TensorPair, conversion: DType?,
+                         basePath: String, scratch: DifferenceScratch, sums: inout DifferenceSums, raw: inout DifferenceSums) throws {
+        guard let conversion else {
+            DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype, count: count, scratch: scratch, into: &sums)
+            return
+        }
+        DifferenceKernel.accumulate(base: b, pair.base.dtype, finetuned: f, pair.finetuned.dtype, count: count, scratch: scratch, into: &raw)
+        let converted = scratch.conversionBuffer(byteCount: count * conversion.bitWidth / 8)
+        try DTypeConversion.convert(b, from: pair.base.dtype, to: conversion, count: count, into: converted, path: basePath, tensor: pair.base.name)
+        DifferenceKernel.accumulate(base: UnsafeRawBufferPointer(converted), conversion, finetuned: f, conversion, count: count, scratch: scratch,
+                                    into: &sums)
     }
 
     private func slice(_ bytes: UnsafeRawBufferPointer, _ elements: Range<Int>, width: Int) -> UnsafeRawBufferPointer {

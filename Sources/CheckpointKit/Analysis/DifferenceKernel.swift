@@ -35,10 +35,19 @@ public enum DifferenceKernel {
     public static func accumulate(base: UnsafeRawBufferPointer, _ baseType: DType,
                                   finetuned: UnsafeRawBufferPointer, _ finetunedType: DType,
                                   count: Int, scratch: DifferenceScratch) -> DifferenceSums {
+        var sums = DifferenceSums()
+        accumulate(base: base, baseType, finetuned: finetuned, finetunedType, count: count, scratch: scratch, into: &sums)
+        return sums
+    }
+
+    /// Adds `count` elements to running `sums`, one ``blockSize`` block at a time: a tensor fed in
+    /// pieces whose bounds are multiples of ``blockSize`` gets the same sums, bit for bit, as the
+    /// whole tensor in one call.
+    static func accumulate(base: UnsafeRawBufferPointer, _ baseType: DType, finetuned: UnsafeRawBufferPointer, _ finetunedType: DType,
+                           count: Int, scratch: DifferenceScratch, into sums: inout DifferenceSums) {
         precondition(baseType.isDecodable && finetunedType.isDecodable)
         precondition(base.count * 8 >= count * baseType.bitWidth && finetuned.count * 8 >= count * finetunedType.bitWidth)
-        var sums = DifferenceSums()
-        guard count > 0, let b = base.baseAddress, let f = finetuned.baseAddress else { return sums }
+        guard count > 0, let b = base.baseAddress, let f = finetuned.baseAddress else { return }
         let baseWidth = baseType.bitWidth / 8
         let finetunedWidth = finetunedType.bitWidth / 8
         let path = Path(baseType, finetunedType)
@@ -70,7 +79,6 @@ public enum DifferenceKernel {
             sums.merge(block)
             start += n
         }
-        return sums
     }
 
     /// How a pair of dtypes is processed.

@@ -16,6 +16,10 @@ public final class DifferenceScratch {
     /// Holds one side of a pair rearranged into the other side's element order (a transposed TF
     /// kernel); grows to the largest such tensor and is then reused.
     private let reordered = ScratchBuffer()
+    /// Hold one block of each side of a reordered pair in PyTorch's order (``ReorderedBlocks``):
+    /// a few hundred KB each, so that the kernel reads what was just written from cache.
+    private let baseBlock = ScratchBuffer()
+    private let finetunedBlock = ScratchBuffer()
     /// Holds a chunk of the base converted to the fine-tune's dtype.
     private let converted = ScratchBuffer()
 
@@ -37,6 +41,11 @@ public final class DifferenceScratch {
     /// The reordering buffer, with room for at least `byteCount` bytes.
     func reorderingBuffer(byteCount: Int) -> UnsafeMutableRawBufferPointer {
         reordered.bytes(byteCount)
+    }
+
+    /// The block buffer of the base (`base`) or of the fine-tune, with room for at least `byteCount` bytes.
+    func blockBuffer(base: Bool, byteCount: Int) -> UnsafeMutableRawBufferPointer {
+        (base ? baseBlock : finetunedBlock).bytes(byteCount)
     }
 
     /// The conversion buffer, with room for at least `byteCount` bytes.

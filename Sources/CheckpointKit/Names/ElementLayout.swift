@@ -26,6 +26,32 @@ public indirect enum ElementLayout: Hashable, Sendable {
         }
     }
 
+    /// Copies the PyTorch-order elements `elements` of a tensor stored in this layout (`source`,
+    /// the whole stored tensor) to `destination`: one block of ``toPyTorch(_:width:into:)``. Both
+    /// bounds must be multiples of ``rowLength``.
+    func toPyTorch(_ source: UnsafeRawBufferPointer, width: Int, elements: Range<Int>, into destination: UnsafeMutableRawBufferPointer) {
+        switch self {
+        case .identity:
+            destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[(elements.lowerBound * width)..<(elements.upperBound * width)]))
+        case let .transposed(rows, columns):
+            ElementTransposition.transpose(source, rows: rows, columns: columns, width: width,
+                                           outputRows: (elements.lowerBound / rows)..<(elements.upperBound / rows), into: destination)
+        case let .permuted(shape, axes):
+            ElementPermutation.permute(source, shape: shape, axes: axes, width: width, elements: elements, into: destination)
+        }
+    }
+
+    /// Elements of the PyTorch order that ``toPyTorch(_:width:elements:into:)`` writes as a unit
+    /// (a row of the PyTorch weight for a transposed kernel, the innermost axis of a permuted one;
+    /// 1 for the identity): block bounds are multiples of it.
+    var rowLength: Int {
+        switch self {
+        case .identity: return 1
+        case let .transposed(rows, _): return Swift.max(rows, 1)
+        case let .permuted(shape, axes): return Swift.max(axes.last.map { shape[$0] } ?? 1, 1)
+        }
+    }
+
     /// Copies elements in PyTorch's order into this layout's stored order: the inverse of
     /// ``toPyTorch(_:width:into:)``.
     func fromPyTorch(_ source: UnsafeRawBufferPointer, width: Int, into destination: UnsafeMutableRawBufferPointer) {

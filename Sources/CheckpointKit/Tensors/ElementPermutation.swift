@@ -10,10 +10,19 @@ enum ElementPermutation {
     /// `destination`: output axis k is input axis `axes[k]`.
     static func permute(_ source: UnsafeRawBufferPointer, shape: [Int], axes: [Int], width: Int,
                         into destination: UnsafeMutableRawBufferPointer) {
+        permute(source, shape: shape, axes: axes, width: width, elements: 0..<shape.reduce(1, *), into: destination)
+    }
+
+    /// Writes the output elements `elements` (in the permuted, row-major order) of ``permute(_:shape:axes:width:into:)``
+    /// to `destination`: one block of the permutation. Both bounds must be multiples of the
+    /// output's innermost length, `shape[axes.last]`.
+    static func permute(_ source: UnsafeRawBufferPointer, shape: [Int], axes: [Int], width: Int, elements: Range<Int>,
+                        into destination: UnsafeMutableRawBufferPointer) {
         let count = shape.reduce(1, *)
         precondition(axes.count == shape.count && Set(axes) == Set(shape.indices))
-        precondition(source.count >= count * width && destination.count >= count * width)
-        guard count > 0, width > 0, let src = source.baseAddress, let dst = destination.baseAddress else { return }
+        precondition(source.count >= count * width && destination.count >= elements.count * width)
+        precondition(elements.lowerBound >= 0 && elements.upperBound <= count)
+        guard !elements.isEmpty, width > 0, let src = source.baseAddress, let dst = destination.baseAddress else { return }
         // Element strides of the input, in output axis order.
         var inputStrides = [Int](repeating: 1, count: shape.count)
         for axis in shape.indices.dropLast().reversed() { inputStrides[axis] = inputStrides[axis + 1] * shape[axis + 1] }
@@ -23,13 +32,20 @@ enum ElementPermutation {
             dst.copyMemory(from: src, byteCount: width)
             return
         }
+        precondition(elements.lowerBound % inner == 0 && elements.upperBound % inner == 0)
+        // The output index of the first element, row-major.
         var index = [Int](repeating: 0, count: outShape.count)
-        var out = 0
-        while out < count {
+        var rest = elements.lowerBound / inner
+        for k in outShape.indices.dropLast().reversed() {
+            index[k] = rest % outShape[k]
+            rest /= outShape[k]
+        }
+        var out = elements.lowerBound
+        while out < elements.upperBound {
             var start = 0
             for k in index.indices { start += index[k] * strides[k] }
             for j in 0..<inner {
-                (dst + (out + j) * width).copyMemory(from: src + (start + j * innerStride) * width, byteCount: width)
+                (dst + (out - elements.lowerBound + j) * width).copyMemory(from: src + (start + j * innerStride) * width, byteCount: width)
             }
             out += inner
             // Advance the outer index (all axes but the last), row-major.
