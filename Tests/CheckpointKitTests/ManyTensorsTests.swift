@@ -172,6 +172,40 @@ final class ManyTensorsTests: XCTestCase {
         }
     }
 
+    /// Duplicate keys are the keys Swift's `String` equality calls equal, as with the dictionary the
+    /// name index replaced: an escaped spelling, canonical equivalents (the Kelvin sign is "K", even
+    /// after other non-ASCII names), a second `__metadata__`; a duplicate is reported before an
+    /// error in its own entry. A name is found again by a hand-made `TensorInfo`.
+    func testDuplicateKeysAsBefore() throws {
+        let entry = { (key: String, offset: Int) in #""\#(key)":{"dtype":"F32","shape":[1],"data_offsets":[\#(offset),\#(offset + 4)]}"# }
+        let refused: [([String], String)] = [
+            ([entry("ab", 0), entry(#"a\u0062"#, 4)], "duplicate key \"ab\""),
+            ([entry("K", 0), entry(#"\u212A"#, 4)], "duplicate key \"\u{212A}\""),
+            ([entry("x", 0), entry("\u{E9}", 4), entry("K", 8), entry("\u{212A}", 12)], "duplicate key \"\u{212A}\""),
+            ([entry("\u{E9}", 0), entry("e\u{301}", 4)], "duplicate key \"e\u{301}\""),
+            ([entry("ab", 0), #""ab":{"dtype":"F32","shape":[1],"data_offsets":[4,8}"#], "duplicate key \"ab\""),
+            ([entry("ab", 0), #""ab" {"dtype":"F32"}"#], "duplicate key \"ab\""),
+            ([#""__metadata__":{}"#, entry("ab", 0), #""__metadata__":{}"#], "duplicate key \"__metadata__\""),
+        ]
+        for (entries, message) in refused {
+            XCTAssertThrowsError(try SafetensorsFile(path: try write(entries, dataBytes: 4 * entries.count)), "\(entries)") { error in
+                XCTAssertTrue("\(error)".contains(message), "\(entries): \(error)")
+            }
+        }
+        for names in [["b", "a", "K"], ["b", "\u{E9}", "K"]] {
+            let entries = names.enumerated().map { entry($1, 4 * (2 - $0)) }
+            let file = try SafetensorsFile(path: try write(entries, dataBytes: 12))
+            XCTAssertEqual(file.tensors.map(\.name), names.reversed())
+            for (index, name) in names.enumerated() {
+                let info = TensorInfo(name: name, dtype: .f32, shape: [1], byteCount: 4)
+                XCTAssertEqual(file.fileRange(of: info)?.lowerBound, 8 + file.headerSize + 4 * (2 - index), name)
+            }
+            XCTAssertNil(file.fileRange(of: TensorInfo(name: "d", dtype: .f32, shape: [1], byteCount: 4)))
+            let kelvin = TensorInfo(name: "\u{212A}", dtype: .f32, shape: [1], byteCount: 4)
+            XCTAssertEqual(file.fileRange(of: kelvin)?.lowerBound, 8 + file.headerSize)
+        }
+    }
+
     /// A file whose header holds `entries` (JSON members, as written) and `dataBytes` zero bytes.
     func write(_ entries: [String], dataBytes: Int) throws -> String {
         var header = "{" + entries.joined(separator: ",") + "}"

@@ -31,10 +31,8 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
     public let headerSize: Int
 
     private let file: MappedFile
-    /// Tensor name -> its member's position in the header (the header's one name index).
-    private let headerPositions: [String: Int]
-    /// Header position -> index into ``tensors`` and ``ranges`` (-1 for `__metadata__`).
-    private let dataOrder: [Int]
+    /// Tensor name -> its index in ``tensors`` and ``ranges`` (the header's one name index).
+    private let names: SafetensorsNameIndex
     /// Byte range of each tensor's data inside the file, in the order of ``tensors``.
     private let ranges: [Range<Int>]
 
@@ -46,8 +44,7 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
         tensors = header.infos
         metadata = header.metadata
         ranges = header.fileRanges
-        headerPositions = header.memberIndex
-        dataOrder = header.dataOrderOfHeaderMembers
+        names = header.names
     }
 
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
@@ -61,7 +58,7 @@ public final class SafetensorsFile: Checkpoint, @unchecked Sendable {
     public func fileRange(of tensor: TensorInfo) -> Range<Int>? {
         let hint = Int(tensor.storageIndex)
         if hint >= 0, hint < tensors.count, tensors[hint].name == tensor.name { return ranges[hint] }
-        return headerPositions[tensor.name].map { ranges[dataOrder[$0]] }
+        return names.index(of: tensor.name) { tensors[$0].name }.map { ranges[$0] }
     }
 
     public func storedLocation(of tensor: TensorInfo) -> StoredLocation? {

@@ -14,11 +14,9 @@ struct SafetensorsHeader {
     /// The entries sorted by their data's position in the file.
     var tensors: [Entry] { zip(infos, fileRanges).map { Entry(info: $0, fileRange: $1) } }
     var metadata: [String: String]
-    /// Tensor name -> the member's position in the header: the scanner's duplicate-key map, kept,
-    /// so a file's names are hashed once (100,000 of them in a mixture-of-experts header).
-    var memberIndex: [String: Int]
-    /// For each header position, the member's index in ``tensors`` (-1 for `__metadata__`).
-    var dataOrderOfHeaderMembers: [Int]
+    /// Tensor name -> its index in ``infos``: the scanner's duplicate-key check, kept, so a file's
+    /// names are hashed once (100,000 of them in a mixture-of-experts header).
+    var names: SafetensorsNameIndex
 
     init(file: MappedFile) throws(CheckpointError) {
         try self.init(bytes: file.bytes, path: file.path)
@@ -26,6 +24,39 @@ struct SafetensorsHeader {
 
     /// Parses a safetensors file held in memory (`path` is only used in messages).
     init(bytes: UnsafeRawBufferPointer, path: String) throws(CheckpointError) {
+        let headerSize = try SafetensorsHeader.jsonSize(bytes, path: path)
+        self.headerSize = headerSize
+        let dataStart = 8 + headerSize
+        var scanner = SafetensorsHeaderScanner(json: UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart]), maxDepth: 8,
+                                               maxArrayCount: SafetensorsFile.maxRank, dataSize: bytes.count - dataStart)
+        do {
+            try scanner.scan()
+        } catch {
+            throw .invalidHeader(path: path, reason: "JSON: \(error)")
+        }
+        metadata = try SafetensorsHeader.checkDeferred(&scanner, path: path)
+        // Moved out of the scanner, so that changing them copies nothing.
+        var infos = scanner.infos, ranges = scanner.ranges
+        names = scanner.names
+        (scanner.infos, scanner.ranges, scanner.names) = ([], [], SafetensorsNameIndex(expectedCount: 0))
+        let order = try SafetensorsHeader.dataOrder(infos, ranges, dataStart: dataStart, fileSize: bytes.count, path: path)
+        if order.elementsEqual(infos.indices) {
+            for index in infos.indices { infos[index].storageIndex = Int32(index) }
+            self.fileRanges = ranges.map { (dataStart + $0.lowerBound)..<(dataStart + $0.upperBound) }
+        } else {
+            var newIndex = [Int](repeating: 0, count: order.count)
+            for (index, original) in order.enumerated() { newIndex[original] = index }
+            infos = order.map { infos[$0] }
+            for index in infos.indices { infos[index].storageIndex = Int32(index) }
+            self.fileRanges = order.map { (dataStart + ranges[$0].lowerBound)..<(dataStart + ranges[$0].upperBound) }
+            names.renumber(newIndex)
+        }
+        self.infos = infos
+    }
+
+    /// The JSON's size in bytes, from the 8-byte length, once the file is known to hold it and the
+    /// JSON to start with `{`.
+    static func jsonSize(_ bytes: UnsafeRawBufferPointer, path: String) throws(CheckpointError) -> Int {
         try SafetensorsHeader.rejectKnownImpostors(bytes, path: path)
         guard bytes.count >= 8 else {
             throw .truncated(path: path, reason: "file is \(bytes.count) bytes: too short for the 8-byte header length")
@@ -38,82 +69,65 @@ struct SafetensorsHeader {
         guard 8 + headerSize <= bytes.count else {
             throw .truncated(path: path, reason: "header length \(headerSize) runs past the end of the \(bytes.count)-byte file")
         }
-        self.headerSize = headerSize
         let json = UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + headerSize)])
         let firstNonSpace = json.firstIndex { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }
         guard let firstNonSpace, json[firstNonSpace] == UInt8(ascii: "{") else {
             throw .invalidHeader(path: path, reason: "header does not start with '{'")
         }
-        let members: [SafetensorsHeaderScanner.Member]
-        do {
-            var scanner = SafetensorsHeaderScanner(json: json, maxDepth: 8, maxArrayCount: SafetensorsFile.maxRank)
-            members = try scanner.members()
-            memberIndex = scanner.keys
-        } catch {
-            throw .invalidHeader(path: path, reason: "JSON: \(error)")
-        }
+        return headerSize
+    }
 
+    /// Checks the members the scanner deferred, in file order (the first failure is the file's
+    /// error, as if every member were checked in order: the others passed), filling in their
+    /// tensors; returns `__metadata__`.
+    static func checkDeferred(_ scanner: inout SafetensorsHeaderScanner, path: String) throws(CheckpointError) -> [String: String] {
         var metadata: [String: String] = [:]
-        // In header order first; `headerPositions` says where each tensor's member was.
-        var infos: [TensorInfo] = [], ranges: [Range<Int>] = [], headerPositions: [Int] = []
-        infos.reserveCapacity(members.count)
-        ranges.reserveCapacity(members.count)
-        headerPositions.reserveCapacity(members.count)
-        let dataStart = 8 + headerSize
-        let dataSize = bytes.count - dataStart
-        for (position, member) in members.enumerated() {
-            let name: String, info: TensorInfo, span: Range<Int>
+        for member in scanner.deferred {
+            let tensor: Int, checked: (TensorInfo, Range<Int>)
             switch member {
             case .metadata(let value):
-                metadata = try SafetensorsHeader.parseMetadata(value, path: path)
-                memberIndex["__metadata__"] = nil
+                metadata = try parseMetadata(value, path: path)
                 continue
-            case let .entry(entryName, dtype, shape, begin, end):
-                name = entryName
-                (info, span) = try SafetensorsHeader.checkedEntry(name: name, dtypeName: dtype, shape: shape, begin: begin, end: end, path: path)
-            case let .other(entryName, value):
-                name = entryName
-                (info, span) = try SafetensorsHeader.parseEntry(name: name, value: value, path: path)
+            case let .entry(index, dtype, shape, begin, end):
+                tensor = index
+                checked = try checkedEntry(name: scanner.infos[index].name, dtype: dtype, shape: shape, begin: begin, end: end, path: path)
+            case let .other(index, value):
+                tensor = index
+                checked = try parseEntry(name: scanner.infos[index].name, value: value, path: path)
             }
-            guard span.upperBound <= dataSize else {
-                throw .truncated(path: path, reason: "tensor '\(name)' has data offsets \(span.lowerBound)..<\(span.upperBound) but the data section holds only \(dataSize) bytes")
+            let (info, span) = checked
+            guard span.upperBound <= scanner.dataSize else {
+                throw .truncated(path: path, reason: "tensor '\(info.name)' has data offsets \(span.lowerBound)..<\(span.upperBound) but the data section holds only \(scanner.dataSize) bytes")
             }
-            infos.append(info)
-            ranges.append((dataStart + span.lowerBound)..<(dataStart + span.upperBound))
-            headerPositions.append(position)
+            scanner.infos[tensor] = info
+            scanner.ranges[tensor] = span
         }
-        // Data order: a permutation sorted by range (the same stable sort the entries had), and
-        // no copying when the header already lists the tensors in data order.
+        return metadata
+    }
+
+    /// The tensors' indices sorted by their data's position (the stable sort of the offsets;
+    /// no sort when the header lists them in data order), once the data are known to be
+    /// contiguous, without overlap, from the data section's start to the file's end.
+    static func dataOrder(_ infos: [TensorInfo], _ ranges: [Range<Int>], dataStart: Int, fileSize: Int,
+                          path: String) throws(CheckpointError) -> [Int] {
         var order = Array(infos.indices)
         let key = { (i: Int) in (ranges[i].lowerBound, ranges[i].upperBound) }
         if !zip(order, order.dropFirst()).allSatisfy({ key($0) <= key($1) }) { order.sort { key($0) < key($1) } }
         var expected = dataStart
         for index in order {
-            if ranges[index].lowerBound < expected {
+            let begin = dataStart + ranges[index].lowerBound
+            if begin < expected {
                 throw .invalidTensor(path: path, tensor: infos[index].name, reason: "data offsets overlap the previous tensor")
             }
-            if ranges[index].lowerBound > expected {
-                throw .invalidTensor(path: path, tensor: infos[index].name, reason: "gap of \(ranges[index].lowerBound - expected) bytes before this tensor's data (offsets must be contiguous)")
+            if begin > expected {
+                throw .invalidTensor(path: path, tensor: infos[index].name, reason: "gap of \(begin - expected) bytes before this tensor's data (offsets must be contiguous)")
             }
-            expected = ranges[index].upperBound
+            expected = dataStart + ranges[index].upperBound
         }
-        if expected != bytes.count {
-            throw .invalidHeader(path: path, reason: "\(bytes.count - expected) trailing bytes after the last tensor")
+        if expected != fileSize {
+            throw .invalidHeader(path: path, reason: "\(fileSize - expected) trailing bytes after the last tensor")
         }
-        if order.elementsEqual(infos.indices) {
-            self.fileRanges = ranges
-        } else {
-            infos = order.map { infos[$0] }
-            self.fileRanges = order.map { ranges[$0] }
-        }
-        var dataOrder = [Int](repeating: -1, count: members.count)
-        for (index, original) in order.enumerated() {
-            infos[index].storageIndex = Int32(index)
-            dataOrder[headerPositions[original]] = index
-        }
-        self.infos = infos
-        self.metadata = metadata
-        dataOrderOfHeaderMembers = dataOrder
+        return order
     }
 
     /// The `__metadata__` object: string values only, each key and value at most
@@ -138,13 +152,15 @@ struct SafetensorsHeader {
 
     /// An entry the scanner read directly (its JSON types are right): the checks of
     /// ``parseEntry(name:value:path:)`` that its values can still fail, in the same order.
-    static func checkedEntry(name: String, dtypeName: String, shape: [Int], begin: Int, end: Int,
+    static func checkedEntry(name: String, dtype dtypeName: SafetensorsHeaderScanner.DTypeName, shape: [Int], begin: Int, end: Int,
                              path: String) throws(CheckpointError) -> (TensorInfo, Range<Int>) {
         guard name.utf8.count <= SafetensorsFile.maxTensorNameBytes else {
             throw .invalidTensor(path: path, tensor: String(name.prefix(64)) + "...", reason: "name is \(name.utf8.count) bytes long (the limit is \(SafetensorsFile.maxTensorNameBytes))")
         }
-        guard let dtype = DType.named(dtypeName) else {
-            throw .unknownDType(path: path, tensor: name, dtype: dtypeName)
+        let dtype: DType
+        switch dtypeName {
+        case .known(let type): dtype = type
+        case .unknown(let text): throw .unknownDType(path: path, tensor: name, dtype: text)
         }
         guard end >= begin else {
             throw .invalidTensor(path: path, tensor: name, reason: "'data_offsets' must be two integers [begin, end] with begin <= end")

@@ -14,6 +14,7 @@ struct JSONParser {
 
     func error(_ message: String) -> JSONParseError { JSONParseError(offset: position, message: message) }
 
+    @inline(__always)
     mutating func skipWhitespace() {
         while position < bytes.count {
             switch bytes[position] {
@@ -148,18 +149,41 @@ struct JSONParser {
     /// control character, as most strings (every tensor name) have: checked and copied in one go,
     /// without UTF-8 validation when every byte is ASCII. Nil, with `position` unchanged, otherwise.
     mutating func parseUnescapedString() throws(JSONParseError) -> String? {
+        guard let (end, isASCII) = unescapedStringEnd() else { return nil }
+        let utf8 = UnsafeRawBufferPointer(rebasing: bytes[position..<end])
+        position = end + 1
+        if isASCII { return String(decoding: utf8, as: UTF8.self) }
+        guard let string = String(validating: utf8, as: UTF8.self) else { throw error("string is not valid UTF-8") }
+        return string
+    }
+
+    /// For the string starting at `position` (after its opening quote) when it has no escape and no
+    /// control character: the offset of its closing quote, and whether all its bytes are ASCII (so
+    /// valid UTF-8). Nil otherwise.
+    func unescapedStringEnd() -> (end: Int, isASCII: Bool)? {
         var end = position
+        // Eight bytes at a time while none of them needs a look (the usual tensor name is 30-60
+        // bytes of ASCII), then byte by byte.
+        while end + 8 <= bytes.count, !JSONParser.needsLook(bytes.loadUnaligned(fromByteOffset: end, as: UInt64.self)) {
+            end += 8
+        }
         var highBits: UInt8 = 0
         while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
             highBits |= bytes[end]
             end += 1
         }
         guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else { return nil }
-        let utf8 = UnsafeRawBufferPointer(rebasing: bytes[position..<end])
-        position = end + 1
-        if highBits < 0x80 { return String(decoding: utf8, as: UTF8.self) }
-        guard let string = String(validating: utf8, as: UTF8.self) else { throw error("string is not valid UTF-8") }
-        return string
+        return (end, highBits < 0x80)
+    }
+
+    /// Whether any of the eight bytes in `word` is a quote, a backslash, a control character or
+    /// not ASCII (exact: each test finds a byte it is looking for, at worst with more set above it).
+    @inline(__always)
+    static func needsLook(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZeroByte(_ x: UInt64) -> Bool { (x &- ones) & ~x & highs != 0 }
+        let control = (word &- 0x20 &* ones) & ~word & highs != 0
+        return control || word & highs != 0 || hasZeroByte(word ^ (0x22 &* ones)) || hasZeroByte(word ^ (0x5C &* ones))
     }
 
     mutating func parseString() throws(JSONParseError) -> String {

@@ -10,6 +10,28 @@ public enum DType: String, CaseIterable, Sendable, Codable, Hashable {
 
     private static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
 
+    /// ``named(_:)`` for a name given as its ASCII bytes, without making a `String` for the usual
+    /// names (up to 7 bytes, compared as one integer each); a longer one goes through ``named(_:)``.
+    static func named(ascii bytes: UnsafeRawBufferPointer) -> DType? {
+        guard bytes.count <= 7 else { return named(String(decoding: bytes, as: UTF8.self)) }
+        let key = packed(bytes)
+        for (candidate, type) in byPackedName where candidate == key { return type }
+        return nil
+    }
+
+    /// The names of at most 7 bytes, packed by ``packed(_:)``.
+    private static let byPackedName: [(key: UInt64, type: DType)] = allCases.compactMap { type in
+        var name = type.rawValue
+        return name.withUTF8 { $0.count <= 7 ? (packed(UnsafeRawBufferPointer($0)), type) : nil }
+    }
+
+    /// Up to 7 bytes, the first in the lowest byte, and their count in the highest.
+    private static func packed(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var key = UInt64(bytes.count) << 56
+        for (offset, byte) in bytes.enumerated() { key |= UInt64(byte) << (8 * offset) }
+        return key
+    }
+
     case bool = "BOOL"
     case u8 = "U8"
     case i8 = "I8"
