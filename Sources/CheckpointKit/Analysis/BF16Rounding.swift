@@ -9,8 +9,10 @@
 /// differs from the stored base but not from the rounded one).
 ///
 /// A tensor trained in F32 holds BF16 values only by accident (each value with odds of 1 in
-/// 65,536), so in practice only tensors of special values (zeros, ones) are compared this way
-/// without a rounding to BF16, and for them the rounded base rarely equals the fine-tune.
+/// 65,536), so in practice only tensors of special values hold BF16 values without a rounding to
+/// BF16: a freshly initialised LayerNorm's ones and zeros, against a trained base whose values
+/// near 1 round to 1. A fine-tuned tensor of one repeated value is therefore never taken as
+/// rounded: a rounded tensor holds at least two different values.
 ///
 /// Checked only for F32 pairs compared without a conversion, and cheap where it does not apply:
 /// the first fine-tuned value that is not a BF16 value ends the check of its chunk (a fine-tune
@@ -23,7 +25,35 @@ enum BF16Rounding {
         /// The fine-tune's values are all BF16 values: the sums (and changed rows) against the base
         /// rounded to BF16, and whether that rounding changed the base (false when the base's
         /// values are BF16 values too, where the rounded base is the base).
-        case compared(DifferenceSums, rounded: Bool)
+        case compared(DifferenceSums, rounded: Bool, values: Values)
+    }
+
+    /// The fine-tuned values of a stretch or a tensor: none, one value repeated (its bits), or
+    /// at least two different values.
+    enum Values: Sendable, Equatable {
+        case none
+        case constant(UInt32)
+        case varied
+
+        /// The values of this stretch followed by `other`'s.
+        func merged(_ other: Values) -> Values {
+            switch (self, other) {
+            case (.none, _): return other
+            case (_, .none): return self
+            case let (.constant(a), .constant(b)) where a == b: return self
+            default: return .varied
+            }
+        }
+
+        /// The values of `count` little-endian F32 elements.
+        static func of(_ bytes: UnsafeRawBufferPointer, count: Int) -> Values {
+            guard count > 0, let start = bytes.baseAddress else { return .none }
+            let first = start.loadUnaligned(as: UInt32.self)
+            for i in 1..<count where start.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) != first {
+                return .varied
+            }
+            return .constant(first)
+        }
     }
 
     /// Whether the pair's chunks are checked: F32 on both sides, compared without a conversion.
@@ -37,10 +67,11 @@ enum BF16Rounding {
     static func check(base: UnsafeRawBufferPointer, finetuned: UnsafeRawBufferPointer, count: Int,
                       scratch: DifferenceScratch, rows: EmbeddingRows.Chunk?) -> Check {
         guard isBF16(finetuned, count: count) else { return .notBF16 }
+        let values = Values.of(finetuned, count: count)
         if isBF16(base, count: count) {
             var sums = DifferenceKernel.accumulate(base: base, .f32, finetuned: finetuned, .f32, count: count, scratch: scratch)
             sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
-            return .compared(sums, rounded: false)
+            return .compared(sums, rounded: false, values: values)
         }
         let rounded = scratch.conversionBuffer(byteCount: count * 4)
         round(base, count: count, into: rounded)
@@ -51,7 +82,7 @@ enum BF16Rounding {
                 round(UnsafeRawBufferPointer(start: row, count: length * 4), count: length, into: into)
             }
         }
-        return .compared(sums, rounded: true)
+        return .compared(sums, rounded: true, values: values)
     }
 
     /// Whether every one of `count` little-endian F32 values has zero low 16 bits. Reads in blocks
@@ -88,18 +119,20 @@ enum BF16Rounding {
     }
 
     /// Checks merged in element order, over a chunk and then over a pair's chunks: the sums
-    /// against the rounded base when the whole fine-tuned tensor holds BF16 values and some of the
-    /// base does not, else nil.
+    /// against the rounded base when the whole fine-tuned tensor holds BF16 values, at least two
+    /// different ones, and some of the base does not, else nil.
     struct Merge: Sendable {
         private var notBF16 = false
         private var rounded = false
+        private var values = Values.none
         private var sums = DifferenceSums()
 
         mutating func add(_ check: Check) {
             switch check {
             case .notBF16: notBF16 = true
-            case let .compared(stretch, rounded: wasRounded):
+            case let .compared(stretch, rounded: wasRounded, values: stretchValues):
                 rounded = rounded || wasRounded
+                values = values.merged(stretchValues)
                 sums.merge(stretch)
             }
         }
@@ -112,10 +145,11 @@ enum BF16Rounding {
             }
             notBF16 = notBF16 || other.notBF16
             rounded = rounded || other.rounded
+            values = values.merged(other.values)
             sums.merge(other.sums)
         }
 
-        var result: DifferenceSums? { !notBF16 && rounded ? sums : nil }
+        var result: DifferenceSums? { !notBF16 && rounded && values == .varied ? sums : nil }
     }
 
     /// Switches the candidate pairs (pair index -> sums against the rounded base) to the rounded
