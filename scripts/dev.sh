@@ -108,6 +108,8 @@ test() {
     fi
     rm -f "$log"
     scripts/check_apply_patch.sh
+    # ckpt's safetensors header reader against safetensors.safe_open on damaged random files.
+    CKPT=.build/release/ckpt "$PYTHON" fixtures/check_header_order.py 300
     fuzz_seeding
 }
 
