@@ -85,6 +85,19 @@ final class BF16RoundingTests: XCTestCase {
             + "changes under half a BF16 step do not show, so sparsity is not judged)"), regime.line)
     }
 
+    /// The base rounded through BF16 is not the base: no tensor changed, but nothing is identical
+    /// (`diff --exit-code` reports a difference).
+    func testRoundedBaseIsNotIdentical() throws {
+        let want = try XCTUnwrap(try expected()["identical"])
+        let diff = try diff("identical", want)
+        XCTAssertFalse(diff.isIdentical)
+        XCTAssertTrue(diff.tensors.allSatisfy { !$0.isIdentical && $0.changed == 0 })
+        let regime = FineTuningRegime(diff)
+        XCTAssertTrue(regime.line.hasPrefix("regime: no parameter changed (no parameter changed), rounded through BF16 (all 55 tensors"), regime.line)
+        let base = Fixtures.path("regime/base.safetensors")
+        XCTAssertTrue(try CheckpointDiff(base: try CheckpointOpener.open(base), finetuned: try CheckpointOpener.open(base)).isIdentical)
+    }
+
     /// A plain F32 fine-tune is never compared with a rounded base.
     func testF32FineTunesAreUntouched() throws {
         for regime in RegimeRuleTests.regimes {

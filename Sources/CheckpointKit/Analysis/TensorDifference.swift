@@ -232,12 +232,13 @@ public struct TensorDifference: Sendable {
         return copy
     }
 
-    /// Whether the two sides are bitwise the same tensor (same dtype, no element changed).
+    /// Whether the two sides are bitwise the same tensor (same dtype, no element changed from the
+    /// base as stored: a tensor that is the base rounded through BF16 is not identical).
     /// A pair with a shape problem is never identical.
     public var isIdentical: Bool {
         if shapeChange != nil { return false }
         if let bytesEqual { return bytesEqual }
-        guard let sums, problem == nil else { return false }
+        guard let sums = rawSums ?? sums, problem == nil else { return false }
         return baseDType == finetunedDType && sums.changed == 0
     }
 
