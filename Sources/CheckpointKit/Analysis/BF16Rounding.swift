@@ -45,14 +45,26 @@ enum BF16Rounding {
             }
         }
 
-        /// The values of `count` little-endian F32 elements.
-        static func of(_ bytes: UnsafeRawBufferPointer, count: Int) -> Values {
-            guard count > 0, let start = bytes.baseAddress else { return .none }
+        /// The values of `count` little-endian F32 elements when every one is a BF16 value (zero
+        /// low 16 bits), else nil. One pass in blocks of 1,024 values; the first block holding a
+        /// value that is not a BF16 value ends it.
+        static func ofBF16(_ bytes: UnsafeRawBufferPointer, count: Int) -> Values? {
+            guard count > 0, let start = bytes.baseAddress else { return Values.none }
             let first = start.loadUnaligned(as: UInt32.self)
-            for i in 1..<count where start.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) != first {
-                return .varied
+            var differing: UInt32 = 0
+            var index = 0
+            while index < count {
+                let end = Swift.min(count, index + 1024)
+                var low: UInt32 = 0
+                for i in index..<end {
+                    let bits = start.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
+                    low |= bits
+                    differing |= bits ^ first
+                }
+                if low & 0xFFFF != 0 { return nil }
+                index = end
             }
-            return .constant(first)
+            return differing != 0 ? .varied : .constant(first)
         }
     }
 
@@ -61,16 +73,19 @@ enum BF16Rounding {
         conversion == nil && pair.base.dtype == .f32 && pair.finetuned.dtype == .f32
     }
 
-    /// Checks `count` F32 elements of each side; `sums` are those against the base as stored.
-    /// - Parameter rows: for an embedding table, its whole tensors and the chunk's elements, to
-    ///   count the rows that differ from the rounded base (``EmbeddingRows``).
+    /// Checks `count` F32 elements of each side.
+    /// - Parameters:
+    ///   - stored: the stretch's sums against the base as stored (changed rows included), when the
+    ///     caller has them apart; else they are computed if needed (both sides BF16 values).
+    ///   - rows: for an embedding table, its whole tensors and the chunk's elements, to count the
+    ///     rows that differ from the rounded base (``EmbeddingRows``).
     static func check(base: UnsafeRawBufferPointer, finetuned: UnsafeRawBufferPointer, count: Int,
-                      scratch: DifferenceScratch, rows: EmbeddingRows.Chunk?) -> Check {
-        guard isBF16(finetuned, count: count) else { return .notBF16 }
-        let values = Values.of(finetuned, count: count)
+                      scratch: DifferenceScratch, stored: DifferenceSums?, rows: EmbeddingRows.Chunk?) -> Check {
+        guard let values = Values.ofBF16(finetuned, count: count) else { return .notBF16 }
         if isBF16(base, count: count) {
-            var sums = DifferenceKernel.accumulate(base: base, .f32, finetuned: finetuned, .f32, count: count, scratch: scratch)
-            sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
+            // The rounded base is the base.
+            var sums = stored ?? DifferenceKernel.accumulate(base: base, .f32, finetuned: finetuned, .f32, count: count, scratch: scratch)
+            if stored == nil { sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0 }
             return .compared(sums, rounded: false, values: values)
         }
         let rounded = scratch.conversionBuffer(byteCount: count * 4)

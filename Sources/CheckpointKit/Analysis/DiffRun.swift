@@ -185,7 +185,8 @@ final class DiffRun: @unchecked Sendable {
                 if ReorderedBlocks.applies(to: pair) {
                     try ReorderedBlocks.forEach(pair, elements: elements, base: baseBytes, finetuned: finetunedBytes, scratch: scratch) { b, f, count in
                         try compare(b, f, count: count, pair, conversion: conversion, basePath: base.path, scratch: scratch, sums: &sums, raw: &raw)
-                        rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: count, scratch: scratch, rows: nil))
+                        // Block sums are not kept apart (they run into the pair's, bit for bit as unblocked).
+                        rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: count, scratch: scratch, stored: nil, rows: nil))
                     }
                 } else {
                     var b = slice(baseBytes, baseElements, width: baseWidth)
@@ -193,9 +194,10 @@ final class DiffRun: @unchecked Sendable {
                     if pair.baseLayout != .identity { b = reorder(b, pair.baseLayout, width: baseWidth, scratch: scratch) }
                     if pair.finetunedLayout != .identity { f = reorder(f, pair.finetunedLayout, width: finetunedWidth, scratch: scratch) }
                     try compare(b, f, count: elements.count, pair, conversion: conversion, basePath: base.path, scratch: scratch, sums: &sums, raw: &raw)
-                    rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: elements.count, scratch: scratch, rows: rows))
+                    sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
+                    // A checked pair has no conversion, so `sums` are this chunk's against the stored base.
+                    rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: elements.count, scratch: scratch, stored: sums, rows: rows))
                 }
-                sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
                 if plan.baseIsMapped { MappedPages.release(slice(baseBytes, baseElements, width: baseWidth)) }
                 if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, finetunedElements, width: finetunedWidth)) }
                 return ItemSums(sums: sums, raw: conversion == nil ? nil : raw, rounding: rounding)

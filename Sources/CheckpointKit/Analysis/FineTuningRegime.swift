@@ -192,10 +192,10 @@ public struct FineTuningRegime: Sendable {
         } else if roles.allSatisfy({ headComponents.contains($0.component) }) {
             kind = .head
             detail = "\(counts), all in \(FineTuningRegime.describe(Set(roles.map(\.component))))"
-        } else if changed.count == parameters.count && !(FineTuningRegime.isSparse(changed) && !rounded) {
+        } else if FineTuningRegime.isFullFineTune(parameters: parameters, changed: changed, judgesSparsity: !rounded) {
             kind = .full
             detail = "\(counts), in every tensor" + FineTuningRegime.untouchedRowsDetail(changed)
-        } else if FineTuningRegime.isSparse(changed) && !rounded {
+        } else if !rounded && FineTuningRegime.isSparse(changed) {
             kind = .sparse
             let share = Double(changedParameters) / Double(max(1, total)) * 100
             detail = "\(counts) (\(String(format: "%.2f", share))%), spread over \(changed.count) tensors"
@@ -263,7 +263,12 @@ public struct FineTuningRegime: Sendable {
     /// The full fine-tuning rule: every compared parameter tensor changed, and the changed tensors
     /// changed in at least half of their elements, not counting the untouched rows of embedding
     /// tables (tokens absent from the training data keep their rows bit for bit in a full
-    /// fine-tune).
+    /// fine-tune). Without `judgesSparsity` (a comparison through a narrowing rounding), every
+    /// tensor changing is enough.
+    static func isFullFineTune(parameters: TensorSubset, changed: TensorSubset, judgesSparsity: Bool) -> Bool {
+        changed.count == parameters.count && !(judgesSparsity && isSparse(changed))
+    }
+
     /// Whether changes touch several tensors but under half of those tensors' elements (masked
     /// fine-tuning such as FISH, or a DARE-style dropped update), where the elements of an
     /// embedding table's untouched rows are not counted: a row-sparse embedding is not a sparse
