@@ -27,19 +27,19 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(
-            name: "COpenBLAS", pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "CHDF5Guard",
             dependencies: ["CHDF5"]),
+        .target(
+            name: "CBLASLoader",
+            linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "CKernels",
             linkerSettings: [.linkedLibrary("m")]),
         .target(
             name: "CheckpointKit",
             dependencies: [
-                "CHDF5", "CHDF5Guard", "CKernels", "CZlib", "COpenBLAS",
+                "CBLASLoader", "CHDF5", "CHDF5Guard", "CKernels", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),

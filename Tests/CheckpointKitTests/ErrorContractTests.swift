@@ -9,7 +9,9 @@ import XCTest
 ///
 /// Exit code 70 (internal error) has no test: it is what `runReportingFailures` reports for an error
 /// that is not a `CategorizedError`, which no input can produce; every library error is typed (the
-/// fuzz targets check exactly that), so 70 cannot be triggered from outside the process.
+/// fuzz targets check exactly that), so 70 cannot be triggered from outside the process. Exit
+/// code 69 (OpenBLAS could not be loaded, `CBLASLoader`) needs a machine without the library; it
+/// was checked by hand on a copy of the binary whose library names were edited.
 final class ErrorContractTests: XCTestCase {
     var directory: URL!
 

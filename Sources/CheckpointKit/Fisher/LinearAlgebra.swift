@@ -1,8 +1,8 @@
+import CBLASLoader
 import CKernels
-import COpenBLAS
 import Dispatch
 
-/// Thin wrappers over OpenBLAS for the encoder's forward and backward passes. Every matrix is
+/// Thin wrappers over OpenBLAS (opened on first use, `CBLASLoader`) for the encoder's forward and backward passes. Every matrix is
 /// row-major `Float`; a PyTorch `Linear` weight is `[out, in]`, so `y = x W^T` is
 /// ``linear(_:rows:inFeatures:weight:outFeatures:into:accumulate:)``.
 ///
@@ -27,11 +27,8 @@ enum BLAS {
                      c: UnsafeMutablePointer<Float>, ldc: Int,
                      alpha: Float = 1, beta: Float = 0) {
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor,
-                    transposeA ? CblasTrans : CblasNoTrans,
-                    transposeB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k), alpha,
-                    a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+        ckpt_blas_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
+                        a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// `Y[rows x out] = X[rows x in] * W^T (+ Y if accumulate)` for a PyTorch `[out, in]` weight.
@@ -80,9 +77,9 @@ enum BLAS {
     }
 
     /// Number of threads OpenBLAS uses for one call.
-    static var threadCount: Int { Int(openblas_get_num_threads()) }
+    static var threadCount: Int { Int(ckpt_blas_threads()) }
 
-    static func setThreadCount(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    static func setThreadCount(_ n: Int) { ckpt_blas_set_threads(Int32(n)) }
 
     /// Runs `body` with OpenBLAS (and ``inRowChunks``) on `n` threads per call, then restores the
     /// count: for callers that run several calls at once on their own threads.

@@ -1,4 +1,4 @@
-import COpenBLAS
+import CBLASLoader
 
 /// The values of one merged tensor, computed as peft's `merge_and_unload()` computes them on a CPU
 /// (`peft/tuners/lora/layer.py` `Linear.merge` / `get_delta_weight`, `beft/layer.py`): the base
@@ -54,8 +54,7 @@ enum LoRAMerge {
         let rows = lora.b.shape[0], rank = lora.a.shape[0], columns = lora.a.shape[1]
         var product = [Float](repeating: 0, count: rows * columns)
         product.withUnsafeMutableBufferPointer { c in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows), blasint(columns), blasint(rank), 1,
-                        b, blasint(rank), a, blasint(columns), 0, c.baseAddress, blasint(columns))
+            ckpt_blas_sgemm(0, 0, Int32(rows), Int32(columns), Int32(rank), 1, b, Int32(rank), a, Int32(columns), 0, c.baseAddress, Int32(columns))
         }
         let s = Float(lora.scaling)
         var change = [Float](repeating: 0, count: product.count)
