@@ -45,47 +45,48 @@ struct DiffPlan: Sendable {
         totalBytes = 0
         conversions.reserveCapacity(pairs.count)
         let pairs = self.pairs
-        // Pairs are read in place: a copied `TensorPair` costs a dozen reference counts.
+        // Pairs are read in place, by address: a `TensorPair` handed to a mutating method is
+        // copied first (a dozen reference counts).
         pairs.withUnsafeBufferPointer { pairs in
-            for index in pairs.indices { plan(pairs[index], index: index, chunkElements: chunkElements) }
+            for index in pairs.indices { plan(pairs.baseAddress! + index, index: index, chunkElements: chunkElements) }
         }
     }
 
     /// Appends the verdict, the conversion and the work items of pair `index`.
-    private mutating func plan(_ pair: TensorPair, index: Int, chunkElements: Int) {
+    private mutating func plan(_ pair: UnsafePointer<TensorPair>, index: Int, chunkElements: Int) {
         // A pair's items are the ones appended while it is planned.
         defer { itemsOfPair.ends.append(items.count) }
         var conversion: DType?
         defer { conversions.append(conversion) }
-        var bytes = pair.base.byteCount + pair.finetuned.byteCount
-        if let problem = pair.problem {
+        var bytes = pair.pointee.base.byteCount + pair.pointee.finetuned.byteCount
+        if let problem = pair.pointee.problem {
             verdicts.append(.notCompared(problem))
             return
         }
-        if pair.shapeChange == .replacedHead {
+        if pair.pointee.shapeChange == .replacedHead {
             verdicts.append(.replaced)
             return
         }
-        guard pair.base.dtype.isDecodable, pair.finetuned.dtype.isDecodable else {
-            let undecodable = pair.base.dtype.isDecodable ? pair.finetuned.dtype : pair.base.dtype
-            if pair.base.dtype == pair.finetuned.dtype, pair.isDirect {
+        guard pair.pointee.base.dtype.isDecodable, pair.pointee.finetuned.dtype.isDecodable else {
+            let undecodable = pair.pointee.base.dtype.isDecodable ? pair.pointee.finetuned.dtype : pair.pointee.base.dtype
+            if pair.pointee.base.dtype == pair.pointee.finetuned.dtype, pair.pointee.isDirect {
                 verdicts.append(.bytesOnly("\(undecodable.rawValue) values are not decoded; only bytes compared"))
-                items.append(Item(pair: index, elements: 0..<pair.base.elementCount, bytes: bytes))
+                items.append(Item(pair: index, elements: 0..<pair.pointee.base.elementCount, bytes: bytes))
                 totalBytes += bytes
             } else {
-                verdicts.append(.notCompared("\(undecodable.rawValue) values cannot be compared (\(pair.base.dtype.rawValue) in base vs \(pair.finetuned.dtype.rawValue) in fine-tune)"))
+                verdicts.append(.notCompared("\(undecodable.rawValue) values cannot be compared (\(pair.pointee.base.dtype.rawValue) in base vs \(pair.pointee.finetuned.dtype.rawValue) in fine-tune)"))
             }
             return
         }
         verdicts.append(.numeric)
-        conversion = DTypeConversion.target(from: pair.base.dtype, to: pair.finetuned.dtype)
+        conversion = DTypeConversion.target(from: pair.pointee.base.dtype, to: pair.pointee.finetuned.dtype)
         // A resized pair (rows added or removed) is compared on the rows both sides have: the
         // same element prefix of each, since the other dimensions are equal (from each side's
         // first compared row for an offset pair; ``DiffRun`` shifts the ranges).
-        let count = pair.shapeChange.map(\.sharedElements) ?? pair.base.elementCount
-        if pair.shapeChange != nil { bytes = count * (pair.base.dtype.bitWidth + pair.finetuned.dtype.bitWidth) / 8 }
+        let count = pair.pointee.shapeChange.map(\.sharedElements) ?? pair.pointee.base.elementCount
+        if pair.pointee.shapeChange != nil { bytes = count * (pair.pointee.base.dtype.bitWidth + pair.pointee.finetuned.dtype.bitWidth) / 8 }
         totalBytes += bytes
-        let splittable = pair.isDirect && baseIsMapped && finetunedIsMapped && chunkElements > 0
+        let splittable = pair.pointee.isDirect && baseIsMapped && finetunedIsMapped && chunkElements > 0
         if !splittable || count <= chunkElements {
             items.append(Item(pair: index, elements: 0..<count, bytes: bytes))
             return

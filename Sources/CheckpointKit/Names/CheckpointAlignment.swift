@@ -42,25 +42,46 @@ public struct CheckpointAlignment: Sendable {
         for (b, tensor) in base.enumerated() {
             if let f = pairing.matchOfBase[b] { matched.append((b, f)) } else { onlyInBase.append(tensor) }
         }
-        // Each pair's role is read from its name alone: the pairs are built on every core.
-        let pairs = [TensorPair](parallelMapping: matched.count) { index in
-            let (b, f) = matched[index]
-            // Pairs of equal names skipped the wrapper removal; their roles still need it (once
-            // for both sides when the stored names are equal, the common case).
-            let baseName = pairing.baseStripped[b] ?? TrainingWrappers.strip(base[b].name)?.name
-            let sameName = pairing.finetunedStripped[f] == nil && pairing.baseStripped[b] == nil
-                && base[b].name == finetuned[f].name
-            let finetunedName = sameName ? baseName
-                : pairing.finetunedStripped[f] ?? TrainingWrappers.strip(finetuned[f].name)?.name
-            return CheckpointAlignment.pair(base: base[b], finetuned: finetuned[f], baseName: baseName, finetunedName: finetunedName)
-        }
-        self.pairs = pairs
+        self.pairs = CheckpointAlignment.pairs(matched, base: base, finetuned: finetuned,
+                                               baseStripped: pairing.baseStripped, finetunedStripped: pairing.finetunedStripped)
         self.onlyInBase = onlyInBase
         onlyInFinetuned = pairing.unpairedFinetuned.map { finetuned[$0] }
         stripping = pairing.stripping
         baseSearchPrefix = pairing.found?.base ?? ""
         finetunedSearchPrefix = pairing.found?.finetuned ?? ""
         finetunedOnlyPrefix = CheckpointAlignment.finetunedOnlyPrefix(pairs)
+    }
+
+    /// The pairs of the `matched` indices, built on every core: each pair's role is read from its
+    /// name alone. The arrays are read through buffer pointers: an array read from a closure
+    /// running on several threads takes a reference count on its storage, shared by every thread,
+    /// at each access.
+    ///   - baseStripped, finetunedStripped: each tensor's name without training wrappers, where
+    ///     pairing removed some.
+    private static func pairs(_ matched: [(base: Int, finetuned: Int)], base: [TensorInfo], finetuned: [TensorInfo],
+                              baseStripped: [String?], finetunedStripped: [String?]) -> [TensorPair] {
+        matched.withUnsafeBufferPointer { matched in
+            base.withUnsafeBufferPointer { base in
+                finetuned.withUnsafeBufferPointer { finetuned in
+                    baseStripped.withUnsafeBufferPointer { baseStripped in
+                        finetunedStripped.withUnsafeBufferPointer { finetunedStripped in
+                            [TensorPair](parallelMapping: matched.count) { index in
+                                let (b, f) = matched[index]
+                                // Pairs of equal names skipped the wrapper removal; their roles still
+                                // need it (once for both sides when the stored names are equal, the
+                                // common case).
+                                let baseName = baseStripped[b] ?? TrainingWrappers.strip(base[b].name)?.name
+                                let sameName = finetunedStripped[f] == nil && baseStripped[b] == nil
+                                    && base[b].name == finetuned[f].name
+                                let finetunedName = sameName ? baseName
+                                    : finetunedStripped[f] ?? TrainingWrappers.strip(finetuned[f].name)?.name
+                                return pair(base: base[b], finetuned: finetuned[f], baseName: baseName, finetunedName: finetunedName)
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The name a tensor only the fine-tune has (a new head) gets in an output that keeps the base's
@@ -150,11 +171,27 @@ public struct CheckpointAlignment: Sendable {
         let finetunedRole = finetunedNameUsed == (baseName ?? base.name)
             && base.dtype.isFloatingPoint == finetuned.dtype.isFloatingPoint
             ? baseRole : ParameterNames.role(of: finetunedNameUsed, dtype: finetuned.dtype)
-        var result = TensorPair(base: base, finetuned: finetuned, role: baseRole,
-                                baseLayout: .identity, finetunedLayout: .identity, problem: nil)
-        if baseRole.isTFKernel && !finetunedRole.isTFKernel {
-            result.role = finetunedRole
-        }
+        let role = baseRole.isTFKernel && !finetunedRole.isTFKernel ? finetunedRole : baseRole
+        let found = correspondence(base: base, baseRole: baseRole, finetuned: finetuned, finetunedRole: finetunedRole, role: role)
+        // Built once, at the end: a `TensorPair` built early and then changed was copied out whole
+        // on return (a dozen reference counts a pair, 100,000 pairs for a mixture of experts).
+        return TensorPair(base: base, finetuned: finetuned, role: role, baseLayout: found.baseLayout,
+                          finetunedLayout: found.finetunedLayout, problem: found.problem, shapeChange: found.shapeChange)
+    }
+
+    /// How the elements of a pair correspond, for ``pair(base:finetuned:baseName:finetunedName:)``.
+    private struct Correspondence {
+        var baseLayout = ElementLayout.identity
+        var finetunedLayout = ElementLayout.identity
+        var problem: String?
+        var shapeChange: ShapeChange?
+    }
+
+    /// Works out the layouts (a transposed TF kernel), a shape change or the problem of a pair whose
+    /// roles are known; `role` is the pair's.
+    private static func correspondence(base: TensorInfo, baseRole: ParameterRole, finetuned: TensorInfo,
+                                       finetunedRole: ParameterRole, role: ParameterRole) -> Correspondence {
+        var result = Correspondence()
         // A TF kernel against a PyTorch weight is transposed even when both are square (and so
         // have equal shapes): check this before the equal-shape shortcut.
         if baseRole.isTFKernel != finetunedRole.isTFKernel, base.elementCount == finetuned.elementCount {
@@ -180,7 +217,7 @@ public struct CheckpointAlignment: Sendable {
             // answer; never read as a table resized from row 0.
             result.shapeChange = PositionPaddingRows.appliesTo(baseRole, finetunedRole)
                 ? PositionPaddingRows.shapeChange(base: base, baseRole: baseRole, finetuned: finetuned, finetunedRole: finetunedRole)
-                : ShapeChange.classify(base: base, finetuned: finetuned, role: result.role)
+                : ShapeChange.classify(base: base, finetuned: finetuned, role: role)
             if result.shapeChange == nil { result.problem = "shape \(base.shape) in base vs \(finetuned.shape) in fine-tune" }
             return result
         }
