@@ -67,7 +67,7 @@ public struct DiffDocument: Encodable, Sendable {
         try c.encode(diff.isIdentical, forKey: .identical)
         try c.encode(RegimeEntry(regime), forKey: .regime)
         try c.encode(GroupEntry(groups.overall, rank: nil), forKey: .overall)
-        try c.encode(diff.tensors.map(TensorEntry.init), forKey: .tensors)
+        try c.encode(TensorEntries(tensors: diff.tensors), forKey: .tensors)
         try c.encode(GroupSet(groups: groups, metric: metric), forKey: .groups)
         try c.encode(diff.onlyInBase.map(\.name), forKey: .onlyInBase)
         try c.encode(diff.onlyInFinetuned.map(\.name), forKey: .onlyInFinetuned)
@@ -75,6 +75,17 @@ public struct DiffDocument: Encodable, Sendable {
         try c.encode(diff.bytesCompared, forKey: .bytesCompared)
         try c.encode(diff.seconds, forKey: .seconds)
         try c.encode(problems, forKey: .problems)
+    }
+
+    /// The `tensors` array, each difference encoded in place: mapping them to a new array first
+    /// copied every difference (100,000 of them for a mixture-of-experts checkpoint).
+    struct TensorEntries: Encodable {
+        var tensors: [TensorDifference]
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.unkeyedContainer()
+            for index in tensors.indices { try c.encode(TensorEntry(tensors[index])) }
+        }
     }
 
     struct TensorEntry: Encodable {

@@ -1,0 +1,54 @@
+/// What one ``JSONStreamEncoder`` run shares between its nodes: the layout, the sorted member
+/// orders it has worked out, and the nodes it has finished with.
+///
+/// Why: a report writes the same object, with the same keys, for each of its tensors (about 40
+/// keys, 100,000 times for a mixture-of-experts `diff --json`). Sorting the keys again for every
+/// object was a fifth of the encoding, and a fresh node (a class instance and three arrays) for
+/// every value that is not a string or a number (a dtype, a shape, an optional) was most of the
+/// rest.
+final class JSONStreamContext {
+    /// Indented (`--json` reports) or compact.
+    let pretty: Bool
+
+    /// Key sequences whose order is kept; a document has a handful of object shapes (a pair with
+    /// a resized table adds keys), compared element by element: key strings are mostly the same
+    /// literals, whose equality test is one comparison of their bits.
+    static let knownOrders = 8
+    /// A finished node whose buffer grew beyond this many bytes is let go rather than kept: the
+    /// 100 MB array of a large report must not outlive its writing.
+    static let spareBufferBytes = 1 << 16
+
+    private var orders: [(keys: [String], order: [Int])] = []
+    private var spare: [JSONStreamNode] = []
+
+    init(pretty: Bool) {
+        self.pretty = pretty
+    }
+
+    /// The member order for `keys`: a known sequence's, or `sort()`'s, which is then kept.
+    func order(of keys: [String], sort: () -> [Int]) -> [Int] {
+        for (index, entry) in orders.enumerated() where entry.keys == keys {
+            // Most recent first, so the common shape is found at once.
+            if index > 0 { orders.swapAt(0, index) }
+            return entry.order
+        }
+        let order = sort()
+        if orders.count == JSONStreamContext.knownOrders { orders.removeLast() }
+        orders.insert((keys, order), at: 0)
+        return order
+    }
+
+    /// An empty node at indentation level `depth`: a finished one again, or a new one.
+    func node(depth: Int) -> JSONStreamNode {
+        guard let node = spare.popLast() else { return JSONStreamNode(context: self, depth: depth) }
+        node.depth = depth
+        return node
+    }
+
+    /// Takes back a node that has been written and that nothing refers to any more.
+    func recycle(_ node: JSONStreamNode) {
+        guard node.buffer.capacity <= JSONStreamContext.spareBufferBytes else { return }
+        node.reset()
+        spare.append(node)
+    }
+}
