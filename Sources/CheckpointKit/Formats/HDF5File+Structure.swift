@@ -45,18 +45,30 @@ extension HDF5File {
     /// in process makes, in the same order (open, walk, layout, the range check of contiguous
     /// datasets, the root's metadata), then a read of each chunked or compact dataset. The
     /// ordering, Keras 3 naming and fusing that ``init(path:)`` adds call no libhdf5 function, so
-    /// the helper skips them (about 5 ms of a 391-variable Keras 3 file).
+    /// the helper skips them (about 5 ms of a 391-variable Keras 3 file). Last, what it found
+    /// goes back to the caller (``HDF5RehearsalReport``), which then need not walk the file again.
     static func rehearse(_ path: String, fileSize: Int) throws {
         let file = try HDF5.openFile(path, writable: false)
         let structure = try readStructure(of: file, path: path, fileSize: fileSize)
         _ = try mapContiguous(structure.walk.datasets, path: path)
-        _ = try readMetadata(of: file, format: structure.format, HDF5Context(path: path))
+        let metadata = try readMetadata(of: file, format: structure.format, HDF5Context(path: path))
         let buffers = BufferPool()
         for entry in structure.walk.datasets where entry.storage != .contiguous {
             try buffers.withBuffer(byteCount: entry.info.byteCount) { buffer in
                 try read(entry, from: file, path: path, into: buffer)
             }
         }
+        HDF5Rehearsal.writeReport(HDF5RehearsalReport.encode(structure, metadata: metadata))
+    }
+
+    /// The structure and root metadata from the helper's report when there is a well-formed one,
+    /// else from libhdf5 in process. A report's declared bytes are checked as the walk's are.
+    static func structure(of file: borrowing HDF5Handle, report: [UInt8]?, path: String, fileSize: Int) throws(CheckpointError) -> (Structure, metadata: [String: String]?) {
+        if let decoded = report?.withUnsafeBytes({ HDF5RehearsalReport.decode($0) }) {
+            try checkDeclaredBytes(of: decoded.structure.walk.datasets, path: path, fileSize: fileSize)
+            return (decoded.structure, decoded.metadata)
+        }
+        return (try readStructure(of: file, path: path, fileSize: fileSize), nil)
     }
 
     /// Reads one dataset through libhdf5 into `buffer` (exactly its bytes), after checking that a

@@ -99,9 +99,9 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         }
         fileSize = probe.size
 
-        try HDF5Rehearsal.run(path) { [fileSize] in try HDF5File.rehearse(path, fileSize: fileSize) }
+        let report = try HDF5Rehearsal.run(path) { [fileSize] in try HDF5File.rehearse(path, fileSize: fileSize) }
         let file = try HDF5.openFile(path, writable: false)
-        let structure = try HDF5File.readStructure(of: file, path: path, fileSize: fileSize)
+        let (structure, reportedMetadata) = try HDF5File.structure(of: file, report: report, path: path, fileSize: fileSize)
         let (format, layout) = (structure.format, structure.layout)
         var datasets = structure.walk.datasets
         switch format {
@@ -123,8 +123,12 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         tensors = datasets.map(\.info)
         entries = Dictionary(datasets.map { ($0.info.name, $0) }, uniquingKeysWith: { first, _ in first })
         skippedDatasets = structure.walk.skipped
-        metadata = try HDF5Library.locked { () throws(CheckpointError) in
-            try HDF5File.readMetadata(of: file, format: format, HDF5Context(path: path))
+        if let reportedMetadata {
+            metadata = reportedMetadata
+        } else {
+            metadata = try HDF5Library.locked { () throws(CheckpointError) in
+                try HDF5File.readMetadata(of: file, format: format, HDF5Context(path: path))
+            }
         }
         self.file = file
     }
