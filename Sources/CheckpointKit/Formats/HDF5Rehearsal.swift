@@ -70,6 +70,12 @@ public enum HDF5Rehearsal {
     /// ``run(_:_:)`` then does the rehearsal itself and ends the process with its outcome.
     nonisolated(unsafe) private static var rehearsesHere = false
 
+    /// Whether the caller takes what the helper found from its report (``HDF5RehearsalReport``)
+    /// instead of walking the file again in process. FuzzHDF5 turns it off for every other input,
+    /// so that the walk in process still runs where the fuzzer watches it (leaks, sanitizer
+    /// reports), not only in the helper, whose failures merely refuse the file.
+    nonisolated(unsafe) public static var usesReports = true
+
     /// The environment variable that tells the helper where to write its report (the caller's
     /// temporary file).
     static let reportVariable = "CKPT_HDF5_REHEARSAL_REPORT"
@@ -94,7 +100,7 @@ public enum HDF5Rehearsal {
         }
         let seconds = timeLimitSeconds
         guard let helper else { return nil }
-        let report = HDF5ReportFile()
+        let report = usesReports ? HDF5ReportFile() : nil
         var environment = ["GLIBC_TUNABLES": helperMallocTunables]
         // Empty when there is no report file: a value inherited from the caller's environment
         // must not name a file for the helper to overwrite.
