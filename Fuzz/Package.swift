@@ -4,7 +4,7 @@ import PackageDescription
 /// libFuzzer targets for every parser that reads untrusted files. Build and run them with
 /// `Fuzz/run.sh` (it passes `--sanitize=fuzzer --sanitize=address`); each target's source is one
 /// `LLVMFuzzerTestOneInput` function.
-let fuzzTargets = ["FuzzSafetensors", "FuzzShardIndex", "FuzzHDF5", "FuzzPatch", "FuzzTokenizer", "FuzzTaskData", "FuzzPyTorch", "FuzzPEFTAdapter", "FuzzTokenizerJSON", "FuzzDecoderInputs", "FuzzFisherShard"]
+let fuzzTargets = ["FuzzSafetensors", "FuzzShardIndex", "FuzzHDF5", "FuzzHDF5Report", "FuzzPatch", "FuzzTokenizer", "FuzzTaskData", "FuzzPyTorch", "FuzzPEFTAdapter", "FuzzTokenizerJSON", "FuzzDecoderInputs", "FuzzFisherShard"]
 
 let package = Package(
     name: "ckpt-fuzz",

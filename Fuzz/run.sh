@@ -47,6 +47,13 @@ seed() {
         FuzzSafetensors) copy_seeds "$dir" "$fixtures" -- -name '*.safetensors' -size -200k ;;
         FuzzShardIndex) copy_seeds "$dir" "$fixtures" -- -name '*.index.json' ;;
         FuzzHDF5) copy_seeds "$dir" "$fixtures" -- -name '*.h5' -size -300k ;;
+        # Reports of the HDF5 fixtures, written by the FuzzHDF5 build as the rehearsal helper.
+        FuzzHDF5Report) [ "$dry_run" = 1 ] || find "$fixtures/hdf5" -name '*.h5' -size -300k | while read -r file; do
+            report="$dir/$(echo "$file" | tr '/.' '__').report"
+            : >"$report"
+            CKPT_HDF5_REHEARSAL_REPORT="$PWD/$report" "$bin/FuzzHDF5" _rehearse-hdf5 60 "$file" || true
+            [ -s "$report" ] || rm -f "$report"
+        done ;;
         FuzzPatch) copy_seeds "$dir" "$fixtures" -- -name '*.patch' -size -200k ;;
         FuzzTokenizer) copy_seeds "$dir" "$fixtures" -- \( -name 'vocab.txt' -o -name 'tokenizer.json' \) -size -64k ;;
         FuzzTokenizerJSON) copy_seeds "$dir" "$fixtures" -- -name 'tokenizer.json' -size -64k ;;

@@ -28,6 +28,7 @@ struct Ckpt: ParsableCommand {
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
         RehearseHDF5Command.useThisBinaryAsHelper()
+        RehearseHDF5Command.runIfHelperCommandLine(CommandLine.arguments)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -30,7 +30,7 @@ final class HDF5RehearsalTests: XCTestCase {
     /// The rehearsal's verdict on `model.h5` with a helper running `script`.
     private func rehearse(_ script: String) -> Result<Void, CheckpointError> {
         useShellHelper(script)
-        return Result { () throws(CheckpointError) in try HDF5Rehearsal.run("model.h5") {} }
+        return Result { () throws(CheckpointError) in _ = try HDF5Rehearsal.run("model.h5") {} }
     }
 
     func testCrashInTheHelperIsABadInputError() {

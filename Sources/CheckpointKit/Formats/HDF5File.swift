@@ -88,12 +88,7 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
 
     /// Opens `path` read-only and lists its datasets, after ``HDF5Rehearsal`` has read its
     /// structure once in a child process.
-    public convenience init(path: String) throws(CheckpointError) {
-        try self.init(path: path, rehearsed: false)
-    }
-
-    /// `rehearsed` is true inside the rehearsal's child process.
-    init(path: String, rehearsed: Bool) throws(CheckpointError) {
+    public init(path: String) throws(CheckpointError) {
         self.path = path
         let probe = try HDF5File.probe(path)
         try probe.prefix.withUnsafeBytes { bytes in
@@ -104,31 +99,11 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         }
         fileSize = probe.size
 
-        if !rehearsed {
-            try HDF5Rehearsal.run(path) {
-                let file = try HDF5File(path: path, rehearsed: true)
-                for tensor in file.tensors where file.entries[tensor.name]?.storage != .contiguous {
-                    try file.withBytes(of: tensor) { _ in }
-                }
-            }
-        }
+        let report = try HDF5Rehearsal.run(path) { [fileSize] in try HDF5File.rehearse(path, fileSize: fileSize) }
         let file = try HDF5.openFile(path, writable: false)
-        let context = HDF5Context(path: path)
-        var walk = Walk()
-        var visited = Set<UInt64>()
-        try HDF5File.walk(file, prefix: "", depth: 0, visited: &visited, into: &walk, context)
-        let (format, layout) = try HDF5File.layout(of: file, walk: walk, context)
-        var datasets = walk.datasets
-        let limit = fileSize.multipliedReportingOverflow(by: HDF5File.maxDeclaredBytesPerFileByte)
-        let allowed = limit.overflow ? Int.max : limit.partialValue + HDF5File.declaredBytesAllowance
-        var declared = 0
-        for entry in datasets {
-            let (sum, overflow) = declared.addingReportingOverflow(entry.info.byteCount)
-            guard !overflow, sum <= allowed else {
-                throw .invalidTensor(path: path, tensor: entry.info.name, reason: "the datasets declare more than \(allowed) bytes, over \(HDF5File.maxDeclaredBytesPerFileByte) times the \(fileSize)-byte file (no compression reaches that)")
-            }
-            declared = sum
-        }
+        let (structure, reportedMetadata) = try HDF5File.structure(of: file, report: report, path: path, fileSize: fileSize)
+        let (format, layout) = (structure.format, structure.layout)
+        var datasets = structure.walk.datasets
         switch format {
         case .huggingFaceTFH5, .keras2H5:
             var position: [String: Int] = [:]
@@ -147,8 +122,14 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
         self.format = format
         tensors = datasets.map(\.info)
         entries = Dictionary(datasets.map { ($0.info.name, $0) }, uniquingKeysWith: { first, _ in first })
-        skippedDatasets = walk.skipped
-        metadata = try HDF5File.readMetadata(of: file, format: format, context)
+        skippedDatasets = structure.walk.skipped
+        if let reportedMetadata {
+            metadata = reportedMetadata
+        } else {
+            metadata = try HDF5Library.locked { () throws(CheckpointError) in
+                try HDF5File.readMetadata(of: file, format: format, HDF5Context(path: path))
+            }
+        }
         self.file = file
     }
 
@@ -168,15 +149,7 @@ public final class HDF5File: Checkpoint, @unchecked Sendable {
     func withStoredBytes<R>(of entry: Entry, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         if let range = entry.fileRange, let map { return try body(map.bytes(in: range)) }
         return try buffers.withBuffer(byteCount: entry.info.byteCount) { buffer in
-            let context = HDF5Context(path: path, object: entry.datasetPath)
-            try HDF5Library.locked { () throws(CheckpointError) in
-                let dataset = try HDF5.openDataset(entry.datasetPath, in: file, context)
-                // Only chunked datasets can be filtered (HDF5 allows no filter on contiguous or compact storage).
-                if entry.storage == .chunked, let filter = try HDF5.unavailableFilter(of: dataset, context) {
-                    throw .unavailableFilter(path: path, dataset: entry.info.name, filter: filter.id, name: filter.name)
-                }
-                try HDF5.read(dataset, as: entry.memoryType, into: buffer, context)
-            }
+            try HDF5File.read(entry, from: file, path: path, into: buffer)
             return try body(UnsafeRawBufferPointer(buffer))
         }
     }

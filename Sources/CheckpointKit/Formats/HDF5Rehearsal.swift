@@ -10,9 +10,11 @@ import Glibc
 /// loop inside a C library can be stopped from within the process. So the helper does everything
 /// that parses the file's structure: the group walk, the attributes, and the reads of chunked and
 /// compact datasets (chunk indexes and filters). If it is killed by a signal or runs out of time,
-/// the file is refused with a bad-input error. Otherwise the caller repeats the same deterministic
-/// work in process, where it now finishes. Contiguous datasets, one checked `pread` each, are not
-/// rehearsed, so the cost is starting the helper plus the metadata walk.
+/// the file is refused with a bad-input error. Otherwise the caller takes what the helper found
+/// from its report (``HDF5RehearsalReport``, decoded strictly: it is untrusted input) or, without a
+/// well-formed one, repeats the same deterministic work in process, where it now finishes.
+/// Contiguous datasets, one checked `pread` each, are not rehearsed, so the cost is starting the
+/// helper plus the metadata walk.
 ///
 /// Why a fresh process and not a fork: after `fork` in a multithreaded process only
 /// async-signal-safe calls are allowed, and a lock another thread held at that moment (malloc, the
@@ -68,11 +70,26 @@ public enum HDF5Rehearsal {
     /// ``run(_:_:)`` then does the rehearsal itself and ends the process with its outcome.
     nonisolated(unsafe) private static var rehearsesHere = false
 
+    /// Whether the caller takes what the helper found from its report (``HDF5RehearsalReport``)
+    /// instead of walking the file again in process. FuzzHDF5 turns it off for every other input,
+    /// so that the walk in process still runs where the fuzzer watches it (leaks, sanitizer
+    /// reports), not only in the helper, whose failures merely refuse the file.
+    nonisolated(unsafe) public static var usesReports = true
+
+    /// The environment variable that tells the helper where to write its report (the caller's
+    /// temporary file).
+    static let reportVariable = "CKPT_HDF5_REHEARSAL_REPORT"
+
     /// Runs `rehearsal` in the helper process (``HDF5File`` passes the work to repeat there) and
     /// throws if the helper crashed or ran out of time. A helper that trapped in Swift code
     /// (SIGILL, SIGTRAP) met a bug in ckpt, not a bad file: the caller repeats the same work in
     /// process and traps there, with Swift's message, as it would have without the rehearsal.
-    static func run(_ path: String, _ rehearsal: () throws -> Void) throws(CheckpointError) {
+    ///
+    /// Returns the helper's report (``HDF5RehearsalReport``, still to be decoded) when it finished
+    /// and wrote one; nil when there is none (no helper, an error the caller will meet in process,
+    /// a helper that writes none): the caller then reads the structure in process.
+    @discardableResult
+    static func run(_ path: String, _ rehearsal: () throws -> Void) throws(CheckpointError) -> [UInt8]? {
         if rehearsesHere {
             do {
                 try rehearsal()
@@ -82,10 +99,33 @@ public enum HDF5Rehearsal {
             }
         }
         let seconds = timeLimitSeconds
-        guard let helper,
-              let child = ChildProcess(helper.executable, arguments: helper.arguments + [String(seconds), path],
-                                       environment: ["GLIBC_TUNABLES": helperMallocTunables]) else { return }
-        try judge(child.wait(seconds: seconds), path: path, seconds: seconds)
+        guard let helper else { return nil }
+        let report = usesReports ? HDF5ReportFile() : nil
+        var environment = ["GLIBC_TUNABLES": helperMallocTunables]
+        // Empty when there is no report file: a value inherited from the caller's environment
+        // must not name a file for the helper to overwrite.
+        environment[reportVariable] = report?.path ?? ""
+        guard let child = ChildProcess(helper.executable, arguments: helper.arguments + [String(seconds), path],
+                                       environment: environment) else { return nil }
+        let outcome = child.wait(seconds: seconds)
+        try judge(outcome, path: path, seconds: seconds)
+        return outcome == .exited(finished) ? report?.contents() : nil
+    }
+
+    /// In the helper: writes `report` where the caller asked (``reportVariable``), if it did.
+    /// Nothing is reported on failure: the caller then reads the file in process.
+    static func writeReport(_ report: [UInt8]) {
+        guard rehearsesHere, let path = getenv(reportVariable) else { return }
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var written = 0
+        while written < report.count {
+            let count = report[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return }
+            written += count
+        }
     }
 
     /// The helper's side: reads `path` as ``HDF5File`` does, with the same rehearsal, and exits
