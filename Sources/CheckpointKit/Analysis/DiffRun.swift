@@ -87,12 +87,11 @@ final class DiffRun: @unchecked Sendable {
     private func run(_ index: Int, pairs: UnsafeBufferPointer<TensorPair>, base: any Checkpoint, finetuned: any Checkpoint,
                      scratch: DifferenceScratch) throws -> Finished {
         let item = plan.items[index]
-        let pair = pairs.baseAddress! + item.pair
         if case .bytesOnly = plan.verdicts[item.pair] {
-            let equal = try compareBytes(pair, base: base, finetuned: finetuned)
+            let equal = try compareBytes(pairs[item.pair], base: base, finetuned: finetuned)
             return Finished(item: index, sums: ItemSums(), bytesEqual: equal)
         }
-        let sums = try accumulate(pair, conversion: plan.conversions[item.pair], elements: item.elements,
+        let sums = try accumulate(pairs[item.pair], conversion: plan.conversions[item.pair], elements: item.elements,
                                   base: base, finetuned: finetuned, scratch: scratch)
         return Finished(item: index, sums: sums, bytesEqual: nil)
     }
@@ -167,22 +166,8 @@ final class DiffRun: @unchecked Sendable {
     /// that dtype (the fine-tune's) and compared with the fine-tune in one dtype, and the sums
     /// against the base as stored are kept as `raw`. An F32 pair is also checked for a rounding
     /// through BF16 (``BF16Rounding``).
-    ///
-    /// The pair is passed by address: the closures the checkpoints' `withBytes` take would
-    /// otherwise each capture a copy of it (a dozen reference counts an item).
-    private func accumulate(_ pairAddress: UnsafePointer<TensorPair>, conversion: DType?, elements: Range<Int>,
-                            base: any Checkpoint, finetuned: any Checkpoint, scratch: DifferenceScratch) throws -> ItemSums {
-        try base.withBytes(of: pairAddress.pointee.base) { baseBytes in
-            try finetuned.withBytes(of: pairAddress.pointee.finetuned) { finetunedBytes in
-                try accumulate(pairAddress.pointee, conversion: conversion, elements: elements, baseBytes: baseBytes,
-                               finetunedBytes: finetunedBytes, basePath: base.path, scratch: scratch)
-            }
-        }
-    }
-
-    /// ``accumulate(_:conversion:elements:base:finetuned:scratch:)`` on the pair's bytes.
-    private func accumulate(_ pair: TensorPair, conversion: DType?, elements: Range<Int>, baseBytes: UnsafeRawBufferPointer,
-                            finetunedBytes: UnsafeRawBufferPointer, basePath: String, scratch: DifferenceScratch) throws -> ItemSums {
+    private func accumulate(_ pair: TensorPair, conversion: DType?, elements: Range<Int>, base: any Checkpoint, finetuned: any Checkpoint,
+                            scratch: DifferenceScratch) throws -> ItemSums {
         let baseWidth = pair.base.dtype.bitWidth / 8
         let finetunedWidth = pair.finetuned.dtype.bitWidth / 8
         // Each side's compared rows start at its own row (KerasHub RoBERTa's position table vs
@@ -190,30 +175,34 @@ final class DiffRun: @unchecked Sendable {
         let first = pair.shapeChange?.firstElements ?? (base: 0, finetuned: 0)
         let baseElements = elements.lowerBound + first.base..<elements.upperBound + first.base
         let finetunedElements = elements.lowerBound + first.finetuned..<elements.upperBound + first.finetuned
-        var sums = DifferenceSums()
-        var raw = DifferenceSums()
-        // Only an embedding table counts rows, and it is never reordered.
-        let rows = EmbeddingRows.counts(pair) ? EmbeddingRows.Chunk(base: baseBytes, finetuned: finetunedBytes, pair: pair, elements: elements) : nil
-        var rounding = BF16Rounding.applies(pair, conversion: conversion) ? BF16Rounding.Merge() : nil
-        if ReorderedBlocks.applies(to: pair) {
-            try ReorderedBlocks.forEach(pair, elements: elements, base: baseBytes, finetuned: finetunedBytes, scratch: scratch) { b, f, count in
-                try compare(b, f, count: count, pair, conversion: conversion, basePath: basePath, scratch: scratch, sums: &sums, raw: &raw)
-                // Block sums are not kept apart (they run into the pair's, bit for bit as unblocked).
-                rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: count, scratch: scratch, stored: nil, rows: nil))
+        return try base.withBytes(of: pair.base) { baseBytes in
+            try finetuned.withBytes(of: pair.finetuned) { finetunedBytes in
+                var sums = DifferenceSums()
+                var raw = DifferenceSums()
+                // Only an embedding table counts rows, and it is never reordered.
+                let rows = EmbeddingRows.counts(pair) ? EmbeddingRows.Chunk(base: baseBytes, finetuned: finetunedBytes, pair: pair, elements: elements) : nil
+                var rounding = BF16Rounding.applies(pair, conversion: conversion) ? BF16Rounding.Merge() : nil
+                if ReorderedBlocks.applies(to: pair) {
+                    try ReorderedBlocks.forEach(pair, elements: elements, base: baseBytes, finetuned: finetunedBytes, scratch: scratch) { b, f, count in
+                        try compare(b, f, count: count, pair, conversion: conversion, basePath: base.path, scratch: scratch, sums: &sums, raw: &raw)
+                        // Block sums are not kept apart (they run into the pair's, bit for bit as unblocked).
+                        rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: count, scratch: scratch, stored: nil, rows: nil))
+                    }
+                } else {
+                    var b = slice(baseBytes, baseElements, width: baseWidth)
+                    var f = slice(finetunedBytes, finetunedElements, width: finetunedWidth)
+                    if pair.baseLayout != .identity { b = reorder(b, pair.baseLayout, width: baseWidth, scratch: scratch) }
+                    if pair.finetunedLayout != .identity { f = reorder(f, pair.finetunedLayout, width: finetunedWidth, scratch: scratch) }
+                    try compare(b, f, count: elements.count, pair, conversion: conversion, basePath: base.path, scratch: scratch, sums: &sums, raw: &raw)
+                    sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
+                    // A checked pair has no conversion, so `sums` are this chunk's against the stored base.
+                    rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: elements.count, scratch: scratch, stored: sums, rows: rows))
+                }
+                if plan.baseIsMapped { MappedPages.release(slice(baseBytes, baseElements, width: baseWidth)) }
+                if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, finetunedElements, width: finetunedWidth)) }
+                return ItemSums(sums: sums, raw: conversion == nil ? nil : raw, rounding: rounding)
             }
-        } else {
-            var b = slice(baseBytes, baseElements, width: baseWidth)
-            var f = slice(finetunedBytes, finetunedElements, width: finetunedWidth)
-            if pair.baseLayout != .identity { b = reorder(b, pair.baseLayout, width: baseWidth, scratch: scratch) }
-            if pair.finetunedLayout != .identity { f = reorder(f, pair.finetunedLayout, width: finetunedWidth, scratch: scratch) }
-            try compare(b, f, count: elements.count, pair, conversion: conversion, basePath: basePath, scratch: scratch, sums: &sums, raw: &raw)
-            sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
-            // A checked pair has no conversion, so `sums` are this chunk's against the stored base.
-            rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: elements.count, scratch: scratch, stored: sums, rows: rows))
         }
-        if plan.baseIsMapped { MappedPages.release(slice(baseBytes, baseElements, width: baseWidth)) }
-        if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, finetunedElements, width: finetunedWidth)) }
-        return ItemSums(sums: sums, raw: conversion == nil ? nil : raw, rounding: rounding)
     }
 
     /// Adds `count` elements of `b` and `f` (same element order) to `sums`; with a `conversion`,
@@ -241,9 +230,9 @@ final class DiffRun: @unchecked Sendable {
         return UnsafeRawBufferPointer(buffer)
     }
 
-    private func compareBytes(_ pair: UnsafePointer<TensorPair>, base: any Checkpoint, finetuned: any Checkpoint) throws -> Bool {
-        try base.withBytes(of: pair.pointee.base) { b in
-            try finetuned.withBytes(of: pair.pointee.finetuned) { f in
+    private func compareBytes(_ pair: TensorPair, base: any Checkpoint, finetuned: any Checkpoint) throws -> Bool {
+        try base.withBytes(of: pair.base) { b in
+            try finetuned.withBytes(of: pair.finetuned) { f in
                 b.count == f.count && (b.count == 0 || memcmp(b.baseAddress!, f.baseAddress!, b.count) == 0)
             }
         }
