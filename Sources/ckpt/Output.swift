@@ -37,27 +37,31 @@ enum Format {
 }
 
 /// Writes a report to standard output as ``JSONOutput`` formats every report: pretty-printed,
-/// keys sorted, non-finite numbers as the strings "nan", "inf" and "-inf".
+/// keys sorted, non-finite numbers as the strings "nan", "inf" and "-inf". It goes out as it is
+/// written (``printJSONStream(_:)``).
 func printJSON<T: Encodable>(_ value: T) throws {
-    printJSONData(try JSONOutput.report(value))
+    try printJSONStream { try JSONOutput.writeReport(value, to: $0) }
 }
 
-/// Writes a UTF-8 JSON document and a newline to standard output through `print`, like every other
-/// report, so that ``standardOutputFailure()`` sees a failed write. (`FileHandle.write` traps on one:
-/// a full disk under `--json > FILE` crashed instead of exiting 4.) It goes in pieces of about
-/// 1 MiB, each cut before a character's first byte: one `String` of the whole document was one
-/// more copy of it in memory (145 MB for a 100,000-tensor `diff --json`).
-func printJSONData(_ data: Data) {
-    data.withUnsafeBytes { bytes in
-        let bytes = bytes.bindMemory(to: UInt8.self)
-        var start = 0
-        while start < bytes.count {
-            var end = min(bytes.count, start + (1 << 20))
-            // Never inside a character: step back over UTF-8 continuation bytes (10xxxxxx).
-            while end < bytes.count, end > start + 1, bytes[end] & 0xC0 == 0x80 { end -= 1 }
-            print(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self), terminator: "")
-            start = end
-        }
-    }
+/// Writes the UTF-8 JSON document that `write` hands over in pieces, and a newline, to standard
+/// output through `print`, like every other report, so that ``standardOutputFailure()`` sees a
+/// failed write. (`FileHandle.write` traps on one: a full disk under `--json > FILE` crashed
+/// instead of exiting 4.) One `String` of the whole document was one more copy of it in memory
+/// (145 MB for a 100,000-tensor `diff --json`); nothing is printed when `write` fails before its
+/// first piece.
+func printJSONStream(_ write: ((UnsafeBufferPointer<UInt8>) -> Void) throws -> Void) rethrows {
+    try write { printUTF8($0) }
     print("")
+}
+
+/// Prints UTF-8 bytes in pieces of about 1 MiB, each cut before a character's first byte.
+func printUTF8(_ bytes: UnsafeBufferPointer<UInt8>) {
+    var start = 0
+    while start < bytes.count {
+        var end = min(bytes.count, start + (1 << 20))
+        // Never inside a character: step back over UTF-8 continuation bytes (10xxxxxx).
+        while end < bytes.count, end > start + 1, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+        print(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self), terminator: "")
+        start = end
+    }
 }

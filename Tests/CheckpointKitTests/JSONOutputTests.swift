@@ -273,4 +273,59 @@ final class JSONOutputTests: XCTestCase {
         }
         try Self.assertSameBytesAsFoundation(CheckpointSummary(base))
     }
+
+    /// The `tensors` array is written straight to the output (``JSONStreamedValue``): the same
+    /// bytes as Foundation's encoding of every kind of entry. Pairs: a resized table (GPT-2, added
+    /// tokens), a replaced head, another dtype (BF16 fine-tune of an F32 base), a fine-tune rounded
+    /// through BF16, NaN and infinity on both sides, KerasHub RoBERTa's position table with its
+    /// row offset (`base_first_row`), a TF-named base (transposed kernels).
+    func testStreamedTensorEntriesMatchFoundation() throws {
+        let pairs = [("resize/gpt2/base", "resize/gpt2/ft"), ("resize/bert-head/base", "resize/bert-head/ft"),
+                     ("resize/gpt2/base", "resize/gpt2/ft-bf16"), ("regime/base.safetensors", "rounding/ft-full.safetensors"),
+                     ("rounding/base-nan.safetensors", "rounding/ft-nan.safetensors"),
+                     ("keras3/hf-roberta-keras.weights.h5", "keras3/hf-roberta/base"),
+                     ("diff/base-tf-names.safetensors", "tiny-bert/ft-bias")]
+        var seen: Set<String> = []
+        for (base, finetuned) in pairs {
+            let diff = try CheckpointDiff(base: try CheckpointOpener.open(Fixtures.path(base)),
+                                          finetuned: try CheckpointOpener.open(Fixtures.path(finetuned)))
+            try Self.assertSameBytesAsFoundation(DiffDocument(diff: diff, metric: .relative))
+            for t in diff.tensors {
+                if t.shapeChange == .replacedHead { seen.insert("replaced") }
+                if case .offsetRows? = t.shapeChange { seen.insert("offset") }
+                if t.shapeChange != nil && t.shapeChange != .replacedHead { seen.insert("resized") }
+                if t.conversion != nil { seen.insert("converted") }
+                if t.rawSums != nil { seen.insert("raw") }
+                if (t.sums?.baseNaN ?? 0) + (t.sums?.finetunedInfinite ?? 0) > 0 { seen.insert("non-finite") }
+                if t.transposed { seen.insert("transposed") }
+                if t.sums == nil { seen.insert("not compared") }
+            }
+        }
+        XCTAssertEqual(seen, ["replaced", "offset", "resized", "converted", "raw", "non-finite", "transposed", "not compared"])
+    }
+
+    /// ``JSONOutput/writeReport(_:to:)`` hands over the document in chunks that join to the bytes
+    /// of ``JSONOutput/report(_:)``, each at least the chunk size (the last excepted) and each
+    /// ending on a member boundary (whole characters).
+    func testStreamedReportJoinsToTheDocument() throws {
+        let diff = try CheckpointDiff(base: try CheckpointOpener.open(Fixtures.path("resize/gpt2/base")),
+                                      finetuned: try CheckpointOpener.open(Fixtures.path("resize/gpt2/ft")))
+        let document = DiffDocument(diff: diff, metric: .relative)
+        let whole = Array(try JSONOutput.report(document))
+        for chunkBytes in [1, 200, 4096, 1 << 20] {
+            var chunks: [[UInt8]] = []
+            try JSONStreamEncoder(pretty: true).encode(document, chunkBytes: chunkBytes) { chunks.append(Array($0)) }
+            XCTAssertEqual(Array(chunks.joined()), whole, "chunks of \(chunkBytes)")
+            for chunk in chunks.dropLast() {
+                XCTAssertGreaterThanOrEqual(chunk.count, chunkBytes)
+                XCTAssertNotNil(String(validating: chunk, as: UTF8.self))
+                XCTAssertTrue([UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: "\""), UInt8(ascii: "l"),
+                               UInt8(ascii: "e")].contains(chunk.last!) || (0x30...0x39).contains(chunk.last!), "\(chunk.last!)")
+            }
+            if chunkBytes < 4096 { XCTAssertGreaterThan(chunks.count, 3) }
+        }
+        var streamed: [UInt8] = []
+        try document.writeJSON { streamed.append(contentsOf: $0) }
+        XCTAssertEqual(streamed, whole)
+    }
 }

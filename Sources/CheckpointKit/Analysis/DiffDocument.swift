@@ -48,6 +48,12 @@ public struct DiffDocument: Encodable, Sendable {
         try JSONOutput.report(self)
     }
 
+    /// ``jsonData()``'s bytes handed to `output` as they are written (``JSONOutput/writeReport(_:to:)``):
+    /// the `tensors` array goes out entry by entry and is never whole in memory.
+    public func writeJSON(to output: (UnsafeBufferPointer<UInt8>) -> Void) throws {
+        try JSONOutput.writeReport(self, to: output)
+    }
+
     enum Keys: String, CodingKey {
         case base, finetuned, metric, identical, regime, overall, tensors, groups, seconds
         case baseFormat = "base_format", finetunedFormat = "finetuned_format"
@@ -67,7 +73,7 @@ public struct DiffDocument: Encodable, Sendable {
         try c.encode(diff.isIdentical, forKey: .identical)
         try c.encode(RegimeEntry(regime), forKey: .regime)
         try c.encode(GroupEntry(groups.overall, rank: nil), forKey: .overall)
-        try c.encode(TensorEntries(tensors: diff.tensors), forKey: .tensors)
+        try c.encodeStreamed(TensorEntries(tensors: diff.tensors), forKey: .tensors, of: encoder)
         try c.encode(GroupSet(groups: groups, metric: metric), forKey: .groups)
         try c.encode(diff.onlyInBase.map(\.name), forKey: .onlyInBase)
         try c.encode(diff.onlyInFinetuned.map(\.name), forKey: .onlyInFinetuned)
@@ -78,7 +84,8 @@ public struct DiffDocument: Encodable, Sendable {
     }
 
     /// The `tensors` array, each difference encoded in place: mapping them to a new array first
-    /// copied every difference (100,000 of them for a mixture-of-experts checkpoint).
+    /// copied every difference (100,000 of them for a mixture-of-experts checkpoint). Through
+    /// ``JSONOutput`` it writes itself to the output instead (`DiffTensorJSON.swift`).
     struct TensorEntries: Encodable {
         var tensors: [TensorDifference]
 
@@ -92,7 +99,7 @@ public struct DiffDocument: Encodable, Sendable {
         var t: TensorDifference
         init(_ t: TensorDifference) { self.t = t }
 
-        enum Keys: String, CodingKey {
+        enum Keys: String, CodingKey, CaseIterable {
             case name, numel, changed, identical, cosine, component, kind, layer, transposed, problem
             case baseName = "base_name", finetunedName = "finetuned_name"
             case baseL2 = "base_l2", finetunedL2 = "finetuned_l2", deltaL2 = "delta_l2"
@@ -190,7 +197,7 @@ public struct DiffDocument: Encodable, Sendable {
             try c.encode(g.maxAbsDelta, forKey: .maxAbsDelta)
             try c.encode(g.changed, forKey: .changed)
             try c.encodeIfPresent(rank, forKey: .rank)
-            try c.encode(g.tensors, forKey: .tensors)
+            try c.encodeStreamed(JSONStreamedStrings(g.tensors), forKey: .tensors, of: encoder)
         }
     }
 

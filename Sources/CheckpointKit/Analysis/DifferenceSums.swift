@@ -44,6 +44,15 @@ public struct DifferenceSums: Sendable, Hashable {
 
     public init() {}
 
+    /// sqrt(sum d^2): the L2 norm of the change, in the tensor's units.
+    public var deltaL2: Double { deltaSquares.squareRoot() }
+    /// deltaL2 / baseL2 (``TensorDifference/relativeChange(deltaSquares:baseSquares:)``).
+    public var relativeChange: Double {
+        TensorDifference.relativeChange(deltaSquares: deltaSquares, baseSquares: baseSquares)
+    }
+    /// sum |d| / the pairs the sums cover (0 when they cover none).
+    public var meanAbsDelta: Double { finiteCount == 0 ? 0 : absoluteDelta / Double(finiteCount) }
+
     /// Adds the sums of another, disjoint set of elements.
     public mutating func merge(_ other: DifferenceSums) {
         count += other.count

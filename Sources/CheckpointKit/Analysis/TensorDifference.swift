@@ -167,6 +167,16 @@ public struct TensorDifference: Sendable {
         }
     }
 
+    /// Every property of the identity at once, for a reader of most of them (one tensor of
+    /// `diff --json`): one read of the shared pair list rather than one a property.
+    var identity: Identity {
+        switch source {
+        case let .shared(pairs, index):
+            return pairs.pairs.withUnsafeBufferPointer { Identity(pair: $0[index], problem: pairs.problems.isEmpty ? nil : pairs.problems[index]) }
+        case let .own(box): return box.identity
+        }
+    }
+
     /// Sets a property: the identity moves to a new box of this value's own, so copies made
     /// before keep theirs.
     private mutating func modifyIdentity(_ change: (inout Identity) -> Void) {
@@ -188,17 +198,9 @@ public struct TensorDifference: Sendable {
 
     public var baseL2: Double? { sums.map { $0.baseSquares.squareRoot() } }
     public var finetunedL2: Double? { sums.map { $0.finetunedSquares.squareRoot() } }
-    public var deltaL2: Double? { sums.map { $0.deltaSquares.squareRoot() } }
-
-    public var relativeChange: Double? {
-        guard let sums else { return nil }
-        return TensorDifference.relativeChange(deltaSquares: sums.deltaSquares, baseSquares: sums.baseSquares)
-    }
-
-    public var meanAbsDelta: Double? {
-        guard let sums else { return nil }
-        return sums.finiteCount == 0 ? 0 : sums.absoluteDelta / Double(sums.finiteCount)
-    }
+    public var deltaL2: Double? { sums?.deltaL2 }
+    public var relativeChange: Double? { sums?.relativeChange }
+    public var meanAbsDelta: Double? { sums?.meanAbsDelta }
 
     public var maxAbsDelta: Double? { sums?.maxAbsoluteDelta }
 

@@ -36,6 +36,18 @@ public enum JSONOutput {
         try encode(value, .report)
     }
 
+    /// ``report(_:)``'s bytes handed to `output` in pieces as they are written (each about 1 MiB
+    /// and ending on a whole character; the last may be shorter), so that a large report is never
+    /// whole in memory. Nothing is handed over when encoding fails.
+    public static func writeReport<T: Encodable>(_ value: T, to output: (UnsafeBufferPointer<UInt8>) -> Void) throws {
+        do {
+            try JSONStreamEncoder(pretty: true).encode(value, to: output)
+        } catch is JSONStreamEncoder.Unsupported {
+            let data = try foundationEncoder(.report).encode(value)
+            data.withUnsafeBytes { output($0.bindMemory(to: UInt8.self)) }
+        }
+    }
+
     /// `value` in `layout`: through ``JSONStreamEncoder``, or Foundation when that declines.
     static func encode<T: Encodable>(_ value: T, _ layout: Layout) throws -> Data {
         do {

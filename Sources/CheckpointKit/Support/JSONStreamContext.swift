@@ -18,11 +18,38 @@ final class JSONStreamContext {
     /// 100 MB array of a large report must not outlive its writing.
     static let spareBufferBytes = 1 << 16
 
+    /// Bytes a streamed document gathers before they go to its output: big enough that a write
+    /// costs nothing per tensor, small enough that a report never sits whole in memory.
+    static let streamChunkBytes = 1 << 20
+
     private var orders: [(keys: [String], order: [Int])] = []
     private var spare: [JSONStreamNode] = []
+    /// Where the finished document goes while it is written (``JSONStreamEncoder/encode(_:to:)``),
+    /// nil while values are still being encoded into their parents' buffers.
+    private var output: ((UnsafeBufferPointer<UInt8>) -> Void)?
 
-    init(pretty: Bool) {
+    /// ``streamChunkBytes``, or less in tests that want chunks of a small document.
+    let chunkBytes: Int
+
+    init(pretty: Bool, chunkBytes: Int = JSONStreamContext.streamChunkBytes) {
         self.pretty = pretty
+        self.chunkBytes = chunkBytes
+    }
+
+    /// Writes the document's bytes through `output` from here on, as ``flush(_:)`` hands them over.
+    /// (nil: no more).
+    func stream(to output: ((UnsafeBufferPointer<UInt8>) -> Void)?) {
+        self.output = output
+    }
+
+    /// Hands `out` to the output and empties it, when the document is being streamed and `out`
+    /// holds a chunk; `force` for the last bytes. Called between members, so that a chunk always
+    /// ends on a whole character.
+    @inline(__always)
+    func flush(_ out: inout [UInt8], force: Bool = false) {
+        guard let output, force || out.count >= chunkBytes else { return }
+        out.withUnsafeBufferPointer { output($0) }
+        out.removeAll(keepingCapacity: true)
     }
 
     /// The member order for `keys`: a known sequence's, or `sort()`'s, which is then kept.

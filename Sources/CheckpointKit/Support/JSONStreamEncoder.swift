@@ -25,6 +25,27 @@ struct JSONStreamEncoder {
         }
         return out
     }
+
+    /// `value` as UTF-8 JSON, handed to `output` in pieces of about
+    /// ``JSONStreamContext/streamChunkBytes`` as it is written (each ends on a member boundary), so
+    /// that a report of 100,000 tensors is never one array in memory. Everything is encoded before
+    /// the first byte goes out: an error leaves `output` untouched.
+    func encode<T: Encodable>(_ value: T, chunkBytes: Int = JSONStreamContext.streamChunkBytes,
+                              to output: (UnsafeBufferPointer<UInt8>) -> Void) throws {
+        let context = JSONStreamContext(pretty: pretty, chunkBytes: chunkBytes)
+        let (root, encodedSomething) = try JSONStreamNode.encodeNode(value, depth: 0, context: context)
+        guard encodedSomething else {
+            throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "Top-level \(T.self) did not encode any values."))
+        }
+        withoutActuallyEscaping(output) { output in
+            var out: [UInt8] = []
+            out.reserveCapacity(chunkBytes + (1 << 16))
+            context.stream(to: output)
+            root.serialize(into: &out)
+            context.flush(&out, force: true)
+            context.stream(to: nil)
+        }
+    }
 }
 
 /// One value being encoded: a scalar, an array or an object whose finished members are bytes in
@@ -35,6 +56,8 @@ final class JSONStreamNode {
     enum Piece {
         case bytes(Range<Int>)
         case node(JSONStreamNode)
+        /// Written only when this node is (``JSONStreamedValue``).
+        case streamed(any JSONStreamedValue)
     }
 
     /// The encoding this node belongs to. Not reference-counted (each access to an `unowned` or
@@ -95,6 +118,12 @@ final class JSONStreamNode {
         return child
     }
 
+    /// A member that writes itself when this node is written (``JSONStreamedValue``).
+    func appendStreamed(_ key: String?, _ value: any JSONStreamedValue) {
+        if let key { keys.append(key) }
+        pieces.append(.streamed(value))
+    }
+
     /// Writes a member value: primitives directly, anything else through its own `encode(to:)`.
     func appendMember<T: Encodable>(_ key: String?, _ value: T) throws {
         let start = beginMember(key)
@@ -126,18 +155,26 @@ final class JSONStreamNode {
         } else if let written = try writeOptional(value, depth: depth, context: context, into: &out) {
             return written
         } else {
-            if T.self == Date.self || T.self == Data.self || T.self == URL.self || T.self == Decimal.self {
-                throw JSONStreamEncoder.Unsupported()
-            }
-            let child = context.node(depth: depth)
-            try value.encode(to: JSONStreamNodeEncoder(node: child))
-            let encodedSomething = child.kind != .none
-            if !encodedSomething { child.kind = .object }
+            let (child, encodedSomething) = try encodeNode(value, depth: depth, context: context)
             child.serialize(into: &out)
             context.recycle(child)
             return encodedSomething
         }
         return true
+    }
+
+    /// `value` encoded by its own `encode(to:)` into a node at indentation level `depth`, not yet
+    /// written; false when it asked for no container (then written as `{}`, as Foundation writes
+    /// it when nested).
+    static func encodeNode<T: Encodable>(_ value: T, depth: Int, context: JSONStreamContext) throws -> (JSONStreamNode, Bool) {
+        if T.self == Date.self || T.self == Data.self || T.self == URL.self || T.self == Decimal.self {
+            throw JSONStreamEncoder.Unsupported()
+        }
+        let child = context.node(depth: depth)
+        try value.encode(to: JSONStreamNodeEncoder(node: child))
+        let encodedSomething = child.kind != .none
+        if !encodedSomething { child.kind = .object }
+        return (child, encodedSomething)
     }
 
     /// An optional string, number or flag (most of a report's optional values) written as `null`
@@ -226,7 +263,9 @@ final class JSONStreamNode {
             switch pieces[index] {
             case .bytes(let range): out.append(contentsOf: buffer[range])
             case .node(let child): child.serialize(into: &out)
+            case .streamed(let value): value.writeJSON(depth: depth + 1, context: context, into: &out)
             }
+            context.flush(&out)
         }
         if pretty {
             out.append(0x0A)
