@@ -22,6 +22,10 @@ final class JSONStreamContext {
     /// costs nothing per tensor, small enough that a report never sits whole in memory.
     static let streamChunkBytes = 1 << 20
 
+    /// Streamed members appended so far (``JSONStreamNode/appendStreamed(_:_:)``): a value whose
+    /// encoding changed the count holds one, and stays a node until the document is written.
+    var streamedMembers = 0
+
     private var orders: [(keys: [String], order: [Int])] = []
     private var spare: [JSONStreamNode] = []
     /// Where the finished document goes while it is written (``JSONStreamEncoder/encode(_:to:)``),

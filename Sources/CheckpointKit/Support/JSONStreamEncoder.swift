@@ -122,12 +122,24 @@ final class JSONStreamNode {
     func appendStreamed(_ key: String?, _ value: any JSONStreamedValue) {
         if let key { keys.append(key) }
         pieces.append(.streamed(value))
+        context.streamedMembers += 1
     }
 
     /// Writes a member value: primitives directly, anything else through its own `encode(to:)`.
+    /// A value holding a streamed member somewhere inside stays a node, written when this one is,
+    /// so that the streamed member goes straight to the output rather than into this buffer.
     func appendMember<T: Encodable>(_ key: String?, _ value: T) throws {
         let start = beginMember(key)
-        try JSONStreamNode.write(value, depth: depth + 1, context: context, into: &buffer)
+        if T.self == String.self || T.self == Double.self || T.self == Int.self || T.self == Bool.self
+            || T.self == String?.self || T.self == Double?.self || T.self == Int?.self || T.self == Bool?.self {
+            try JSONStreamNode.write(value, depth: depth + 1, context: context, into: &buffer)
+            return endMember(start)
+        }
+        let streamedBefore = context.streamedMembers
+        let (child, _) = try JSONStreamNode.encodeNode(value, depth: depth + 1, context: context)
+        if context.streamedMembers != streamedBefore { return pieces.append(.node(child)) }
+        child.serialize(into: &buffer)
+        context.recycle(child)
         endMember(start)
     }
 
