@@ -3,7 +3,7 @@ import XCTest
 @testable import CheckpointKit
 
 /// Fine-tunes trained or stored in BF16 and saved as F32, diffed against their F32 base
-/// (``BF16Rounding``): each regime of fixtures/regime rounded through BF16, LayerNorm tuning in F32
+/// (``HalfPrecisionRounding``): each regime of fixtures/regime rounded through BF16, LayerNorm tuning in F32
 /// on a BF16 copy of the base, a base holding NaN and infinity, and an F32 fine-tune whose few
 /// changed tensors hold BF16 values by accident. Expected values are PyTorch's
 /// (fixtures/make_rounding_fixtures.py, fixtures/rounding/expected.json).
@@ -110,12 +110,12 @@ final class BF16RoundingTests: XCTestCase {
 
     func testBF16Check() {
         let values: [Float] = [1, -2.5, 0, .infinity, Float(bitPattern: 0xFFFF_0000)]
-        values.withUnsafeBytes { XCTAssertTrue(BF16Rounding.isBF16($0, count: values.count)) }
+        values.withUnsafeBytes { XCTAssertTrue(HalfPrecisionRounding.isExact($0, count: values.count, in: .bf16)) }
         var more = Array(repeating: Float(1), count: 3000)
         more[2999] = 1.0000001
         more.withUnsafeBytes {
-            XCTAssertFalse(BF16Rounding.isBF16($0, count: 3000))
-            XCTAssertTrue(BF16Rounding.isBF16($0, count: 2999))
+            XCTAssertFalse(HalfPrecisionRounding.isExact($0, count: 3000, in: .bf16))
+            XCTAssertTrue(HalfPrecisionRounding.isExact($0, count: 2999, in: .bf16))
         }
     }
 }

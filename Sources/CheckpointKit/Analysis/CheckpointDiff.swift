@@ -77,7 +77,7 @@ public struct CheckpointDiff: Sendable {
         if let error = state.firstError { throw error }
 
         tensors = state.differences
-        BF16Rounding.apply(state.roundedSums, to: &tensors)
+        HalfPrecisionRounding.apply(state.roundedSums, to: &tensors)
         basePath = base.path
         finetunedPath = finetuned.path
         baseFormat = base.format

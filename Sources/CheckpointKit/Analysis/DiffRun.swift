@@ -15,9 +15,10 @@ final class DiffRun: @unchecked Sendable {
     /// Sums of finished items whose pair still has items running, by item index: a split pair's
     /// sums are merged in element order whatever order its items finish in.
     private var pendingSums: [Int: ItemSums] = [:]
-    /// F32 pairs whose fine-tune holds only BF16 values and whose base does not -> their sums
-    /// against the base rounded to BF16 (``BF16Rounding``); used only when they explain a tensor.
-    private(set) var roundedSums: [Int: DifferenceSums] = [:]
+    /// F32 pairs whose fine-tune holds only BF16 (or F16) values and whose base does not -> their
+    /// sums against the base rounded to that dtype (``HalfPrecisionRounding``); used only when
+    /// they explain a tensor.
+    private(set) var roundedSums: [Int: (sums: DifferenceSums, dtype: DType)] = [:]
     private(set) var firstError: Error?
     private var remainingItems: [Int]
     private var tensorsDone = 0
@@ -48,11 +49,11 @@ final class DiffRun: @unchecked Sendable {
 
     /// What comparing one work item's elements gave: the sums (against the converted base for a
     /// converted pair), those against the base as stored for a converted pair, and an F32 pair's
-    /// ``BF16Rounding`` check.
+    /// ``HalfPrecisionRounding`` check.
     struct ItemSums {
         var sums = DifferenceSums()
         var raw: DifferenceSums?
-        var rounding: BF16Rounding.Merge?
+        var rounding: HalfPrecisionRounding.Merge?
     }
 
     /// Most items a worker takes in one go, and the bytes (both sides) after which a batch stops
@@ -147,7 +148,7 @@ final class DiffRun: @unchecked Sendable {
     private func setSums<Items: Sequence>(ofPair pair: Int, _ items: Items) where Items.Element == ItemSums {
         var sums = DifferenceSums()
         var raw = DifferenceSums()
-        var rounding = BF16Rounding.Merge()
+        var rounding = HalfPrecisionRounding.Merge()
         for item in items {
             sums.merge(item.sums)
             raw.merge(item.raw ?? DifferenceSums())
@@ -165,7 +166,7 @@ final class DiffRun: @unchecked Sendable {
     /// block by block (``ReorderedBlocks``). With a `conversion`, the base is first converted to
     /// that dtype (the fine-tune's) and compared with the fine-tune in one dtype, and the sums
     /// against the base as stored are kept as `raw`. An F32 pair is also checked for a rounding
-    /// through BF16 (``BF16Rounding``).
+    /// through BF16 or F16 (``HalfPrecisionRounding``).
     private func accumulate(_ pair: TensorPair, conversion: DType?, elements: Range<Int>, base: any Checkpoint, finetuned: any Checkpoint,
                             scratch: DifferenceScratch) throws -> ItemSums {
         let baseWidth = pair.base.dtype.bitWidth / 8
@@ -181,12 +182,16 @@ final class DiffRun: @unchecked Sendable {
                 var raw = DifferenceSums()
                 // Only an embedding table counts rows, and it is never reordered.
                 let rows = EmbeddingRows.counts(pair) ? EmbeddingRows.Chunk(base: baseBytes, finetuned: finetunedBytes, pair: pair, elements: elements) : nil
-                var rounding = BF16Rounding.applies(pair, conversion: conversion) ? BF16Rounding.Merge() : nil
+                let roundedThrough = HalfPrecisionRounding.applies(pair, conversion: conversion) ? HalfPrecisionRounding.candidate(finetunedBytes) : nil
+                var rounding = roundedThrough.map { _ in HalfPrecisionRounding.Merge() }
                 if ReorderedBlocks.applies(to: pair) {
                     try ReorderedBlocks.forEach(pair, elements: elements, base: baseBytes, finetuned: finetunedBytes, scratch: scratch) { b, f, count in
                         try compare(b, f, count: count, pair, conversion: conversion, basePath: base.path, scratch: scratch, sums: &sums, raw: &raw)
                         // Block sums are not kept apart (they run into the pair's, bit for bit as unblocked).
-                        rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: count, scratch: scratch, stored: nil, rows: nil))
+                        if let roundedThrough {
+                            rounding?.add(HalfPrecisionRounding.check(base: b, finetuned: f, count: count, through: roundedThrough,
+                                                                      scratch: scratch, stored: nil, rows: nil))
+                        }
                     }
                 } else {
                     var b = slice(baseBytes, baseElements, width: baseWidth)
@@ -196,7 +201,10 @@ final class DiffRun: @unchecked Sendable {
                     try compare(b, f, count: elements.count, pair, conversion: conversion, basePath: base.path, scratch: scratch, sums: &sums, raw: &raw)
                     sums.changedRows = rows?.changed(changedInChunk: sums.changed) ?? 0
                     // A checked pair has no conversion, so `sums` are this chunk's against the stored base.
-                    rounding?.add(BF16Rounding.check(base: b, finetuned: f, count: elements.count, scratch: scratch, stored: sums, rows: rows))
+                    if let roundedThrough {
+                        rounding?.add(HalfPrecisionRounding.check(base: b, finetuned: f, count: elements.count, through: roundedThrough,
+                                                                  scratch: scratch, stored: sums, rows: rows))
+                    }
                 }
                 if plan.baseIsMapped { MappedPages.release(slice(baseBytes, baseElements, width: baseWidth)) }
                 if plan.finetunedIsMapped { MappedPages.release(slice(finetunedBytes, finetunedElements, width: finetunedWidth)) }

@@ -51,8 +51,9 @@ public struct FineTuningRegime: Sendable {
     /// The dtype the fine-tune was saved in when it differs from the base's and the base was
     /// converted to it before comparing (the most common such dtype), else nil.
     public var savedAs: DType?
-    /// BF16 when the fine-tune's F32 tensors hold only BF16 values and were compared with the base
-    /// rounded to BF16 (``BF16Rounding``: trained or stored in BF16, saved as F32), else nil.
+    /// BF16 (or F16) when the fine-tune's F32 tensors hold only values of that dtype and were
+    /// compared with the base rounded to it (``HalfPrecisionRounding``: trained or stored in it,
+    /// saved as F32), else nil.
     public var roundedThrough: DType?
     /// The one-line verdict, starting with "regime: ".
     public var line: String
@@ -349,7 +350,8 @@ public struct FineTuningRegime: Sendable {
     /// "; changes under half a BF16 step do not show, so sparsity is not judged" when the changed
     /// tensors among `narrowed` changed in under half their elements (what would read as sparse).
     static func sparsityCaveat(_ dtype: DType, _ narrowed: TensorSubset) -> String {
-        isSparse(narrowed.filter { ($0.changed ?? 0) > 0 }) ? "; changes under half a \(dtype.rawValue) step do not show, so sparsity is not judged" : ""
+        let article = dtype.rawValue.hasPrefix("F") ? "an" : "a"  // "an F16 step", "a BF16 step"
+        return isSparse(narrowed.filter { ($0.changed ?? 0) > 0 }) ? "; changes under half \(article) \(dtype.rawValue) step do not show, so sparsity is not judged" : ""
     }
 
     /// ", rounded through BF16 (the other 77 tensors are the base rounded to BF16, saved as F32)":

@@ -17,7 +17,7 @@
 ///   bitwise).
 /// When the base is converted, every measure above compares the converted base with the fine-tune
 /// and ``rawSums`` holds the same sums against the base as stored. An F32 fine-tune whose values
-/// are all BF16 values is compared with the F32 base rounded to BF16 (``BF16Rounding``,
+/// are all BF16 (or F16) values is compared with the F32 base rounded to that dtype (``HalfPrecisionRounding``,
 /// ``roundedThrough``).
 /// Sums, the mean and the max run over the pairs whose two values are finite (numel still counts
 /// every element): a pair holding a NaN or an infinity is left out (``DifferenceSums/nonFinite`` counts them, the NaN/Inf counts say which
@@ -84,13 +84,13 @@ public struct TensorDifference: Sendable {
     public var sums: DifferenceSums?
     /// For pairs that could not be compared numerically: whether the raw bytes are equal.
     public var bytesEqual: Bool?
-    /// The dtype the base was converted to before comparing (the fine-tune's, or BF16 for a
-    /// fine-tune rounded through BF16: see ``roundedThrough``), or nil when the dtypes are the
+    /// The dtype the base was converted to before comparing (the fine-tune's, or BF16 or F16 for
+    /// a fine-tune rounded through it: see ``roundedThrough``), or nil when the dtypes are the
     /// same and nothing was rounded, or the conversion is not one ckpt reproduces.
     public var conversion: DType?
-    /// For an F32 pair whose fine-tune holds only BF16 values (trained or stored in BF16, saved
-    /// as F32): BF16, the dtype the base was rounded to and widened back from before comparing
-    /// (``BF16Rounding``); nil otherwise.
+    /// For an F32 pair whose fine-tune holds only BF16 (or F16) values (trained or stored in that
+    /// dtype, saved as F32): that dtype, the one the base was rounded to and widened back from before comparing
+    /// (``HalfPrecisionRounding``); nil otherwise.
     public var roundedThrough: DType? {
         guard let conversion, conversion != finetunedDType else { return nil }
         return conversion
