@@ -8,14 +8,14 @@ import XCTest
 /// changed tensors hold BF16 values by accident. Expected values are PyTorch's
 /// (fixtures/make_rounding_fixtures.py, fixtures/rounding/expected.json).
 final class BF16RoundingTests: XCTestCase {
-    func expected() throws -> [String: [String: Any]] {
-        try XCTUnwrap(try Fixtures.json("rounding/expected.json") as? [String: [String: Any]])
-    }
+    func expected() throws -> [String: [String: Any]] { try RoundingFixtures.expected("rounding") }
 
     func diff(_ name: String, _ want: [String: Any], options: CheckpointDiff.Options = .init()) throws -> CheckpointDiff {
-        let base = try XCTUnwrap(want["base"] as? String)
-        return try CheckpointDiff(base: try CheckpointOpener.open(Fixtures.path(base)),
-                                  finetuned: try CheckpointOpener.open(Fixtures.path("rounding/ft-\(name).safetensors")), options: options)
+        try RoundingFixtures.diff("rounding", name, want, options: options)
+    }
+
+    func checkTensors(_ diff: CheckpointDiff, _ want: [String: Any], _ name: String) throws {
+        try RoundingFixtures.checkTensors(diff, want, name, through: .bf16)
     }
 
     func testRegimesAndCountsMatchPyTorch() throws {
@@ -29,20 +29,6 @@ final class BF16RoundingTests: XCTestCase {
         }
     }
 
-    func checkTensors(_ diff: CheckpointDiff, _ want: [String: Any], _ name: String) throws {
-        let tensors = try XCTUnwrap(want["tensors"] as? [String: [String: Any]])
-        XCTAssertEqual(diff.tensors.count, tensors.count, name)
-        for t in diff.tensors {
-            let e = try XCTUnwrap(tensors[t.name], "\(name) \(t.name)")
-            let label = "\(name) \(t.name)"
-            XCTAssertEqual(t.changed, e["changed"] as? Int, label)
-            XCTAssertEqual(t.raw.changed, e["raw_changed"] as? Int, label)
-            XCTAssertEqual(t.roundedThrough == .bf16, e["rounded"] as? Bool, label)
-            let deltaL2 = try XCTUnwrap(e["delta_l2"] as? Double)
-            XCTAssertEqual(try XCTUnwrap(t.deltaL2), deltaL2, accuracy: 1e-6 * max(deltaL2, 1e-30), label)
-            XCTAssertEqual(t.changedRows, e["changed_rows"] as? Int, label)
-        }
-    }
 
     /// The same numbers however the tensors are cut into work items (a chunk may hold BF16 values
     /// only on both sides while another of the same pair does not).

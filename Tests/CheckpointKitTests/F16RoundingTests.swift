@@ -9,14 +9,14 @@ import XCTest
 /// (IEEE round to nearest even, as PyTorch's `half()`; fixtures/make_f16_rounding_fixtures.py,
 /// fixtures/rounding-f16/expected.json).
 final class F16RoundingTests: XCTestCase {
-    func expected() throws -> [String: [String: Any]] {
-        try XCTUnwrap(try Fixtures.json("rounding-f16/expected.json") as? [String: [String: Any]])
-    }
+    func expected() throws -> [String: [String: Any]] { try RoundingFixtures.expected("rounding-f16") }
 
     func diff(_ name: String, _ want: [String: Any], options: CheckpointDiff.Options = .init()) throws -> CheckpointDiff {
-        let base = try XCTUnwrap(want["base"] as? String)
-        return try CheckpointDiff(base: try CheckpointOpener.open(Fixtures.path(base)),
-                                  finetuned: try CheckpointOpener.open(Fixtures.path("rounding-f16/ft-\(name).safetensors")), options: options)
+        try RoundingFixtures.diff("rounding-f16", name, want, options: options)
+    }
+
+    func checkTensors(_ diff: CheckpointDiff, _ want: [String: Any], _ name: String) throws {
+        try RoundingFixtures.checkTensors(diff, want, name, through: .f16)
     }
 
     func testRegimesAndCountsMatchNumpy() throws {
@@ -30,20 +30,6 @@ final class F16RoundingTests: XCTestCase {
         }
     }
 
-    func checkTensors(_ diff: CheckpointDiff, _ want: [String: Any], _ name: String) throws {
-        let tensors = try XCTUnwrap(want["tensors"] as? [String: [String: Any]])
-        XCTAssertEqual(diff.tensors.count, tensors.count, name)
-        for t in diff.tensors {
-            let e = try XCTUnwrap(tensors[t.name], "\(name) \(t.name)")
-            let label = "\(name) \(t.name)"
-            XCTAssertEqual(t.changed, e["changed"] as? Int, label)
-            XCTAssertEqual(t.raw.changed, e["raw_changed"] as? Int, label)
-            XCTAssertEqual(t.roundedThrough == .f16, e["rounded"] as? Bool, label)
-            let deltaL2 = try XCTUnwrap(e["delta_l2"] as? Double)
-            XCTAssertEqual(try XCTUnwrap(t.deltaL2), deltaL2, accuracy: 1e-6 * max(deltaL2, 1e-30), label)
-            XCTAssertEqual(t.changedRows, e["changed_rows"] as? Int, label)
-        }
-    }
 
     /// The same numbers however the tensors are cut into work items.
     func testChunkingDoesNotChangeTheAnswer() throws {
