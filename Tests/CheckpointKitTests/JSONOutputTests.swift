@@ -302,6 +302,11 @@ final class JSONOutputTests: XCTestCase {
             }
         }
         XCTAssertEqual(seen, ["replaced", "offset", "resized", "converted", "raw", "non-finite", "transposed", "not compared"])
+        // `inspect --json`'s tensors are streamed too: a Keras 3 file (no layer for some names), a
+        // TF-named one, a GPT-2 with a resized vocabulary.
+        for path in ["keras3/gpt2.weights.h5", "diff/base-tf-names.safetensors", "resize/gpt2/ft"] {
+            try Self.assertSameBytesAsFoundation(CheckpointSummary(try CheckpointOpener.open(Fixtures.path(path))))
+        }
     }
 
     /// ``JSONOutput/writeReport(_:to:)`` hands over the document in chunks that join to the bytes

@@ -11,7 +11,7 @@ public struct CheckpointSummary: Sendable, Encodable {
         public var layer: Int?
         public var canonicalName: String
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case name, dtype, shape, component, kind, layer
             case canonicalName = "canonical_name"
         }
