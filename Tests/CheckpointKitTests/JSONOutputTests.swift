@@ -309,6 +309,18 @@ final class JSONOutputTests: XCTestCase {
         }
     }
 
+    /// The entry writer's integers are the standard library's `description`.
+    func testEntryWriterDigitsAreDescription() {
+        var values = [0, 1, -1, 9, 10, -10, 99, 100, 4096, 30_522, Int.max, Int.min, Int.max - 1, Int.min + 1]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<10_000 { values.append(Int.random(in: Int.min...Int.max, using: &generator) >> Int.random(in: 0...62, using: &generator)) }
+        for value in values {
+            var out: [UInt8] = []
+            JSONEntryWriter.digits(value, &out)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), value.description)
+        }
+    }
+
     /// ``JSONOutput/writeReport(_:to:)`` hands over the document in chunks that join to the bytes
     /// of ``JSONOutput/report(_:)``, each at least the chunk size (the last excepted) and each
     /// ending on a member boundary (whole characters).
