@@ -94,7 +94,7 @@ struct DiffCommand: ParsableCommand {
         if let csv { try DiffCSV.write(diff, to: csv) }
         if let html { try DiffHTMLReport(document: document, top: top).write(to: html) }
         if json {
-            try printJSONStream { try document.writeJSON(to: $0) }
+            try printJSON(document)
         } else {
             print(DiffTerminalReport(document: document, top: top).text)
         }

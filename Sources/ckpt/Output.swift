@@ -36,21 +36,15 @@ enum Format {
     }
 }
 
-/// Writes a report to standard output as ``JSONOutput`` formats every report: pretty-printed,
-/// keys sorted, non-finite numbers as the strings "nan", "inf" and "-inf". It goes out as it is
-/// written (``printJSONStream(_:)``).
+/// Writes a report and a newline to standard output as ``JSONOutput`` formats every report:
+/// pretty-printed, keys sorted, non-finite numbers as the strings "nan", "inf" and "-inf". The
+/// document goes out in pieces as it is written (``JSONOutput/writeReport(_:to:)``): one `String`
+/// of it was one more copy in memory (145 MB for a 100,000-tensor `diff --json`). Nothing is
+/// printed when encoding fails. Through `print`, like every other report, so that
+/// ``standardOutputFailure()`` sees a failed write (`FileHandle.write` traps on one: a full disk
+/// under `--json > FILE` crashed instead of exiting 4).
 func printJSON<T: Encodable>(_ value: T) throws {
-    try printJSONStream { try JSONOutput.writeReport(value, to: $0) }
-}
-
-/// Writes the UTF-8 JSON document that `write` hands over in pieces, and a newline, to standard
-/// output through `print`, like every other report, so that ``standardOutputFailure()`` sees a
-/// failed write. (`FileHandle.write` traps on one: a full disk under `--json > FILE` crashed
-/// instead of exiting 4.) One `String` of the whole document was one more copy of it in memory
-/// (145 MB for a 100,000-tensor `diff --json`); nothing is printed when `write` fails before its
-/// first piece.
-func printJSONStream(_ write: ((UnsafeBufferPointer<UInt8>) -> Void) throws -> Void) rethrows {
-    try write { printUTF8($0) }
+    try JSONOutput.writeReport(value) { printUTF8($0) }
     print("")
 }
 

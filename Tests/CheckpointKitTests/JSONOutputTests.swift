@@ -342,7 +342,7 @@ final class JSONOutputTests: XCTestCase {
             if chunkBytes < 4096 { XCTAssertGreaterThan(chunks.count, 3) }
         }
         var streamed: [UInt8] = []
-        try document.writeJSON { streamed.append(contentsOf: $0) }
+        try JSONOutput.writeReport(document) { streamed.append(contentsOf: $0) }
         XCTAssertEqual(streamed, whole)
     }
 }

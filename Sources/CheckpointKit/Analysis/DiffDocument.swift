@@ -48,12 +48,6 @@ public struct DiffDocument: Encodable, Sendable {
         try JSONOutput.report(self)
     }
 
-    /// ``jsonData()``'s bytes handed to `output` as they are written (``JSONOutput/writeReport(_:to:)``):
-    /// the `tensors` array goes out entry by entry and is never whole in memory.
-    public func writeJSON(to output: (UnsafeBufferPointer<UInt8>) -> Void) throws {
-        try JSONOutput.writeReport(self, to: output)
-    }
-
     enum Keys: String, CodingKey {
         case base, finetuned, metric, identical, regime, overall, tensors, groups, seconds
         case baseFormat = "base_format", finetunedFormat = "finetuned_format"

@@ -66,10 +66,21 @@ enum HalfPrecisionRounding {
             while index < count {
                 let end = Swift.min(count, index + 1024)
                 var exact = true
-                for i in index..<end {
-                    let bits = start.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
-                    exact = exact && isExact(bits, in: dtype)
-                    differing |= bits ^ first
+                if dtype == .bf16 {
+                    // One mask test a block: a loop without branches, which vectorizes.
+                    var low: UInt32 = 0
+                    for i in index..<end {
+                        let bits = start.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
+                        low |= bits
+                        differing |= bits ^ first
+                    }
+                    exact = low & 0xFFFF == 0
+                } else {
+                    for i in index..<end {
+                        let bits = start.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
+                        exact = exact && isExact(bits, in: dtype)
+                        differing |= bits ^ first
+                    }
                 }
                 if !exact { return nil }
                 index = end
@@ -126,52 +137,24 @@ enum HalfPrecisionRounding {
         return .compared(sums, rounded: true, values: values, dtype: dtype)
     }
 
-    /// Elements of a fine-tuned tensor ``candidate(_:)`` reads: its first 1,024 and as many again,
-    /// three times over, spread evenly over the rest.
+    /// Elements at the start of a fine-tuned tensor that ``candidate(_:)`` reads (16 KB).
     static let sampleElements = 4096
 
     /// The dtype a pair's chunks are checked for, from the whole fine-tuned F32 tensor's bytes: BF16
-    /// when the sample holds only BF16 values, else F16 when it holds only F16 values, else nil
-    /// (a fine-tune trained in F32: its first values decide).
+    /// when its first ``sampleElements`` values are all BF16 values, else F16 when they are all F16
+    /// values, else nil (a fine-tune trained in F32: its first values decide). Only the tensor's
+    /// first pages are read: a sample spread over the whole tensor, read again by every chunk of
+    /// it, kept pages of the mapping that the chunks had already let go (226 against 130 MB
+    /// peak for a BERT-large fine-tune rounded through BF16).
     static func candidate(_ finetuned: UnsafeRawBufferPointer) -> DType? {
-        let count = finetuned.count / 4
-        guard count > 0, let start = finetuned.baseAddress else { return nil }
-        let head = Swift.min(count, 1024), spread = sampleElements - 1024
-        let step = Swift.max(1, (count - head) / spread)
-        func isExact(_ index: Int, _ dtype: DType) -> Bool {
-            HalfPrecisionRounding.isExact(start.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self), in: dtype)
-        }
-        return dtypes.first { dtype in
-            for index in 0..<head where !isExact(index, dtype) { return false }
-            var index = head, taken = 0
-            while index < count, taken < spread {
-                if !isExact(index, dtype) { return false }
-                index += step
-                taken += 1
-            }
-            return true
-        }
+        let count = Swift.min(finetuned.count / 4, sampleElements)
+        guard count > 0 else { return nil }
+        return dtypes.first { Values.of(finetuned, count: count, in: $0) != nil }
     }
 
-    /// Whether every one of `count` little-endian F32 values is a value of `dtype`. Reads in
-    /// blocks of 1,024 values and stops at the first block holding another value.
+    /// Whether every one of `count` little-endian F32 values is a value of `dtype` (``Values/of(_:count:in:)``).
     static func isExact(_ bytes: UnsafeRawBufferPointer, count: Int, in dtype: DType) -> Bool {
-        guard count > 0, let start = bytes.baseAddress else { return true }
-        var index = 0
-        while index < count {
-            let end = Swift.min(count, index + 1024)
-            if dtype == .bf16 {
-                var low: UInt32 = 0
-                for i in index..<end { low |= start.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) }
-                if low & 0xFFFF != 0 { return false }
-            } else {
-                var exact = true
-                for i in index..<end { exact = exact && isExact(start.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self), in: dtype) }
-                if !exact { return false }
-            }
-            index = end
-        }
-        return true
+        Values.of(bytes, count: count, in: dtype) != nil
     }
 
     /// Writes `count` F32 values of `source` rounded to `dtype` (BF16 or F16) as PyTorch rounds

@@ -43,9 +43,9 @@ struct JSONEntryWriter {
         shapeClose = newline + indent(arrayDepth + 2) + [UInt8(ascii: "]")]
     }
 
-    /// The array of `count` entries at level `depth`, each written by `entry` (from its opening
-    /// brace to its closing one: ``open(_:)``, members, ``close(_:)``), the output flushed after
-    /// each entry.
+    /// The array of `count` entries at level `depth`, each written by `entry` (an object from its
+    /// opening brace to its closing one: ``open(_:)``, members, ``close(_:)``; or any one value),
+    /// the output flushed after each entry.
     func writeArray(count: Int, depth: Int, context: JSONStreamContext, into out: inout [UInt8],
                     entry: (Int, inout [UInt8]) -> Void) {
         out.append(UInt8(ascii: "["))

@@ -42,21 +42,9 @@ struct JSONStreamedStrings: JSONStreamedValue {
     }
 
     func writeJSON(depth: Int, context: JSONStreamContext, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "["))
-        if context.pretty { out.append(0x0A) }
-        for index in strings.indices {
-            if index > 0 {
-                out.append(UInt8(ascii: ","))
-                if context.pretty { out.append(0x0A) }
-            }
-            if context.pretty { JSONStreamNode.writeIndent(depth + 1, into: &out) }
+        JSONEntryWriter(arrayDepth: depth, pretty: context.pretty, keys: []).writeArray(count: strings.count, depth: depth,
+                                                                                        context: context, into: &out) { index, out in
             JSONStreamNode.writeString(strings[index], into: &out)
-            if index & 1023 == 1023 { context.flush(&out) }
         }
-        if context.pretty {
-            out.append(0x0A)
-            JSONStreamNode.writeIndent(depth, into: &out)
-        }
-        out.append(UInt8(ascii: "]"))
     }
 }
