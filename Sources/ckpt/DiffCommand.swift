@@ -22,8 +22,8 @@ struct DiffCommand: ParsableCommand {
         warning line, `problems` in --json, red in --html); every number is computed over the \
         pairs whose two values are finite and says how many were left out. A fine-tune saved in \
         another dtype is compared with the base converted to it as PyTorch converts it, and an F32 \
-        fine-tune holding only BF16 values with the base rounded to BF16 (the regime line says \
-        so; raw_* in --json and --csv compare with the base as stored).
+        fine-tune holding only BF16 (or F16) values with the base rounded to that dtype (the \
+        regime line says so; raw_* in --json and --csv compare with the base as stored).
         """)
 
     @Argument(help: "The base (pretrained) checkpoint: a .safetensors file, an index, an .h5 file, a PyTorch .bin/.pt/.pth, or a model directory.")

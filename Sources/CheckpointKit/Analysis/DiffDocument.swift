@@ -23,10 +23,10 @@ import Foundation
 /// When the dtypes differ, those measures compare the base converted to the fine-tune's dtype
 /// (`converted_to`, null otherwise) and `raw_delta_l2`, `raw_relative_change`,
 /// `raw_mean_abs_delta`, `raw_max_abs_delta` and `raw_changed` compare the base as stored (equal
-/// to the others when no conversion took place). An F32 fine-tune whose values are all BF16 values
-/// (trained or stored in BF16, saved as F32) is compared with the F32 base rounded to BF16 when
-/// that rounding explains at least one tensor completely: those tensors have `converted_to` "BF16"
-/// and the regime's `rounded_through` is "BF16" (null otherwise). The regime's `saved_as` is the
+/// to the others when no conversion took place). An F32 fine-tune whose values are all BF16 (or
+/// F16) values (trained or stored in that dtype, saved as F32) is compared with the F32 base
+/// rounded to it when that rounding explains at least one tensor completely: those tensors have
+/// `converted_to` "BF16" (or "F16") and so has the regime's `rounded_through` (null otherwise). The regime's `saved_as` is the
 /// dtype the base was converted to when the dtypes differ (null when none was). Non-finite numbers are written as the strings "inf", "-inf" and "nan".
 public struct DiffDocument: Encodable, Sendable {
     public var diff: CheckpointDiff
